@@ -1,0 +1,186 @@
+"""`rag-ingest`: put documents into a knowledge base, list them, delete them.
+
+Shape: `rag-ingest PATH...` ingests (it is short for `rag-ingest add PATH...`); the first word selects a
+command only when it is one of COMMANDS. A file or folder named like a command is written ./list or after
+`--` (`rag-ingest -- list`), so a path is never taken for a command.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rag.config import Settings, load_settings
+from rag.errors import RagError
+
+COMMANDS = ("add", "list", "kbs", "delete", "drop")
+HELP = (
+    "Ingest documents into a knowledge base (a Milvus collection) with bge-m3 dense + sparse vectors.\n\n"
+    "`rag-ingest PATH...` is short for `rag-ingest add PATH...`. A path named like a command "
+    f"({', '.join(COMMANDS)}) must be written ./NAME or after `--`."
+)
+
+app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+console = Console()
+err = Console(stderr=True)
+
+KbOption = Annotated[str | None, typer.Option("--kb", help="Knowledge base name (default: kb.name setting).")]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="YAML file overriding configs/default.yaml.", show_default=False)
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    return load_settings(config)
+
+
+def _open_store(settings: Settings):
+    from rag.store import MilvusStore
+
+    return MilvusStore(settings.milvus)
+
+
+@app.command()
+def add(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.", show_default=False)],
+    kb: KbOption = None,
+    config: ConfigOption = None,
+    prune: Annotated[bool, typer.Option(help="Delete documents whose file no longer exists on disk.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Show what would change; encode and write nothing.")] = False,
+    include: Annotated[list[str] | None, typer.Option(help="Only files matching this glob (repeatable).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching this glob (repeatable).")] = None,
+    text_field: Annotated[str | None, typer.Option(help="Record files: the field holding the text.")] = None,
+) -> None:
+    """Ingest files and folders: new and changed documents are encoded, unchanged ones skipped."""
+    from ingest.pipeline import IngestPipeline
+    from ingest.progress import RichProgress, print_summary
+    from rag.encoder import load_encoder
+
+    settings = _settings(config)
+    if text_field:
+        settings.ingest.text_field = text_field
+    with console.status(f"Loading embedding model {settings.embedding.model} ..."):
+        encoder = load_encoder(settings.embedding)
+    store = _open_store(settings)
+    try:
+        pipeline = IngestPipeline(settings, encoder, store)
+        with RichProgress(console) as progress:
+            report = pipeline.run(
+                [str(p) for p in paths], kb=kb, prune=prune, dry_run=dry_run,
+                include=include or None, exclude=exclude, progress=progress,
+            )
+    finally:
+        store.close()
+    print_summary(console, report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command("list")
+def list_documents(kb: KbOption = None, config: ConfigOption = None) -> None:
+    """List the documents of a knowledge base with their chunk counts."""
+    settings = _settings(config)
+    name = kb or settings.kb.name
+    with _open_store(settings) as store:
+        docs = store.open(name).documents()
+    table = Table(title=f"Knowledge base '{name}': {len(docs)} documents, "
+                        f"{sum(d.chunks for d in docs.values())} chunks", header_style="bold")
+    table.add_column("document", overflow="fold")
+    table.add_column("title", overflow="fold")
+    table.add_column("chunks", justify="right")
+    for doc in sorted(docs.values(), key=lambda d: d.doc_id):
+        table.add_row(doc.doc_id, doc.title, str(doc.chunks))
+    console.print(table)
+
+
+@app.command()
+def kbs(config: ConfigOption = None) -> None:
+    """List the knowledge bases with document and chunk counts."""
+    settings = _settings(config)
+    with _open_store(settings) as store:
+        table = Table(title=f"Knowledge bases at {store.location}", header_style="bold")
+        for column in ("name", "model", "dim", "documents", "chunks"):
+            table.add_column(column, justify="right" if column in {"dim", "documents", "chunks"} else "left")
+        for name in store.knowledge_bases():
+            base = store.open(name)
+            docs = base.documents()
+            table.add_row(name, base.model.name, str(base.model.dim), str(len(docs)),
+                          str(sum(d.chunks for d in docs.values())))
+    console.print(table)
+
+
+@app.command()
+def delete(
+    documents: Annotated[list[str], typer.Argument(help="Document ids as shown by `list` (a source path, "
+                                                        "or path#row for record files).", show_default=False)],
+    kb: KbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Delete documents (all their chunks) from a knowledge base. A file path deletes all its rows."""
+    settings = _settings(config)
+    name = kb or settings.kb.name
+    with _open_store(settings) as store:
+        base = store.open(name)
+        by_id = base.documents(documents)
+        by_source = base.documents(sources=documents)
+        found = {**by_id, **by_source}
+        missing = [d for d in documents if d not in by_id and all(x.source != d for x in by_source.values())]
+        if found:
+            base.delete_documents(sorted(found))
+    console.print(f"deleted {len(found)} documents ({sum(d.chunks for d in found.values())} chunks) from '{name}'")
+    if missing:
+        err.print(f"[red]not found in '{name}':[/red] {', '.join(missing)}", highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+def drop(
+    kb: Annotated[str, typer.Option("--kb", help="Knowledge base to delete (required).", show_default=False)],
+    config: ConfigOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a whole knowledge base with all its documents."""
+    settings = _settings(config)
+    with _open_store(settings) as store:
+        docs = store.open(kb).documents()
+        if not yes and not typer.confirm(f"Delete knowledge base '{kb}' with {len(docs)} documents?"):
+            raise typer.Exit(1)
+        store.drop(kb)
+    console.print(f"deleted knowledge base '{kb}' ({len(docs)} documents)")
+
+
+def _with_default_command(argv: list[str]) -> list[str]:
+    if argv and argv[0] not in COMMANDS and argv[0] not in {"--help", "-h"}:
+        return ["add", *argv]
+    return argv
+
+
+def main() -> None:
+    """Console-script entry point: maps RagError to a one-paragraph message and exit code 2."""
+    warnings.filterwarnings("ignore")
+    try:
+        code = app(args=_with_default_command(sys.argv[1:]), prog_name="rag-ingest", standalone_mode=False)
+    except RagError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

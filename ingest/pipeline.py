@@ -1,0 +1,327 @@
+"""Ingest files into a knowledge base: read, chunk, encode, write; incremental, idempotent and crash-safe.
+
+Crash safety comes from the write order. A document's chunk ids derive from its doc id, content hash and
+chunk index; every chunk records the document's content hash and chunk count. New chunks are upserted
+first and the previous version's chunks deleted after, so at any instant a document is either complete
+(all chunks 0..n-1 with one hash) or visibly incomplete, and the next run redoes exactly the incomplete
+ones. Unchanged files are recognised by their bytes' hash before they are parsed or encoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingest.chunker import CHUNKER_VERSION, TokenChunker
+from ingest.discovery import FileFinder, FoundFile
+from ingest.readers import ReaderOptions, read_file
+from ingest.readers.base import ReadError, SourceDocument
+from ingest.report import FileResult, IngestReport, ProgressListener, SilentProgress
+from rag.config import Settings
+from rag.encoder import Encoder
+from rag.store import ChunkRecord, KnowledgeBase, MilvusStore, ModelInfo, StoredDocument
+from rag.store.schema import MAX_TEXT
+
+
+def sha256(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
+
+
+def chunk_id(doc_id: str, content_hash: str, pipeline: str, index: int) -> str:
+    return sha256(f"{doc_id}\0{content_hash}\0{pipeline}\0{index}")
+
+
+def doc_id_for(source: str, key: str | None) -> str:
+    return source if key is None else f"{source}#{key}"
+
+
+@dataclass
+class PlannedDocument:
+    """A document that needs (re)encoding: its chunk texts and per-chunk metadata."""
+
+    doc_id: str
+    title: str
+    texts: list[str]
+    metadata: list[dict[str, Any]]
+    previous: StoredDocument | None
+    dense: list[list[float]] = field(default_factory=list)
+    sparse: list[dict[int, float]] = field(default_factory=list)
+
+
+@dataclass
+class PlannedFile:
+    """A changed file: documents to write, documents to keep, and stale documents to delete."""
+
+    found: FoundFile
+    file_hash: str
+    to_write: list[PlannedDocument]
+    to_refresh: list[tuple[StoredDocument, dict[str, Any]]]
+    stale_doc_ids: list[str]
+    kept: int
+
+
+class IngestPipeline:
+    """Runs ingest for one settings object with a loaded encoder and an open Milvus store."""
+
+    def __init__(self, settings: Settings, encoder: Encoder, store: MilvusStore) -> None:
+        self.settings = settings
+        self.encoder = encoder
+        self.store = store
+        self.chunker = TokenChunker(
+            encoder.tokenizer, settings.chunking.chunk_tokens, settings.chunking.overlap_tokens
+        )
+        self.model = ModelInfo(encoder.model_name, getattr(encoder, "fingerprint", encoder.model_name), encoder.dim)
+        self.pipeline_id = sha256(
+            f"{self.model.fingerprint}:{settings.chunking.chunk_tokens}:{settings.chunking.overlap_tokens}:"
+            f"{CHUNKER_VERSION}"
+        )[:16]
+        ing = settings.ingest
+        self.reader_options = ReaderOptions(ing.text_field, ing.title_field, ing.id_field)
+
+    def run(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        kb: str | None = None,
+        prune: bool = False,
+        dry_run: bool = False,
+        include: Sequence[str] | None = None,
+        exclude: Sequence[str] | None = None,
+        progress: ProgressListener | None = None,
+    ) -> IngestReport:
+        """Ingest ``paths`` (files or folders) into knowledge base ``kb``; see IngestReport for the result."""
+        started = time.perf_counter()
+        progress = progress or SilentProgress()
+        name = kb or self.settings.kb.name
+        ing = self.settings.ingest
+        finder = FileFinder(
+            include if include is not None else ing.include,
+            [*ing.exclude, *(exclude or [])],
+            ing.max_file_mb,
+        )
+        discovery = finder.find(paths)
+        report = IngestReport(kb=name, dry_run=dry_run, ignored_files=discovery.ignored)
+        progress.started(len(discovery.files) + len(discovery.failed))
+        for failed in discovery.failed:
+            self._fail(report, progress, FileResult(failed.source, "failed", reason=failed.reason))
+
+        collection = None
+        if not dry_run or self.store.exists(name):
+            collection = self.store.open(name, self.model, create=not dry_run)
+        seen: set[str] = set()
+        batch = max(1, ing.documents_per_batch)
+        for start in range(0, len(discovery.files), batch):
+            group = discovery.files[start : start + batch]
+            self._process_group(group, collection, report, progress, seen, dry_run)
+        if prune and collection is not None:
+            self._prune(collection, report, progress, seen, dry_run)
+        report.total_seconds = time.perf_counter() - started
+        return report
+
+    # -- one group of files -------------------------------------------------------------------------
+
+    def _process_group(
+        self,
+        group: list[FoundFile],
+        collection: KnowledgeBase | None,
+        report: IngestReport,
+        progress: ProgressListener,
+        seen: set[str],
+        dry_run: bool,
+    ) -> None:
+        stored_by_source: dict[str, list[StoredDocument]] = {}
+        if collection is not None:
+            for doc in collection.documents(sources=[f.source for f in group]).values():
+                stored_by_source.setdefault(doc.source, []).append(doc)
+
+        planned: list[PlannedFile] = []
+        for found in group:
+            stored = stored_by_source.get(found.source, [])
+            try:
+                data = found.path.read_bytes()
+            except OSError as exc:
+                self._fail(report, progress, FileResult(found.source, "failed", reason=exc.strerror or str(exc)))
+                continue
+            file_hash = sha256(data)
+            if self._file_unchanged(stored, file_hash):
+                seen.update(d.doc_id for d in stored)
+                result = FileResult(found.source, "unchanged", len(stored), sum(d.chunks for d in stored))
+                report.count("unchanged", len(stored))
+                report.files.append(result)
+                progress.file_done(result)
+                continue
+            try:
+                plan = self._plan_file(found, file_hash, stored)
+            except ReadError as exc:
+                self._fail(report, progress, FileResult(found.source, "failed", reason=str(exc)))
+                continue
+            seen.update(d.doc_id for d in plan.to_write)
+            seen.update(d.doc_id for d, _ in plan.to_refresh)
+            seen.update(d.doc_id for d in stored if d.doc_id not in plan.stale_doc_ids)
+            planned.append(plan)
+
+        documents = [d for plan in planned for d in plan.to_write]
+        texts = [t for d in documents for t in d.texts]
+        progress.chunks_planned(len(texts))
+        if texts and not dry_run:
+            encode_started = time.perf_counter()
+            encoded = self.encoder.encode(texts, on_batch=progress.encoded)
+            report.encode_seconds += time.perf_counter() - encode_started
+            report.texts_encoded += len(texts)
+            report.tokens_encoded += sum(encoded.token_counts)
+            offset = 0
+            for doc in documents:
+                n = len(doc.texts)
+                doc.dense = encoded.dense[offset : offset + n].tolist()
+                doc.sparse = encoded.sparse[offset : offset + n]
+                offset += n
+
+        for plan in planned:
+            self._write_file(plan, collection, report, progress, dry_run)
+
+    def _file_unchanged(self, stored: list[StoredDocument], file_hash: str) -> bool:
+        if not stored:
+            return False
+        for doc in stored:
+            meta = doc.metadata[0]
+            if meta.get("file_hash") != file_hash or meta.get("file_docs") != len(stored):
+                return False
+            if not doc.is_complete(meta.get("content_hash", ""), self.pipeline_id):
+                return False
+        return True
+
+    def _plan_file(self, found: FoundFile, file_hash: str, stored: list[StoredDocument]) -> PlannedFile:
+        documents = read_file(found.path, self.reader_options)
+        stored_by_id = {d.doc_id: d for d in stored}
+        to_write: list[PlannedDocument] = []
+        to_refresh: list[tuple[StoredDocument, dict[str, Any]]] = []
+        new_ids: set[str] = set()
+        for doc in documents:
+            doc_id = doc_id_for(found.source, doc.key)
+            if doc_id in new_ids:
+                raise ReadError(f"two documents share the id {doc_id!r}")
+            new_ids.add(doc_id)
+            content_hash = sha256(doc.content)
+            base = {
+                "content_hash": content_hash, "file_hash": file_hash, "file_docs": len(documents),
+                "pipeline": self.pipeline_id, "root": str(found.root), "mtime": found.mtime,
+                "size": found.size, **doc.metadata,
+            }
+            if doc.key is not None:
+                base["key"] = doc.key
+            previous = stored_by_id.get(doc_id)
+            if previous is not None and previous.is_complete(content_hash, self.pipeline_id):
+                to_refresh.append((previous, base))
+                continue
+            to_write.append(self._chunk_document(doc_id, doc, base, previous))
+        stale = [doc_id for doc_id in stored_by_id if doc_id not in new_ids]
+        return PlannedFile(found, file_hash, to_write, to_refresh, stale, kept=len(to_refresh))
+
+    def _chunk_document(
+        self, doc_id: str, doc: SourceDocument, base: dict[str, Any], previous: StoredDocument | None
+    ) -> PlannedDocument:
+        texts: list[str] = []
+        section_meta: list[dict[str, Any]] = []
+        for section in doc.sections:
+            for text in self.chunker.split(section.text):
+                if len(text.encode("utf-8")) > MAX_TEXT:
+                    raise ReadError(f"a chunk of {doc_id} is over {MAX_TEXT} bytes; lower chunking.chunk_tokens")
+                texts.append(text)
+                section_meta.append(section.metadata)
+        if not texts:
+            raise ReadError("no text left after chunking")
+        metadata = [{**base, **meta, "chunk_count": len(texts)} for meta in section_meta]
+        return PlannedDocument(doc_id, doc.title, texts, metadata, previous)
+
+    # -- writing ------------------------------------------------------------------------------------
+
+    def _write_file(
+        self,
+        plan: PlannedFile,
+        collection: KnowledgeBase | None,
+        report: IngestReport,
+        progress: ProgressListener,
+        dry_run: bool,
+    ) -> None:
+        source = plan.found.source
+        added = sum(1 for d in plan.to_write if d.previous is None)
+        updated = len(plan.to_write) - added + len(plan.stale_doc_ids)
+        chunks = sum(len(d.texts) for d in plan.to_write)
+        if not dry_run and collection is not None:
+            for doc in plan.to_write:
+                records = [
+                    ChunkRecord(
+                        id=chunk_id(doc.doc_id, meta["content_hash"], self.pipeline_id, i), doc_id=doc.doc_id,
+                        source=source, chunk_index=i, text=text, title=doc.title, metadata=meta,
+                        dense=doc.dense[i], sparse=doc.sparse[i],
+                    )
+                    for i, (text, meta) in enumerate(zip(doc.texts, doc.metadata, strict=True))
+                ]
+                report.chunks_written += collection.upsert(records)
+                if doc.previous is not None:
+                    new_ids = {r.id for r in records}
+                    old = [cid for cid in doc.previous.chunk_ids if cid not in new_ids]
+                    collection.delete_ids(old)
+                    report.chunks_deleted += len(old)
+            for previous, base in plan.to_refresh:
+                self._refresh(collection, previous, base)
+            if plan.stale_doc_ids:
+                collection.delete_documents(plan.stale_doc_ids)
+        report.count("added", added)
+        report.count("updated", updated)
+        report.count("unchanged", plan.kept)
+        outcome = "added" if added and not updated else "updated" if added or updated else "unchanged"
+        result = FileResult(source, outcome, added + updated + plan.kept, chunks)
+        report.files.append(result)
+        progress.file_done(result)
+
+    def _refresh(self, collection: KnowledgeBase, previous: StoredDocument, base: dict[str, Any]) -> None:
+        """Rewrite an unchanged document's file-level metadata, reusing its stored vectors (no encoding)."""
+        rows = collection.chunks(previous.doc_id, vectors=True)
+        if all(r["metadata"].get("file_hash") == base["file_hash"] and
+               r["metadata"].get("file_docs") == base["file_docs"] for r in rows):
+            return
+        records = [
+            ChunkRecord(
+                id=r["id"], doc_id=r["doc_id"], source=r["source"], chunk_index=r["chunk_index"], text=r["text"],
+                title=r["title"], metadata={**r["metadata"], **{k: base[k] for k in ("file_hash", "file_docs",
+                                                                                    "root", "mtime", "size")}},
+                dense=list(r["dense"]), sparse={int(k): float(v) for k, v in r["sparse"].items()},
+            )
+            for r in rows
+        ]
+        collection.upsert(records)
+
+    def _prune(
+        self,
+        collection: KnowledgeBase,
+        report: IngestReport,
+        progress: ProgressListener,
+        seen: set[str],
+        dry_run: bool,
+    ) -> None:
+        gone: dict[str, list[str]] = {}
+        for doc in collection.documents().values():
+            if doc.doc_id in seen:
+                continue
+            root = doc.metadata[0].get("root", "") if doc.metadata else ""
+            if not root or not os.path.lexists(os.path.join(root, doc.source)):
+                gone.setdefault(doc.source, []).append(doc.doc_id)
+        for source, doc_ids in sorted(gone.items()):
+            if not dry_run:
+                collection.delete_documents(doc_ids)
+            report.count("pruned", len(doc_ids))
+            result = FileResult(source, "pruned", len(doc_ids))
+            report.files.append(result)
+            progress.file_done(result)
+
+    @staticmethod
+    def _fail(report: IngestReport, progress: ProgressListener, result: FileResult) -> None:
+        report.failed.append(result)
+        report.files.append(result)
+        progress.file_done(result)

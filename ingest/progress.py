@@ -1,0 +1,100 @@
+"""Rich rendering of an ingest run: a live progress bar, then the summary and the failed files."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ingest.report import FileResult, IngestReport
+
+
+class RichProgress:
+    """ProgressListener drawing files done, chunks encoded and tokens/s."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("files · {task.fields[chunks]} chunks · {task.fields[rate]} tokens/s"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task = self.progress.add_task("ingest", total=None, chunks="0/0", rate="-")
+        self.chunks_done = 0
+        self.chunks_total = 0
+        self.tokens = 0
+        self.encode_started: float | None = None
+
+    def __enter__(self) -> RichProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def started(self, files: int) -> None:
+        self.progress.update(self.task, total=files)
+
+    def file_done(self, result: FileResult) -> None:
+        if result.outcome != "pruned":
+            self.progress.advance(self.task)
+        if result.outcome == "failed":
+            self.console.print(f"[red]failed[/red]    {result.source}: {result.reason}", highlight=False)
+        elif not self.console.is_terminal:
+            # Logs and pipes get one line per file instead of a redrawn bar.
+            self.console.print(
+                f"{result.outcome:<11} {result.source} ({result.documents} documents, {result.chunks} chunks)",
+                highlight=False,
+            )
+
+    def chunks_planned(self, chunks: int) -> None:
+        self.chunks_total += chunks
+        self._refresh()
+
+    def encoded(self, texts: int, tokens: int) -> None:
+        now = time.perf_counter()
+        if self.encode_started is None:
+            self.encode_started = now
+        self.chunks_done += texts
+        self.tokens += tokens
+        self._refresh()
+
+    def _refresh(self) -> None:
+        rate = "-"
+        if self.encode_started is not None:
+            elapsed = time.perf_counter() - self.encode_started
+            rate = f"{self.tokens / elapsed:,.0f}" if elapsed > 0 else "-"
+        self.progress.update(self.task, chunks=f"{self.chunks_done}/{self.chunks_total}", rate=rate)
+
+
+def print_summary(console: Console, report: IngestReport) -> None:
+    """The summary table (documents per outcome) and one line per failed file with its reason."""
+    title = f"Knowledge base '{report.kb}'" + (" (dry run: nothing written)" if report.dry_run else "")
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("outcome")
+    table.add_column("documents", justify="right")
+    for outcome in ("added", "updated", "unchanged", "pruned"):
+        table.add_row(outcome, str(getattr(report, outcome)))
+    table.add_row("[red]failed[/red]" if report.failed else "failed", f"{len(report.failed)} files")
+    console.print(table)
+    if report.failed:
+        failed = Table(title="Failed files", header_style="bold red")
+        failed.add_column("file", overflow="fold")
+        failed.add_column("reason", overflow="fold")
+        for result in report.failed:
+            failed.add_row(result.source, result.reason)
+        console.print(failed)
+    rate = f"{report.tokens_per_second:,.0f} tokens/s" if report.encode_seconds else "no encoding needed"
+    console.print(
+        f"chunks written {report.chunks_written}, deleted {report.chunks_deleted}; encoded {report.texts_encoded} "
+        f"chunks, {report.tokens_encoded:,} tokens in {report.encode_seconds:.1f}s ({rate}); "
+        f"total {report.total_seconds:.1f}s"
+        + (f"; {report.ignored_files} files of unsupported types ignored" if report.ignored_files else ""),
+        highlight=False,
+    )

@@ -1,0 +1,62 @@
+"""Read a file into documents by its suffix; every failure is a ReadError with a one-line reason."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+from ingest.readers.base import ReaderOptions, ReadError, Section, SourceDocument
+from ingest.readers.docx import read_docx
+from ingest.readers.html import read_html
+from ingest.readers.pdf import read_pdf
+from ingest.readers.records import read_records
+from ingest.readers.sections import one_line
+from ingest.readers.text import read_markdown, read_text
+
+__all__ = ["SUPPORTED_SUFFIXES", "ReadError", "ReaderOptions", "Section", "SourceDocument", "read_file"]
+
+_SINGLE: dict[str, Callable[[bytes, Path], SourceDocument]] = {
+    ".txt": read_text,
+    ".md": read_markdown,
+    ".pdf": read_pdf,
+    ".html": read_html,
+    ".htm": read_html,
+    ".docx": read_docx,
+}
+_RECORDS = frozenset({".csv", ".json", ".jsonl"})
+
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_SINGLE) | _RECORDS
+
+_ERRNO_REASONS = {
+    errno.ENOENT: "file not found",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ELOOP: "too many levels of symbolic links (symlink loop)",
+    errno.EISDIR: "not a regular file",
+}
+
+
+def read_file(path: Path, options: ReaderOptions | None = None) -> list[SourceDocument]:
+    """Documents in ``path``: one for ordinary files (key None), one per row for .csv/.json/.jsonl."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise ReadError(f"unsupported file type {suffix or '(no suffix)'}")
+    data = read_bytes(path)
+    if not data:
+        raise ReadError("empty file")
+    if suffix in _RECORDS:
+        return read_records(data, path, options)
+    return [_SINGLE[suffix](data, path)]
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of a regular file; OSError becomes a ReadError with a short reason."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device could block or never end
+            raise ReadError("not a regular file")
+        return path.read_bytes()
+    except OSError as exc:
+        raise ReadError(_ERRNO_REASONS.get(exc.errno or 0) or exc.strerror or one_line(exc)) from exc

@@ -1,0 +1,149 @@
+"""HTML (.html/.htm): the visible text, one line per block element, split into sections at h1-h3."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4.element import PreformattedString
+
+from ingest.readers.base import ReadError, SourceDocument
+from ingest.readers.encoding import decode_text
+from ingest.readers.sections import HeadingSections
+
+_DROP = {
+    "head", "title", "script", "style", "noscript", "template", "svg", "math", "iframe", "object", "canvas",
+}
+_BLOCK = {
+    "address", "article", "aside", "blockquote", "body", "caption", "dd", "details", "dialog", "div", "dl",
+    "dt", "fieldset", "figcaption", "figure", "footer", "form", "h4", "h5", "h6", "header", "hgroup", "hr",
+    "html", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table", "tbody", "tfoot", "thead",
+    "ul",
+}
+_SECTION_HEADINGS = {"h1": 1, "h2": 2, "h3": 3}
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+_BREAK = "\n"
+
+
+@dataclass
+class _Heading:
+    level: int
+    text: str
+
+
+def read_html(data: bytes, path: Path) -> SourceDocument:
+    """Visible text of an HTML page; title from <title>, else the first <h1>, else the file stem."""
+    soup = BeautifulSoup(decode_html(data), "lxml")
+    tokens: list[str | _Heading] = []
+    try:
+        title = _inline(soup.title) if soup.title else ""
+        _walk(soup, tokens)
+    except RecursionError as exc:
+        raise ReadError("HTML elements nested too deeply to read") from exc
+    if not title:
+        title = next((t.text for t in tokens if isinstance(t, _Heading) and t.level == 1), "") or path.stem
+    builder = HeadingSections()
+    lines: list[str] = []
+    for token in _lines(tokens):
+        if isinstance(token, _Heading):
+            builder.heading(token.level, token.text)
+            lines.append(token.text)
+        else:
+            builder.line(token)
+            lines.append(token)
+    sections = builder.finish()
+    if not sections:
+        raise ReadError("no visible text in HTML")
+    content = f"{title}\n\n" + "\n".join(lines)
+    return SourceDocument(None, title, sections, content, {"file_type": "html"})
+
+
+def decode_html(data: bytes) -> str:
+    """Decode with the <meta> charset when declared and it fits (GB2312/GBK read as GB18030), else guess."""
+    match = _META_CHARSET.search(data[:4096])
+    if match and not data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            encoding = codecs.lookup(match.group(1).decode("ascii")).name
+        except LookupError:
+            encoding = ""
+        encoding = {"gb2312": "gb18030", "gbk": "gb18030", "iso8859-1": "cp1252", "ascii": "cp1252"}.get(
+            encoding, encoding
+        )
+        if encoding and not encoding.startswith(("utf-16", "utf-32")):
+            try:
+                return data.decode(encoding).replace("\r\n", "\n").replace("\r", "\n")
+            except UnicodeDecodeError:
+                pass  # a wrong declaration is common; fall back to guessing
+    return decode_text(data)
+
+
+def _walk(node: Tag, out: list[str | _Heading], pre: bool = False) -> None:
+    """Append ``node``'s visible text to ``out``: strings, line breaks, and h1-h3 headings."""
+    for child in node.children:
+        if isinstance(child, PreformattedString):  # comments, doctype, CDATA, processing instructions
+            continue
+        if isinstance(child, NavigableString):
+            out.append(str(child) if pre else _collapse(str(child)))
+            continue
+        if not isinstance(child, Tag) or child.name in _DROP or _hidden(child):
+            continue
+        if child.name == "br":
+            out.append(_BREAK)
+        elif child.name in _SECTION_HEADINGS:
+            if text := _inline(child):
+                out.append(_Heading(_SECTION_HEADINGS[child.name], text))
+        elif child.name == "tr":
+            cells = [_inline(cell) for cell in child.find_all(["td", "th"], recursive=False)]
+            out.extend([_BREAK, " | ".join(c for c in cells if c), _BREAK])
+        else:
+            block = child.name in _BLOCK
+            if block:
+                out.append(_BREAK)
+            _walk(child, out, pre or child.name == "pre")
+            if block:
+                out.append(_BREAK)
+
+
+def _lines(tokens: list[str | _Heading]) -> list[str | _Heading]:
+    """Join inline fragments into lines with collapsed whitespace; drop empty lines."""
+    out: list[str | _Heading] = []
+    buffer: list[str] = []
+
+    def flush() -> None:
+        line = " ".join("".join(buffer).split())
+        if line:
+            out.append(line)
+        buffer.clear()
+
+    for token in tokens:
+        if isinstance(token, _Heading):
+            flush()
+            out.append(token)
+            continue
+        first, *rest = token.split("\n")
+        buffer.append(first)
+        for part in rest:
+            flush()
+            buffer.append(part)
+    flush()
+    return out
+
+
+def _inline(tag: Tag) -> str:
+    """A tag's visible text as one line."""
+    tokens: list[str | _Heading] = []
+    _walk(tag, tokens)
+    return " ".join(" ".join(t.text if isinstance(t, _Heading) else t for t in tokens).split())
+
+
+def _collapse(text: str) -> str:
+    """HTML whitespace collapsing: each run of whitespace, newlines included, becomes one space."""
+    return re.sub(r"\s+", " ", text)
+
+
+def _hidden(tag: Tag) -> bool:
+    return tag.has_attr("hidden") or bool(_HIDDEN_STYLE.search(str(tag.get("style") or "")))

@@ -1,0 +1,211 @@
+"""Settings: defaults < configs/default.yaml < --config FILE < RAG_<SECTION>__<KEY> environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from rag.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
+CONFIG_ENV = "RAG_CONFIG"
+
+
+class EmbeddingSettings(BaseModel):
+    """Which bge-m3 model to load and how to run it."""
+
+    model: str = "BAAI/bge-m3"
+    hub: Literal["huggingface", "modelscope"] = "huggingface"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    fp16: bool = True
+    batch_size: int = Field(16, ge=1)
+    max_length: int = Field(8192, ge=16)
+    download: bool = True
+
+
+class MilvusSettings(BaseModel):
+    """Where the vectors live: a local path (embedded milvus-lite) or http://host:port (a server)."""
+
+    uri: str = "./data/milvus.db"
+    token: str = ""
+    db_name: str = ""
+
+
+class ChunkingSettings(BaseModel):
+    """Token-based chunking with the model's own tokenizer."""
+
+    chunk_tokens: int = Field(512, ge=16)
+    overlap_tokens: int = Field(64, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunkingSettings:
+        if self.overlap_tokens >= self.chunk_tokens:
+            raise ValueError(
+                f"overlap_tokens ({self.overlap_tokens}) must be smaller than chunk_tokens ({self.chunk_tokens})"
+            )
+        return self
+
+
+class KBSettings(BaseModel):
+    """Knowledge-base defaults."""
+
+    name: str = Field("default", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+
+
+class IngestSettings(BaseModel):
+    """File discovery and limits for rag-ingest."""
+
+    max_file_mb: float = Field(50.0, gt=0)
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=lambda: [".*", "**/.*", "**/__pycache__/**"])
+    documents_per_batch: int = Field(32, ge=1)
+    text_field: str | None = None
+    title_field: str | None = None
+    id_field: str | None = None
+
+
+class WeightSettings(BaseModel):
+    """Weights of the hybrid score: hybrid = sum(w_i * s_i) / sum(w_i) over the scores computed."""
+
+    dense: float = Field(1.0, ge=0)
+    sparse: float = Field(0.3, ge=0)
+    colbert: float = Field(1.0, ge=0)
+
+
+class RetrievalSettings(BaseModel):
+    """How a query finds and scores chunks; see configs/default.yaml for what each score means."""
+
+    mode: Literal["dense", "sparse", "hybrid"] = "hybrid"
+    fusion: Literal["weighted", "rrf"] = "weighted"
+    top_k: int = Field(5, ge=1, le=1000)
+    candidate_factor: int = Field(4, ge=1, le=100)
+    weights: WeightSettings = WeightSettings()
+    colbert_rerank: bool = False
+    rerank_candidates: int = Field(20, ge=1, le=1000)
+    rrf_k: int = Field(60, ge=1)
+    min_score: float = 0.0
+
+
+class LevelSettings(BaseModel):
+    """Dense-similarity levels shown to users: >= very_similar, >= related, else unrelated."""
+
+    very_similar: float = Field(0.85, ge=0, le=1)
+    related: float = Field(0.60, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LevelSettings:
+        if self.related > self.very_similar:
+            raise ValueError(f"related ({self.related}) must not exceed very_similar ({self.very_similar})")
+        return self
+
+
+class LLMSettings(BaseModel):
+    """The local Ollama model that answers from the retrieved chunks."""
+
+    base_url: str = "http://127.0.0.1:11434"
+    model: str = "qwen2.5:3b"
+    temperature: float = Field(0.1, ge=0, le=2)
+    num_ctx: int = Field(8192, ge=512)
+    timeout_s: float = Field(120.0, gt=0)
+    reasoning: bool = False
+    history_turns: int = Field(4, ge=0, le=50)
+    history_chars: int = Field(2000, ge=0)
+
+
+class AppSettings(BaseModel):
+    """Where the app keeps its own files (relevance judgments, uploads, caches)."""
+
+    data_dir: str = "./data"
+    language: Literal["zh", "en"] = "en"
+    max_upload_mb: float = Field(50.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """All settings; see configs/default.yaml for the meaning of each key."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", env_nested_delimiter="__", extra="forbid")
+
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    milvus: MilvusSettings = MilvusSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    kb: KBSettings = KBSettings()
+    ingest: IngestSettings = IngestSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    levels: LevelSettings = LevelSettings()
+    llm: LLMSettings = LLMSettings()
+    app: AppSettings = AppSettings()
+
+    @model_validator(mode="after")
+    def _chunk_fits_model(self) -> Settings:
+        if self.chunking.chunk_tokens + 2 > self.embedding.max_length:
+            raise ValueError(
+                f"chunking.chunk_tokens ({self.chunking.chunk_tokens}) + 2 special tokens exceeds "
+                f"embedding.max_length ({self.embedding.max_length}); chunks would be truncated"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment variables beat the YAML files, which arrive as init arguments.
+        return env_settings, init_settings
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections, not {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from the default YAML, an optional extra YAML (or $RAG_CONFIG), env vars, overrides.
+
+    ``overrides`` are section dicts (e.g. ``kb={"name": "docs"}``) and win over everything else.
+    """
+    data: dict[str, Any] = _read_yaml(DEFAULT_CONFIG) if DEFAULT_CONFIG.exists() else {}
+    extra = config_file or os.environ.get(CONFIG_ENV)
+    if extra:
+        data = _merge(data, _read_yaml(Path(extra)))
+    try:
+        settings = Settings(**data)
+        if overrides:
+            settings = Settings.model_validate(_merge(settings.model_dump(), overrides))
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation_error(exc)) from None
+    return settings
+
+
+def _describe_validation_error(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "settings"
+        problems.append(f"{where}: {err['msg']}")
+    return "invalid settings: " + "; ".join(problems)

@@ -1,0 +1,125 @@
+"""bge-m3 through FlagEmbedding's BGEM3FlagModel: dense + sparse (+ ColBERT) in one forward pass."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers.utils import logging as transformers_logging
+
+from rag.config import EmbeddingSettings
+from rag.encoder.base import BatchCallback, EncodedBatch, Encoder, SparseVector
+from rag.encoder.model_source import resolve_model_dir
+from rag.errors import ModelNotAvailableError
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # FlagEmbedding's own bars would tear the Rich progress display
+
+
+def pick_device(requested: str) -> str:
+    """auto -> cuda when available, else cpu; an explicit cuda without a GPU is an error."""
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ModelNotAvailableError(
+            "embedding.device is cuda but PyTorch sees no CUDA GPU (CPU build of torch, or no driver). "
+            "Set embedding.device: auto or cpu (RAG_EMBEDDING__DEVICE=cpu)."
+        )
+    return requested
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """A short hash identifying the weights (the sparse head and config), whatever path they are loaded from."""
+    digest = hashlib.sha256()
+    for name in ("config.json", "sparse_linear.pt"):
+        digest.update((model_dir / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class BGEM3Encoder(Encoder):
+    """Encodes with ``BGEM3FlagModel``'s model; batches are sorted by length to limit padding.
+
+    Outputs equal ``BGEM3FlagModel.encode`` (dense, lexical_weights, colbert_vecs) for the same texts and
+    ``max_length``; the loop is ours so that progress is reported per batch and no probe pass is run.
+    """
+
+    def __init__(self, settings: EmbeddingSettings) -> None:
+        super().__init__()
+        from FlagEmbedding import BGEM3FlagModel
+
+        self.model_dir = resolve_model_dir(settings)
+        self.device = pick_device(settings.device)
+        self.fp16 = settings.fp16 and self.device.startswith("cuda")
+        self.batch_size = settings.batch_size
+        self.max_length = settings.max_length
+        self.model_name = settings.model
+        self.fingerprint = model_fingerprint(self.model_dir)
+        logging.getLogger("transformers").setLevel(logging.ERROR)
+        transformers_logging.disable_progress_bar()
+        try:
+            self.flag_model = BGEM3FlagModel(
+                str(self.model_dir), use_fp16=self.fp16, devices=self.device,
+                passage_max_length=self.max_length, query_max_length=self.max_length,
+                batch_size=self.batch_size,
+            )
+        except (OSError, ValueError) as exc:
+            raise ModelNotAvailableError(
+                f"Embedding model at {self.model_dir} could not be loaded ({exc}). Check that the folder is a "
+                "complete bge-m3 download (config.json, weights, tokenizer, colbert_linear.pt, sparse_linear.pt)."
+            ) from exc
+        self.tokenizer = self.flag_model.tokenizer
+        self.module = self.flag_model.model
+        if self.device == "cpu":
+            self.module.float()
+        self.module.to(self.device).eval()
+        self.dim = int(self.module.model.config.hidden_size)
+        self._unused_ids = {
+            self.tokenizer.convert_tokens_to_ids(self.tokenizer.special_tokens_map[name])
+            for name in ("cls_token", "eos_token", "pad_token", "unk_token")
+            if name in self.tokenizer.special_tokens_map
+        }
+
+    def _sparse(self, weights: np.ndarray, input_ids: list[int]) -> SparseVector:
+        """Max weight per token id, special tokens and zero weights dropped (as FlagEmbedding does)."""
+        out: SparseVector = {}
+        for weight, token_id in zip(weights.tolist(), input_ids, strict=False):
+            if token_id not in self._unused_ids and weight > 0 and weight > out.get(token_id, 0.0):
+                out[token_id] = weight
+        return out
+
+    @torch.inference_mode()
+    def encode(
+        self, texts: Sequence[str], *, colbert: bool = False, on_batch: BatchCallback | None = None
+    ) -> EncodedBatch:
+        n = len(texts)
+        if n == 0:
+            return EncodedBatch(np.zeros((0, self.dim), np.float32), [], [] if colbert else None, [])
+        tokens = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
+        ids: list[list[int]] = tokens["input_ids"]
+        order = sorted(range(n), key=lambda i: -len(ids[i]))
+        dense = np.zeros((n, self.dim), np.float32)
+        sparse: list[SparseVector] = [{} for _ in range(n)]
+        colbert_vecs: list[np.ndarray] = [np.zeros((0, self.dim), np.float32) for _ in range(n)]
+        for start in range(0, n, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            batch = self.tokenizer.pad(
+                {"input_ids": [ids[i] for i in idx], "attention_mask": [[1] * len(ids[i]) for i in idx]},
+                padding=True, return_tensors="pt",
+            ).to(self.device)
+            out = self.module(batch, return_dense=True, return_sparse=True, return_colbert_vecs=colbert)
+            dense[idx] = out["dense_vecs"].float().cpu().numpy()
+            weights = out["sparse_vecs"].squeeze(-1).float().cpu().numpy()
+            for row, i in enumerate(idx):
+                sparse[i] = self._sparse(weights[row], ids[i])
+            if colbert:
+                vecs = out["colbert_vecs"].float().cpu().numpy()
+                for row, i in enumerate(idx):
+                    colbert_vecs[i] = vecs[row, : len(ids[i]) - 1]
+            self.texts_encoded += len(idx)
+            if on_batch is not None:
+                on_batch(len(idx), sum(len(ids[i]) for i in idx))
+        return EncodedBatch(dense, sparse, colbert_vecs if colbert else None, [len(x) for x in ids])

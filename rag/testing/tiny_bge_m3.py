@@ -1,0 +1,97 @@
+"""Build a seeded model in bge-m3's exact on-disk format, offline.
+
+The folder holds what ``BAAI/bge-m3`` holds: an XLM-RoBERTa ``config.json`` + ``model.safetensors``,
+``tokenizer.json`` (+ ``tokenizer_config.json``, ``special_tokens_map.json``), ``colbert_linear.pt`` and
+``sparse_linear.pt``, so FlagEmbedding's ``BGEM3FlagModel`` loads it through the code path users run.
+The tiny variant is for tests (fast, meaningless vectors); ``full_size=True`` has bge-m3's real
+architecture with random weights, for speed measurements only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import XLMRobertaConfig, XLMRobertaModel
+
+from rag.testing.sentences import training_sentences
+
+SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>"]
+TINY_DIM = 32
+FULL_SIZE = {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096}
+TINY_SIZE = {"hidden_size": TINY_DIM, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+# A wide initialisation spreads the tiny model's embeddings; with 0.02 every text gets cosine ~1.
+TINY_INIT_RANGE = 0.5
+BGE_M3_VOCAB_SIZE = 250002
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 3000) -> Tokenizer:
+    """Train an XLM-RoBERTa style Unigram tokenizer (Metaspace, <s> $A </s>) on ``texts``."""
+    tokenizer = Tokenizer(models.Unigram())
+    tokenizer.normalizer = normalizers.NFKC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    trainer = trainers.UnigramTrainer(
+        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="<unk>", max_piece_length=8
+    )
+    tokenizer.train_from_iterator(list(texts), trainer=trainer)
+    tokenizer.add_special_tokens(["<mask>"])
+    bos, eos = tokenizer.token_to_id("<s>"), tokenizer.token_to_id("</s>")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)]
+    )
+    return tokenizer
+
+
+def _write_tokenizer_files(tokenizer: Tokenizer, out: Path, max_length: int) -> None:
+    tokenizer.save(str(out / "tokenizer.json"))
+    special = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
+               "pad_token": "<pad>", "cls_token": "<s>", "mask_token": "<mask>"}
+    (out / "special_tokens_map.json").write_text(json.dumps(special, indent=2))
+    config = {"tokenizer_class": "XLMRobertaTokenizer", "model_max_length": max_length, **special}
+    (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+
+
+def build_bge_m3_like(
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    full_size: bool = False,
+    extra_texts: Iterable[str] = (),
+    max_length: int = 8192,
+) -> Path:
+    """Write a bge-m3-format model to ``out_dir`` and return the path.
+
+    ``extra_texts`` are added to the tokenizer's training sentences (e.g. the documents a test ingests),
+    so that their characters are in the vocabulary.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = train_tokenizer([*training_sentences(), *extra_texts])
+    _write_tokenizer_files(tokenizer, out, max_length)
+
+    torch.manual_seed(seed)
+    size = FULL_SIZE if full_size else TINY_SIZE
+    config = XLMRobertaConfig(
+        vocab_size=BGE_M3_VOCAB_SIZE if full_size else tokenizer.get_vocab_size(),
+        max_position_embeddings=max_length + 2,
+        type_vocab_size=1,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        layer_norm_eps=1e-5,
+        initializer_range=0.02 if full_size else TINY_INIT_RANGE,
+        **size,
+    )
+    model = XLMRobertaModel(config)
+    model.eval()
+    model.save_pretrained(out, safe_serialization=True)
+
+    hidden = size["hidden_size"]
+    torch.save(torch.nn.Linear(hidden, hidden).state_dict(), out / "colbert_linear.pt")
+    sparse_linear = torch.nn.Linear(hidden, 1)
+    torch.save(sparse_linear.state_dict(), out / "sparse_linear.pt")
+    return out

@@ -1,0 +1,125 @@
+"""Shared fixtures: a tiny bge-m3-format model, settings on a temporary milvus-lite, a milvus-lite server."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag.config import Settings, load_settings
+from rag.encoder import Encoder, load_encoder
+from rag.testing.tiny_bge_m3 import build_bge_m3_like
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "kb"
+TEXT_SUFFIXES = {".md", ".txt", ".html", ".csv", ".json", ".jsonl"}
+
+
+def example_texts() -> list[str]:
+    """Raw text of the demo knowledge base, so the tiny tokenizer knows its characters."""
+    return [
+        p.read_text(encoding="utf-8", errors="ignore")
+        for p in sorted(EXAMPLES.rglob("*")) if p.suffix in TEXT_SUFFIXES
+    ]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_bge_m3_like(tmp_path_factory.mktemp("tiny-bge-m3"), seed=0, extra_texts=example_texts(),
+                             max_length=512)
+
+
+@pytest.fixture(scope="session")
+def make_settings(tiny_model_dir: Path) -> Callable[..., Settings]:
+    """Settings for the tiny model; keyword arguments are section overrides, e.g. milvus={"uri": ...}."""
+
+    def make(tmp: Path, **sections: dict[str, Any]) -> Settings:
+        base: dict[str, dict[str, Any]] = {
+            "embedding": {"model": str(tiny_model_dir), "device": "cpu", "batch_size": 8, "max_length": 512},
+            "milvus": {"uri": str(tmp / "milvus.db")},
+            "chunking": {"chunk_tokens": 96, "overlap_tokens": 16},
+            "kb": {"name": "test_kb"},
+        }
+        for name, values in sections.items():
+            base[name] = {**base.get(name, {}), **values}
+        return load_settings(**base)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def encoder(make_settings: Callable[..., Settings], tmp_path_factory: pytest.TempPathFactory) -> Encoder:
+    return load_encoder(make_settings(tmp_path_factory.mktemp("enc")).embedding)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A `milvus-lite server` on 127.0.0.1; yields its http:// URI."""
+    port = free_port()
+    data = tmp_path_factory.mktemp("milvus-server") / "server.db"
+    log = open(data.parent / "server.log", "w")  # noqa: SIM115 - closed at teardown
+    exe = Path(sys.executable).parent / "milvus-lite"
+    proc = subprocess.Popen(
+        [str(exe), "server", "--data-dir", str(data), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"milvus-lite server exited: {(data.parent / 'server.log').read_text()}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        raise RuntimeError("milvus-lite server did not start within 60 s")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    """Environment that points a `rag-ingest` subprocess at these settings."""
+    env = {**os.environ, "COLUMNS": "200"}
+    for section in ("embedding", "milvus", "chunking", "kb", "ingest"):
+        for key, value in getattr(settings, section).model_dump().items():
+            if value is None:
+                continue
+            text = value if isinstance(value, str) else json.dumps(value)
+            env[f"RAG_{section.upper()}__{key.upper()}"] = text
+    return env
+
+
+def run_cli(args: list[str], settings: Settings, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).parent / "rag-ingest"
+    return subprocess.run([str(exe), *args], env=cli_env(settings), capture_output=True, text=True,
+                          timeout=600, **kwargs)

@@ -1,0 +1,128 @@
+"""The Milvus store on embedded milvus-lite and on `milvus-lite server`: schema, model records, clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from rag.config import MilvusSettings
+from rag.errors import KnowledgeBaseNotFoundError, ModelMismatchError, StoreUnavailableError
+from rag.store import ChunkRecord, MilvusStore, ModelInfo
+from rag.store.knowledge_base import in_filter, quote
+
+MODEL = ModelInfo("tiny", "abc123", 4)
+
+
+def _record(i: int, doc_id: str = "a.md") -> ChunkRecord:
+    meta = {"content_hash": "h1", "pipeline": "p", "chunk_count": 3}
+    chunk_id = hashlib.sha256(f"{doc_id}{i}".encode()).hexdigest()
+    return ChunkRecord(chunk_id, doc_id, doc_id, i, f"text {i}", "Title", meta, [1.0, 0.0, 0.0, 0.0], {i + 1: 0.5})
+
+
+def _roundtrip(store: MilvusStore) -> None:
+    base = store.open("kb_one", MODEL, create=True)
+    base.upsert([_record(i) for i in range(3)] + [_record(0, 'odd "name" \\ 文件.md')])
+    assert base.count() == 4
+    docs = base.documents()
+    assert docs["a.md"].chunks == 3 and docs["a.md"].is_complete("h1", "p")
+    assert not docs["a.md"].is_complete("h2", "p")
+    assert set(base.documents(['odd "name" \\ 文件.md'])) == {'odd "name" \\ 文件.md'}
+    rows = base.chunks("a.md", vectors=True)
+    assert [r["chunk_index"] for r in rows] == [0, 1, 2]
+    assert rows[1]["sparse"] == {2: pytest.approx(0.5)}
+    base.delete_documents(["a.md"])
+    assert base.count() == 1
+    assert store.knowledge_bases() == ["kb_one"]
+    desc = store.client.describe_collection("kb_one")
+    types = {f["name"]: f["type"].name for f in desc["fields"]}
+    assert types == {"id": "VARCHAR", "doc_id": "VARCHAR", "source": "VARCHAR", "chunk_index": "INT64",
+                     "text": "VARCHAR", "title": "VARCHAR", "metadata": "JSON", "dense": "FLOAT_VECTOR",
+                     "sparse": "SPARSE_FLOAT_VECTOR"}
+    indexes = {name: store.client.describe_index("kb_one", name) for name in ("dense", "sparse")}
+    assert indexes["dense"]["metric_type"] == "IP"
+    assert (indexes["sparse"]["index_type"], indexes["sparse"]["metric_type"]) == ("SPARSE_INVERTED_INDEX", "IP")
+    store.drop("kb_one")
+    assert store.knowledge_bases() == []
+
+
+def test_embedded_roundtrip(tmp_path: Path) -> None:
+    with MilvusStore(MilvusSettings(uri=str(tmp_path / "sub" / "m.db"))) as store:
+        _roundtrip(store)
+
+
+def test_server_roundtrip(milvus_server: str) -> None:
+    with MilvusStore(MilvusSettings(uri=milvus_server)) as store:
+        for name in store.knowledge_bases():
+            store.drop(name)
+        _roundtrip(store)
+
+
+def test_reopen_after_restart_loads_collection(tmp_path: Path) -> None:
+    uri = str(tmp_path / "m.db")
+    with MilvusStore(MilvusSettings(uri=uri)) as store:
+        store.open("kb", MODEL, create=True).upsert([_record(0)])
+    with MilvusStore(MilvusSettings(uri=uri)) as store:
+        assert store.open("kb", MODEL).count() == 1
+
+
+def test_other_model_is_a_clear_error(tmp_path: Path) -> None:
+    with MilvusStore(MilvusSettings(uri=str(tmp_path / "m.db"))) as store:
+        store.open("kb", MODEL, create=True)
+        with pytest.raises(ModelMismatchError) as info:
+            store.open("kb", ModelInfo("other", "zzz", 8))
+        msg = str(info.value)
+        assert "4 dimensions" in msg and "8 dimensions" in msg and "rebuild" in msg
+        with pytest.raises(ModelMismatchError, match="fingerprint"):
+            store.open("kb", ModelInfo("tiny", "different-weights", 4))
+
+
+def test_missing_kb_and_foreign_collection(tmp_path: Path) -> None:
+    with MilvusStore(MilvusSettings(uri=str(tmp_path / "m.db"))) as store:
+        with pytest.raises(KnowledgeBaseNotFoundError, match="rag-ingest PATH --kb"):
+            store.open("nope")
+        store.client.create_collection("foreign", dimension=4)
+        with pytest.raises(ModelMismatchError, match="not created by this project"):
+            store.open("foreign", MODEL)
+        assert store.knowledge_bases() == []
+
+
+def test_second_process_gets_the_lock_message(tmp_path: Path) -> None:
+    uri = str(tmp_path / "locked.db")
+    with MilvusStore(MilvusSettings(uri=uri)):
+        code = textwrap.dedent(f"""
+            from rag.config import MilvusSettings
+            from rag.errors import StoreLockedError
+            from rag.store import MilvusStore
+            try:
+                MilvusStore(MilvusSettings(uri={uri!r}))
+            except StoreLockedError as exc:
+                print(exc)
+        """)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "is open in another process, e.g. the UI" in out.stdout
+    assert "milvus-lite server" in out.stdout and "milvus.uri" in out.stdout
+
+
+def test_same_process_shares_the_embedded_database(tmp_path: Path) -> None:
+    uri = str(tmp_path / "shared.db")
+    with MilvusStore(MilvusSettings(uri=uri)) as first:
+        first.open("kb", MODEL, create=True).upsert([_record(0)])
+        with MilvusStore(MilvusSettings(uri=uri)) as second:
+            assert second.open("kb", MODEL).count() == 1
+
+
+def test_unreachable_server_and_bad_uri(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailableError, match=r"not reachable.*milvus-lite server"):
+        MilvusStore(MilvusSettings(uri="http://127.0.0.1:9"))
+    with pytest.raises(StoreUnavailableError, match=r"ending in \.db"):
+        MilvusStore(MilvusSettings(uri=str(tmp_path / "plain")))
+
+
+def test_filter_quoting() -> None:
+    assert quote('a"b\\c') == '"a\\"b\\\\c"'
+    assert in_filter("doc_id", ["x", "y"]) == 'doc_id in ["x", "y"]'
