@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,12 @@ from rag.store.schema import (
 )
 
 SERVER_PREFIXES = ("http://", "https://", "tcp://", "unix:")
+
+# Embedded databases open in this process, with the number of MilvusStore objects using each. milvus-lite keeps
+# its in-process server (and the data directory's lock) until released: the last store to close releases it, so
+# that another process (e.g. `rag-ingest` after a test or a UI session) can open the directory.
+_EMBEDDED_USERS: Counter[str] = Counter()
+_EMBEDDED_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -94,13 +102,17 @@ class MilvusStore:
             self.location = settings.uri
         # pymilvus logs every failed RPC and milvus-lite's in-process gRPC server logs calls it does not
         # implement (the query iterator falls back on its own); errors reach the user as exceptions instead.
-        for logger in ("pymilvus", "grpc._server"):
+        for logger in ("pymilvus", "grpc._server", "milvus_lite"):
             logging.getLogger(logger).setLevel(logging.CRITICAL)
         kwargs = {"token": settings.token} if settings.token else {}
         if settings.db_name:
             kwargs["db_name"] = settings.db_name
+        self._closed = False
         try:
             self.client = MilvusClient(uri=uri, timeout=15, **kwargs)
+            if self.embedded:
+                with _EMBEDDED_LOCK:
+                    _EMBEDDED_USERS[uri] += 1
         except Exception as exc:
             if _caused_by(exc, "DataDirLockedError") or (self.embedded and _held_by_another_process(Path(uri))):
                 raise StoreLockedError(locked_message(uri)) from None
@@ -113,7 +125,22 @@ class MilvusStore:
             ) from None
 
     def close(self) -> None:
+        """Close the connection; the last store of an embedded database also releases its lock."""
+        if self._closed:
+            return
+        self._closed = True
         self.client.close()
+        if not self.embedded:
+            return
+        with _EMBEDDED_LOCK:
+            _EMBEDDED_USERS[self.location] -= 1
+            last = _EMBEDDED_USERS[self.location] <= 0
+            if last:
+                del _EMBEDDED_USERS[self.location]
+        if last:
+            from milvus_lite.server_manager import server_manager_instance
+
+            server_manager_instance.release_server(self.location)
 
     def __enter__(self) -> MilvusStore:
         return self

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymilvus import MilvusClient
 
-from rag.store.schema import ChunkRecord
+from rag.store.schema import ChunkRecord, decode_sparse
 
 if TYPE_CHECKING:
     from rag.store.client import ModelInfo
@@ -117,4 +117,7 @@ class KnowledgeBase:
         if vectors:
             fields += ["dense", "sparse"]
         rows = list(self._scan(in_filter("doc_id", [doc_id]), fields))
+        if vectors:
+            for row in rows:
+                row["sparse"] = decode_sparse(row["sparse"])
         return sorted(rows, key=lambda r: r["chunk_index"])

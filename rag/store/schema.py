@@ -22,6 +22,22 @@ SCHEMA_VERSION = "1"
 
 SCALAR_FIELDS = ["id", "doc_id", "source", "chunk_index", "text", "title", "metadata"]
 
+# Milvus rejects a sparse vector without a nonzero weight, but a text can have none (e.g. only punctuation).
+# Such a chunk is stored with this one placeholder entry: a token id no tokenizer produces, so it never matches
+# a query token and adds nothing to any lexical score. ``decode_sparse`` removes it when reading.
+EMPTY_SPARSE_TOKEN = 4_294_967_294
+EMPTY_SPARSE_WEIGHT = 1e-30
+
+
+def encode_sparse(sparse: SparseVector) -> SparseVector:
+    """The sparse vector as written to Milvus (the placeholder stands in for an empty one)."""
+    return sparse if sparse else {EMPTY_SPARSE_TOKEN: EMPTY_SPARSE_WEIGHT}
+
+
+def decode_sparse(stored: dict[Any, Any]) -> SparseVector:
+    """A sparse vector read from Milvus: int token ids, float weights, the placeholder removed."""
+    return {int(k): float(v) for k, v in stored.items() if int(k) != EMPTY_SPARSE_TOKEN}
+
 
 @dataclass
 class ChunkRecord:
@@ -46,7 +62,7 @@ class ChunkRecord:
         return {
             "id": self.id, "doc_id": self.doc_id, "source": self.source, "chunk_index": self.chunk_index,
             "text": self.text, "title": self.title[:MAX_TITLE], "metadata": self.metadata,
-            "dense": self.dense, "sparse": self.sparse,
+            "dense": self.dense, "sparse": encode_sparse(self.sparse),
         }
 
 

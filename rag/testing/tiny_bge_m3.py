@@ -62,11 +62,12 @@ def build_bge_m3_like(
     full_size: bool = False,
     extra_texts: Iterable[str] = (),
     max_length: int = 8192,
+    hidden_size: int = TINY_DIM,
 ) -> Path:
     """Write a bge-m3-format model to ``out_dir`` and return the path.
 
     ``extra_texts`` are added to the tokenizer's training sentences (e.g. the documents a test ingests),
-    so that their characters are in the vocabulary.
+    so that their characters are in the vocabulary. ``hidden_size`` (tiny variant only) sets the dense dimension.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -74,7 +75,7 @@ def build_bge_m3_like(
     _write_tokenizer_files(tokenizer, out, max_length)
 
     torch.manual_seed(seed)
-    size = FULL_SIZE if full_size else TINY_SIZE
+    size = FULL_SIZE if full_size else {**TINY_SIZE, "hidden_size": hidden_size}
     config = XLMRobertaConfig(
         vocab_size=BGE_M3_VOCAB_SIZE if full_size else tokenizer.get_vocab_size(),
         max_position_embeddings=max_length + 2,
