@@ -291,7 +291,7 @@ class IngestPipeline:
                 id=r["id"], doc_id=r["doc_id"], source=r["source"], chunk_index=r["chunk_index"], text=r["text"],
                 title=r["title"], metadata={**r["metadata"], **{k: base[k] for k in ("file_hash", "file_docs",
                                                                                     "root", "mtime", "size")}},
-                dense=list(r["dense"]), sparse={int(k): float(v) for k, v in r["sparse"].items()},
+                dense=list(r["dense"]), sparse=r["sparse"],
             )
             for r in rows
         ]
