@@ -56,6 +56,8 @@ def add(
     include: Annotated[list[str] | None, typer.Option(help="Only files matching this glob (repeatable).")] = None,
     exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching this glob (repeatable).")] = None,
     text_field: Annotated[str | None, typer.Option(help="Record files: the field holding the text.")] = None,
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Ingest only if the knowledge base does not exist "
+                                           "or holds no chunks (first-start seeding); else do nothing.")] = False,
 ) -> None:
     """Ingest files and folders: new and changed documents are encoded, unchanged ones skipped."""
     from ingest.pipeline import IngestPipeline
@@ -63,6 +65,13 @@ def add(
     from rag.encoder import load_encoder
 
     settings = _settings(config)
+    if if_empty:
+        name = kb or settings.kb.name
+        with _open_store(settings) as store:
+            chunks = store.open(name).count() if store.exists(name) else 0
+        if chunks:
+            console.print(f"knowledge base '{name}' already holds {chunks} chunks; nothing ingested (--if-empty)")
+            raise typer.Exit(0)
     if text_field:
         settings.ingest.text_field = text_field
     with console.status(f"Loading embedding model {settings.embedding.model} ..."):
@@ -160,17 +169,18 @@ def _with_default_command(argv: list[str]) -> list[str]:
     return argv
 
 
-def main() -> None:
-    """Console-script entry point: maps RagError to a one-paragraph message and exit code 2."""
+def run_app(typer_app: typer.Typer, argv: list[str], prog_name: str) -> None:
+    """Run a Typer app as a console script: a RagError becomes a one-paragraph message and exit code 2."""
     warnings.filterwarnings("ignore")
     try:
-        code = app(args=_with_default_command(sys.argv[1:]), prog_name="rag-ingest", standalone_mode=False)
+        code = typer_app(args=argv, prog_name=prog_name, standalone_mode=False)
     except RagError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted")
         sys.exit(1)
     except Exception as exc:
         import click
@@ -180,6 +190,11 @@ def main() -> None:
             sys.exit(exc.exit_code)
         raise
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def main() -> None:
+    """Console-script entry point of `rag-ingest`."""
+    run_app(app, _with_default_command(sys.argv[1:]), "rag-ingest")
 
 
 if __name__ == "__main__":

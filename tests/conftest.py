@@ -110,7 +110,7 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def cli_env(settings: Settings) -> dict[str, str]:
     """Environment that points a `rag-ingest` subprocess at these settings."""
     env = {**os.environ, "COLUMNS": "200"}
-    for section in ("embedding", "milvus", "chunking", "kb", "ingest"):
+    for section in type(settings).model_fields:
         for key, value in getattr(settings, section).model_dump().items():
             if value is None:
                 continue
@@ -119,7 +119,10 @@ def cli_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def run_cli(args: list[str], settings: Settings, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).parent / "rag-ingest"
+def run_cli(
+    args: list[str], settings: Settings, program: str = "rag-ingest", **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """Run a console script of this project (rag-ingest or rag) with ``settings`` in its environment."""
+    exe = Path(sys.executable).parent / program
     return subprocess.run([str(exe), *args], env=cli_env(settings), capture_output=True, text=True,
                           timeout=600, **kwargs)

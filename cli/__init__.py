@@ -1,0 +1,1 @@
+"""`rag`: search, ask, compare texts, evaluate and start the web app from the command line."""

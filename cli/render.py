@@ -1,0 +1,63 @@
+"""Rich rendering of retrieval results: one row per chunk with every score and the matched terms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.documents import Document
+from rich.table import Table
+
+from rag.retrieval import RetrievalResult
+
+MAX_TERMS = 6
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def location(meta: dict[str, Any]) -> str:
+    """``source``, with page or heading when the reader recorded one."""
+    where = meta.get("doc_id") or meta["source"]
+    if meta.get("page") is not None:
+        where += f" p.{meta['page']}"
+    elif meta.get("heading"):
+        where += f" › {meta['heading']}"
+    return where
+
+
+def terms(meta: dict[str, Any]) -> str:
+    shown = [f"{t['term']} ({t['contribution']:.3f})" for t in meta.get("matched_terms", [])[:MAX_TERMS]]
+    more = len(meta.get("matched_terms", [])) - MAX_TERMS
+    return ", ".join(shown) + (f" +{more}" if more > 0 else "")
+
+
+def results_table(result: RetrievalResult, *, title: str | None = None) -> Table:
+    """The chunks of one search, with the formula of the final score and the min_score rule as caption."""
+    return documents_table(
+        result.documents, title=title or f"'{result.query}' in {result.kb} ({result.mode})",
+        caption=f"{result.formula}; min_score {result.min_score:g} (inclusive)",
+    )
+
+
+def documents_table(documents: list[Document], *, title: str, caption: str = "", cite: bool = False) -> Table:
+    """Rank (or [n] citation), source, chunk, dense %, sparse, colbert, hybrid, final and matched terms."""
+    table = Table(title=title, caption=caption or None, header_style="bold")
+    columns = ["#" if cite else "rank", "source", "chunk", "dense %", "sparse", "colbert", "hybrid", "final",
+               "matched terms"]
+    for name in columns:
+        table.add_column(name, justify="left" if name in {"source", "matched terms"} else "right",
+                         overflow="fold")
+    for doc in documents:
+        table.add_row(*row(doc, cite=cite))
+    return table
+
+
+def row(doc: Document, *, cite: bool = False) -> list[str]:
+    meta = doc.metadata
+    scores = meta["scores"]
+    rank = f"[{meta['rank']}]" if cite else str(meta["rank"])
+    return [
+        rank, location(meta), str(meta["chunk_index"]), f"{100 * scores['dense']:.1f}", _num(scores["sparse"]),
+        _num(scores.get("colbert")), _num(scores.get("hybrid")), _num(scores["final"], 4), terms(meta),
+    ]

@@ -1,0 +1,81 @@
+"""`rag search` and `rag ask`: retrieval with every score, and answers from the local Ollama model."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from cli.common import ConfigOption, JsonOption, KbOption, TopKOption, console, err, open_retriever, settings_from
+from cli.render import documents_table, results_table
+
+ModeOption = Annotated[str | None, typer.Option("--mode", help="dense | sparse | hybrid (retrieval.mode).")]
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.", show_default=False)],
+    kb: KbOption = None,
+    top_k: TopKOption = None,
+    mode: ModeOption = None,
+    fusion: Annotated[str | None, typer.Option(help="weighted | rrf (retrieval.fusion).")] = None,
+    colbert: Annotated[bool | None, typer.Option("--colbert/--no-colbert", help="ColBERT rerank.")] = None,
+    min_score: Annotated[float | None, typer.Option(help="Keep chunks with final >= this.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only chunks of this source file.")] = None,
+    source_prefix: Annotated[str | None, typer.Option(help="Only sources starting with this.")] = None,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Search a knowledge base and show every chunk with its dense, sparse, colbert, hybrid and final scores."""
+    settings = settings_from(config)
+    filters = {k: v for k, v in {"source": source, "source_prefix": source_prefix}.items() if v}
+    with open_retriever(settings, kb) as retriever:
+        result = retriever.search(query, top_k=top_k, mode=mode, fusion=fusion, colbert=colbert,
+                                  min_score=min_score, filters=filters or None)
+    if as_json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str))
+        return
+    console.print(results_table(result))
+    t = result.timings
+    console.print(f"{len(result.documents)} of {result.candidates} candidates; {t.total_ms:.0f} ms (encode "
+                  f"{t.encode_ms:.0f}, Milvus {t.milvus_ms:.0f}, rescoring {t.rescoring_ms:.0f}"
+                  + (f", ColBERT {t.rerank_ms:.0f}" if result.colbert else "") + ")", highlight=False)
+
+
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question, in any language.", show_default=False)],
+    kb: KbOption = None,
+    top_k: TopKOption = None,
+    mode: ModeOption = None,
+    model: Annotated[str | None, typer.Option(help="Ollama model (llm.model).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Answer a question from a knowledge base with the local Ollama model, citing chunks as [n]."""
+    from rag.chain import AnswerChain
+
+    settings = settings_from(config)
+    if top_k:
+        settings.retrieval.top_k = top_k
+    if mode:
+        settings.retrieval.mode = mode  # type: ignore[assignment]
+    if model:
+        settings.llm.model = model
+    with open_retriever(settings, kb) as retriever:
+        stream = AnswerChain(retriever, settings.llm).stream(question)
+        for piece in stream:
+            console.out(piece, end="", highlight=False)
+        console.out("")
+    if stream.error:
+        label = "answer cut off" if stream.partial else "no answer"
+        err.print(f"[red]{label}:[/red] {stream.error}", highlight=False)
+    if stream.documents:
+        console.print(documents_table(stream.documents, title="Sources", cite=True))
+    if stream.error:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(search)
+    app.command()(ask)
+
+
