@@ -1,0 +1,1 @@
+"""Test-owned stand-ins for external services, speaking their real protocols."""
