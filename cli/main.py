@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from cli import search, similarity
+from cli import evaluate, search, similarity
 from cli.common import ConfigOption
 from ingest.cli import run_app
 
@@ -23,6 +23,7 @@ APP_FILE = Path(__file__).resolve().parent.parent / "ui" / "app.py"
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 search.register(app)
 similarity.register(app)
+evaluate.register(app)
 
 
 @app.command()

@@ -76,12 +76,13 @@ class IngestPipeline:
             encoder.tokenizer, settings.chunking.chunk_tokens, settings.chunking.overlap_tokens
         )
         self.model = ModelInfo(encoder.model_name, getattr(encoder, "fingerprint", encoder.model_name), encoder.dim)
+        ing = settings.ingest
+        self.reader_options = ReaderOptions(ing.text_field, ing.title_field, ing.id_field, ing.title_in_text)
+        # Everything that shapes a chunk's text or vectors: a change re-encodes the documents it touches.
         self.pipeline_id = sha256(
             f"{self.model.fingerprint}:{settings.chunking.chunk_tokens}:{settings.chunking.overlap_tokens}:"
-            f"{CHUNKER_VERSION}"
+            f"{CHUNKER_VERSION}:{self.reader_options}"
         )[:16]
-        ing = settings.ingest
-        self.reader_options = ReaderOptions(ing.text_field, ing.title_field, ing.id_field)
 
     def run(
         self,

@@ -18,15 +18,19 @@ CONFIG_ENV = "RAG_CONFIG"
 
 
 class EmbeddingSettings(BaseModel):
-    """Which bge-m3 model to load and how to run it."""
+    """Which embedding model to load (bge-m3 or a sentence-transformers model) and how to run it."""
 
+    backend: Literal["bge-m3", "sentence-transformers"] = "bge-m3"
     model: str = "BAAI/bge-m3"
     hub: Literal["huggingface", "modelscope"] = "huggingface"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     fp16: bool = True
     batch_size: int = Field(16, ge=1)
+    batch_tokens: int = Field(0, ge=0)
     max_length: int = Field(8192, ge=16)
     download: bool = True
+    quantize: Literal["none", "int8"] = "none"
+    cache: bool = True
 
 
 class MilvusSettings(BaseModel):
@@ -68,6 +72,7 @@ class IngestSettings(BaseModel):
     text_field: str | None = None
     title_field: str | None = None
     id_field: str | None = None
+    title_in_text: bool = False
 
 
 class WeightSettings(BaseModel):

@@ -41,3 +41,4 @@ class ReaderOptions:
     text_field: str | None = None
     title_field: str | None = None
     id_field: str | None = None
+    title_in_text: bool = False

@@ -96,7 +96,8 @@ def rows_to_documents(
 
     Key: the id field (``options.id_field``, else ``_id`` or ``id``) or the 1-based row number. Text: the
     text field (``options.text_field``, else ``text``, ``content`` or ``body``), else every field as
-    ``key: value`` lines. Title: ``options.title_field``, else ``title`` or ``name``, else "stem #key".
+    ``key: value`` lines. Title: ``options.title_field``, else ``title`` or ``name``, else "stem #key"; with
+    ``options.title_in_text`` the title is also the first line of the text (as BEIR evaluations embed it).
     A field named in ``options`` that no row has is an error.
     """
     if not rows:
@@ -118,6 +119,8 @@ def rows_to_documents(
         if not text:
             continue
         title = " ".join(_render(row.get(title_field)).split()) if title_field else ""
+        if options.title_in_text and title:
+            text = f"{title}\n{text}"
         others = {k: _json_safe(v) for k, v in row.items() if k not in {id_field, text_field, title_field}}
         metadata = {
             "file_type": file_type, "row": number,

@@ -1,0 +1,176 @@
+"""`rag eval`: Recall@k, MRR@10 and nDCG@10 per retrieval mode, on BEIR-layout data or on users' judgments."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cli.common import ConfigOption, KbOption, console, err, load_encoder_with_status, settings_from
+from rag.config import Settings
+from rag.errors import InvalidInputError
+
+MODES = {"dense": ("dense", False), "sparse": ("sparse", False), "hybrid": ("hybrid", False),
+         "hybrid+colbert": ("hybrid", True)}
+CHUNKS_PER_DOCUMENT = 2  # chunks fetched per document wanted, so that aggregation still fills the top k
+
+
+def _split(value: str, name: str) -> list[str]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise InvalidInputError(f"--{name} is empty")
+    return items
+
+
+def parse_modes(value: str) -> list[str]:
+    modes = _split(value, "modes")
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise InvalidInputError(f"unknown mode {unknown[0]!r}; choose from {', '.join(MODES)}")
+    return modes
+
+
+def parse_ks(value: str) -> list[int]:
+    try:
+        ks = sorted({int(k) for k in _split(value, "k")})
+    except ValueError:
+        raise InvalidInputError(f"--k takes whole numbers separated by commas, not {value!r}") from None
+    if ks[0] < 1:
+        raise InvalidInputError("--k values must be at least 1")
+    return ks
+
+
+def unavailable_reason(encoder: Any, mode: str) -> str:
+    """Why ``encoder`` cannot serve ``mode`` ("" when it can)."""
+    retrieval_mode, colbert = MODES[mode]
+    backend = type(encoder).__name__
+    if retrieval_mode != "dense" and not getattr(encoder, "supports_sparse", True):
+        return f"needs sparse vectors; {backend} is dense only"
+    if colbert and not getattr(encoder, "supports_colbert", True):
+        return f"needs ColBERT vectors; {backend} has none"
+    return ""
+
+
+def run_modes(
+    retriever: Any,
+    queries: Mapping[str, str],
+    qrels: Mapping[str, Mapping[str, int]],
+    modes: list[str],
+    ks: list[int],
+    to_run: Callable[[list[Any]], dict[str, float]],
+    chunk_k: int,
+) -> list[Any]:
+    """Every query in every mode; each mode encodes its queries itself, so queries/s is comparable."""
+    from rag.evaluation import ModeResult, evaluate_run
+
+    results = []
+    for mode in modes:
+        reason = unavailable_reason(retriever.encoder, mode)
+        if reason:
+            results.append(ModeResult(mode, unavailable=reason))
+            continue
+        retrieval_mode, colbert = MODES[mode]
+        retriever.query_cache.clear()
+        run: dict[str, dict[str, float]] = {}
+        started = time.perf_counter()
+        with console.status(f"{mode}: {len(queries)} queries ...") if console.is_terminal else _nothing():
+            for qid, text in queries.items():
+                found = retriever.search(text, top_k=chunk_k, mode=retrieval_mode, colbert=colbert, min_score=0.0)
+                run[qid] = to_run(found.documents)
+        seconds = time.perf_counter() - started
+        results.append(ModeResult(mode, evaluate_run(qrels, run, ks), len(queries), seconds))
+    return results
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def default_kb(corpus: Path) -> str:
+    """eval_<folder of the corpus>, e.g. eval_scifact, made a valid knowledge-base name."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", corpus.resolve().parent.name or "corpus")
+    return f"eval_{name}"[:64]
+
+
+def ingest_corpus(settings: Settings, encoder: Any, corpus: Path, kb: str) -> None:
+    """Ingest the corpus rows (title + text, one document per _id); unchanged rows are not encoded again."""
+    from ingest.pipeline import IngestPipeline
+    from ingest.progress import RichProgress, print_summary
+    from rag.store import MilvusStore
+
+    settings.ingest.id_field, settings.ingest.title_field, settings.ingest.text_field = "_id", "title", "text"
+    settings.ingest.title_in_text = True
+    with MilvusStore(settings.milvus) as store, RichProgress(err) as progress:
+        report = IngestPipeline(settings, encoder, store).run([corpus], kb=kb, progress=progress)
+    if report.failed:
+        print_summary(err, report)
+        raise InvalidInputError(f"the corpus could not be ingested: {report.failed[0].reason}")
+    err.print(f"corpus in knowledge base '{kb}': {report.added} added, {report.updated} updated, "
+              f"{report.unchanged} unchanged; {report.texts_encoded} chunks encoded", highlight=False)
+
+
+def evaluate(
+    corpus: Annotated[Path | None, typer.Option(help="BEIR corpus.jsonl ({_id, title, text} per line).")] = None,
+    queries: Annotated[Path | None, typer.Option(help="BEIR queries.jsonl ({_id, text} per line).")] = None,
+    qrels: Annotated[Path | None, typer.Option(help="BEIR qrels .tsv (query-id, corpus-id, score).")] = None,
+    judgments: Annotated[Path | None, typer.Option(help="judgments.jsonl written by the web app.")] = None,
+    kb: KbOption = None,
+    modes: Annotated[str, typer.Option(help="Comma-separated: dense,sparse,hybrid,hybrid+colbert.")] = (
+        "dense,sparse,hybrid,hybrid+colbert"
+    ),
+    k: Annotated[str, typer.Option("--k", help="Cut-offs of Recall@k, comma-separated.")] = "1,5,10,100",
+    out: Annotated[Path | None, typer.Option(help="Also write the results as JSON to this file.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Measure retrieval quality: a BEIR data set (--corpus --queries --qrels) or web-app judgments (--judgments)."""
+    from rag.evaluation import documents_run, load_beir, load_judgments, markdown_table, metric_names
+    from rag.retrieval import HybridRetriever
+    from rag.store import MilvusStore
+
+    mode_list, ks = parse_modes(modes), parse_ks(k)
+    settings = settings_from(config)
+    if judgments is not None:
+        name = kb or settings.kb.name
+        truth = load_judgments(judgments, name)
+        query_texts = {q: q for q in truth}
+        key, prefix, dataset = "id", "", f"judgments {judgments} ({name})"
+    elif corpus and queries and qrels:
+        data = load_beir(corpus, queries, qrels)
+        truth, query_texts = data.qrels, data.queries
+        name = kb or default_kb(corpus)
+        key, prefix, dataset = "doc_id", f"{corpus.name}#", str(corpus.parent)
+    else:
+        raise InvalidInputError("give --corpus, --queries and --qrels (a BEIR data set), or --judgments FILE")
+
+    encoder = load_encoder_with_status(settings)
+    if judgments is None:
+        ingest_corpus(settings, encoder, corpus, name)  # type: ignore[arg-type]
+    chunk_k = max(ks) * (CHUNKS_PER_DOCUMENT if key == "doc_id" else 1)
+    with MilvusStore(settings.milvus) as store:
+        retriever = HybridRetriever.from_store(encoder, store, name, settings.retrieval)
+        results = run_modes(retriever, query_texts, truth, mode_list, ks,
+                            lambda docs: documents_run(docs, key, prefix), chunk_k)
+    names = metric_names(ks)
+    console.print(f"{dataset}: {len(query_texts)} queries, model {settings.embedding.model}", highlight=False)
+    console.out(markdown_table(results, names))
+    if out:
+        payload = {
+            "dataset": dataset, "kb": name, "model": settings.embedding.model, "queries": len(query_texts),
+            "k": ks, "results": [{"mode": r.mode, "metrics": r.metrics, "queries_per_second": r.queries_per_second,
+                                  "unavailable": r.unavailable or None} for r in results],
+        }
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(evaluate)
