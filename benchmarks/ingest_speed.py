@@ -21,11 +21,11 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ingest.pipeline import IngestPipeline  # noqa: E402
-from rag.config import load_settings  # noqa: E402
-from rag.encoder import load_encoder  # noqa: E402
-from rag.store import MilvusStore  # noqa: E402
-from rag.testing.tiny_bge_m3 import build_bge_m3_like  # noqa: E402
+from ingest.pipeline import IngestPipeline
+from rag.config import load_settings
+from rag.encoder import load_encoder
+from rag.store import MilvusStore
+from rag.testing.tiny_bge_m3 import build_bge_m3_like
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "kb"
 
