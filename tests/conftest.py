@@ -120,9 +120,10 @@ def cli_env(settings: Settings) -> dict[str, str]:
 
 
 def run_cli(
-    args: list[str], settings: Settings, program: str = "rag-ingest", **kwargs: Any
+    args: list[str], settings: Settings, program: str = "rag-ingest", extra_env: dict[str, str] | None = None,
+    **kwargs: Any,
 ) -> subprocess.CompletedProcess[str]:
     """Run a console script of this project (rag-ingest or rag) with ``settings`` in its environment."""
     exe = Path(sys.executable).parent / program
-    return subprocess.run([str(exe), *args], env=cli_env(settings), capture_output=True, text=True,
-                          timeout=600, **kwargs)
+    return subprocess.run([str(exe), *args], env={**cli_env(settings), **(extra_env or {})}, capture_output=True,
+                          text=True, timeout=600, **kwargs)
