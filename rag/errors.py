@@ -29,3 +29,7 @@ class StoreUnavailableError(RagError):
 
 class KnowledgeBaseNotFoundError(RagError):
     """A command names a knowledge base that does not exist."""
+
+
+class InvalidInputError(RagError):
+    """A query, text or option given by the user cannot be used as it is (e.g. empty text)."""

@@ -22,6 +22,7 @@ import pytest
 from rag.config import Settings, load_settings
 from rag.encoder import Encoder, load_encoder
 from rag.testing.tiny_bge_m3 import build_bge_m3_like
+from tests.support.ollama_server import ChatBehaviour, OllamaTestServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "kb"
@@ -68,12 +69,6 @@ def settings(make_settings: Callable[..., Settings], tmp_path: Path) -> Settings
 @pytest.fixture(scope="session")
 def encoder(make_settings: Callable[..., Settings], tmp_path_factory: pytest.TempPathFactory) -> Encoder:
     return load_encoder(make_settings(tmp_path_factory.mktemp("enc")).embedding)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -127,3 +122,16 @@ def run_cli(
     exe = Path(sys.executable).parent / program
     return subprocess.run([str(exe), *args], env={**cli_env(settings), **(extra_env or {})}, capture_output=True,
                           text=True, timeout=600, **kwargs)
+
+
+@pytest.fixture
+def ollama_server() -> Iterator[OllamaTestServer]:
+    """A fresh Ollama-protocol server on 127.0.0.1; set ``ollama_server.behaviour`` fields to shape replies."""
+    with OllamaTestServer(ChatBehaviour()) as server:
+        yield server
+
+
+@pytest.fixture
+def offline_url() -> str:
+    """A URL where nothing listens (a closed port), as when Ollama is not running."""
+    return f"http://127.0.0.1:{free_port()}"

@@ -10,6 +10,9 @@ architecture with random weights, for speed measurements only.
 from __future__ import annotations
 
 import json
+import math
+import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from transformers import XLMRobertaConfig, XLMRobertaModel
 from rag.testing.sentences import training_sentences
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>"]
+MAX_PIECE = 8
 TINY_DIM = 32
 FULL_SIZE = {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096}
 TINY_SIZE = {"hidden_size": TINY_DIM, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
@@ -29,21 +33,47 @@ BGE_M3_VOCAB_SIZE = 250002
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 3000) -> Tokenizer:
-    """Train an XLM-RoBERTa style Unigram tokenizer (Metaspace, <s> $A </s>) on ``texts``."""
-    tokenizer = Tokenizer(models.Unigram())
+    """Train an XLM-RoBERTa style Unigram tokenizer (Metaspace, <s> $A </s>) on ``texts``, reproducibly.
+
+    The trainer picks the same pieces on every run but its scores vary slightly between processes (hash
+    order), which changes some segmentations; so the pieces are kept and scored again from their counts in
+    ``texts``, giving the same tokenizer, token ids and hence vectors in every process.
+    """
+    texts = list(texts)
+    trained = Tokenizer(models.Unigram())
+    trained.normalizer = normalizers.NFKC()
+    trained.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    trainer = trainers.UnigramTrainer(
+        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="<unk>", max_piece_length=MAX_PIECE
+    )
+    trained.train_from_iterator(texts, trainer=trainer)
+    pieces = sorted(p for p, _ in json.loads(trained.to_str())["model"]["vocab"] if p not in SPECIAL_TOKENS)
+    vocab = [(token, 0.0) for token in SPECIAL_TOKENS] + _scored(pieces, texts)
+
+    tokenizer = Tokenizer(models.Unigram(vocab, unk_id=SPECIAL_TOKENS.index("<unk>")))
     tokenizer.normalizer = normalizers.NFKC()
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-    trainer = trainers.UnigramTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="<unk>", max_piece_length=8
-    )
-    tokenizer.train_from_iterator(list(texts), trainer=trainer)
-    tokenizer.add_special_tokens(["<mask>"])
+    tokenizer.add_special_tokens([*SPECIAL_TOKENS, "<mask>"])
     bos, eos = tokenizer.token_to_id("<s>"), tokenizer.token_to_id("</s>")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)]
     )
     return tokenizer
+
+
+def _scored(pieces: list[str], texts: list[str]) -> list[tuple[str, float]]:
+    """Each piece with the log of its relative frequency as a substring of the words of ``texts``."""
+    known = set(pieces)
+    words = Counter("▁" + w for text in texts for w in unicodedata.normalize("NFKC", text).split())
+    counts: Counter[str] = Counter()
+    for word, n in words.items():
+        for start in range(len(word)):
+            for end in range(start + 1, min(len(word), start + MAX_PIECE) + 1):
+                if word[start:end] in known:
+                    counts[word[start:end]] += n
+    total = sum(counts.values()) + len(pieces)
+    return [(p, math.log((counts[p] + 1) / total)) for p in pieces]
 
 
 def _write_tokenizer_files(tokenizer: Tokenizer, out: Path, max_length: int) -> None:
@@ -94,5 +124,6 @@ def build_bge_m3_like(
     hidden = size["hidden_size"]
     torch.save(torch.nn.Linear(hidden, hidden).state_dict(), out / "colbert_linear.pt")
     sparse_linear = torch.nn.Linear(hidden, 1)
+    torch.nn.init.zeros_(sparse_linear.bias)  # about half the tokens get a weight (ReLU), as in bge-m3
     torch.save(sparse_linear.state_dict(), out / "sparse_linear.pt")
     return out

@@ -1,0 +1,48 @@
+"""The retrieval of a query as CSV and JSON downloads: query, chunks and all their scores."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.documents import Document
+
+SCORE_COLUMNS = ("dense", "sparse", "colbert", "hybrid", "rrf", "final", "dense_rank", "sparse_rank", "colbert_rank")
+
+
+def doc_dict(doc: Document) -> dict[str, Any]:
+    """A retrieved Document as a plain dict: ``text`` plus its metadata."""
+    return {"text": doc.page_content, **doc.metadata}
+
+
+def rows(query: str, docs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One flat row per chunk, for CSV and tables."""
+    out = []
+    for doc in docs:
+        scores = doc.get("scores") or {}
+        out.append({
+            "query": query, "kb": doc.get("kb", ""), "rank": doc.get("rank"), "chunk_id": doc.get("id"),
+            "source": doc.get("source"), "page": doc.get("page"), "heading": doc.get("heading"),
+            "chunk_index": doc.get("chunk_index"), **{name: scores.get(name) for name in SCORE_COLUMNS},
+            "mode": scores.get("mode"), "fusion": scores.get("fusion"),
+            "matched_terms": " ".join(str(m["term"]) for m in doc.get("matched_terms") or []),
+            "text": doc.get("text", ""),
+        })
+    return out
+
+
+def to_csv(query: str, docs: Sequence[Mapping[str, Any]]) -> str:
+    table = rows(query, docs)
+    buffer = io.StringIO()
+    columns = list(table[0]) if table else ["query"]
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(table)
+    return buffer.getvalue()
+
+
+def to_json(query: str, docs: Sequence[Mapping[str, Any]], **extra: Any) -> str:
+    return json.dumps({"query": query, **extra, "documents": list(docs)}, ensure_ascii=False, indent=2, default=str)

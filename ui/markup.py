@@ -1,0 +1,133 @@
+"""HTML of a score card: every piece of chunk or file text is escaped, so HTML in a document shows as text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from html import escape
+from typing import Any
+
+from rag.config import LevelSettings
+from rag.retrieval import final_formula, hybrid_formula
+from rag.similarity import level_for, level_label
+
+LEVEL_COLOURS = {"very_similar": "#1a7f37", "related": "#b26a00", "unrelated": "#c62828"}
+LEVEL_BACKGROUNDS = {"very_similar": "#e6f4ea", "related": "#fff4e0", "unrelated": "#fdecea"}
+_WORDLIKE = re.compile(r"^[A-Za-z0-9]+$")
+
+
+def visible_term(term: str) -> bool:
+    """Whether a matched term is worth showing: it has a letter or digit (not only a word-start marker)."""
+    return any(ch.isalnum() for ch in term)
+
+
+def highlight(text: str, terms: Iterable[str]) -> str:
+    """``text`` HTML-escaped, with each occurrence of a matched term wrapped in ``<mark>``.
+
+    Latin / digit terms of two or more characters match case-insensitively at the start of a word; other
+    terms (CJK characters) anywhere. Single Latin letters and punctuation-only terms are not marked.
+    """
+    patterns = []
+    for term in sorted({t.strip() for t in terms if t and t.strip()}, key=len, reverse=True):
+        if not visible_term(term) or (len(term) < 2 and term.isascii()):
+            continue
+        quoted = re.escape(term)
+        patterns.append(rf"(?<![A-Za-z0-9]){quoted}" if _WORDLIKE.match(term) else quoted)
+    if not patterns:
+        return escape(text)
+    out, last = [], 0
+    for match in re.finditer("|".join(patterns), text, flags=re.IGNORECASE):
+        out.append(escape(text[last:match.start()]))
+        out.append(f"<mark>{escape(match.group(0))}</mark>")
+        last = match.end()
+    out.append(escape(text[last:]))
+    return "".join(out)
+
+
+def bar(value: float, scale: float = 1.0, colour: str = "#4c78a8") -> str:
+    """A small horizontal bar, ``value / scale`` of its width (clamped to 0..1)."""
+    fraction = 0.0 if scale <= 0 else max(0.0, min(1.0, value / scale))
+    return (f'<span style="display:inline-block;width:90px;height:8px;background:#e8e8e8;border-radius:4px;'
+            f'vertical-align:middle;margin:0 6px"><span style="display:block;width:{fraction * 100:.0f}%;'
+            f'height:8px;background:{colour};border-radius:4px"></span></span>')
+
+
+def formula_lines(scores: Mapping[str, Any], rrf_k: int) -> list[str]:
+    """How this chunk's final score was computed: the formulas, then with this chunk's numbers."""
+    weights = scores.get("weights") or {}
+    colbert = scores.get("colbert") is not None
+    names = ["dense", "sparse", *(["colbert"] if colbert else [])]
+    lines = [final_formula(scores["mode"], scores["fusion"], weights, colbert=colbert, rrf_k=rrf_k),
+             hybrid_formula(weights, names)]
+    terms = " + ".join(f"{weights.get(n, 0.0):g} x {scores[n]:.4f}" for n in names)
+    total = sum(weights.get(n, 0.0) for n in names)
+    if scores.get("hybrid") is not None:
+        lines.append(f"hybrid = ({terms}) / {total:g} = {scores['hybrid']:.4f}")
+    ranks = [(n, scores.get(f"{n}_rank")) for n in ("dense", "sparse", "colbert")]
+    present = [f"1/({rrf_k} + {r})" for _, r in ranks if r is not None]
+    if present:
+        lines.append(f"rrf = {' + '.join(present)} = {scores.get('rrf', 0.0):.4f}   "
+                     + ", ".join(f"{n}_rank = {r}" for n, r in ranks if r is not None))
+    lines.append(f"final = {scores['final']:.4f}")
+    return lines
+
+
+def where(doc: Mapping[str, Any], page_label: str) -> str:
+    """``source · p. 3 · heading`` for a card header (not escaped)."""
+    parts = [str(doc.get("source", ""))]
+    if doc.get("page") not in (None, ""):
+        parts.append(page_label)
+    if doc.get("heading"):
+        parts.append(str(doc["heading"]))
+    return " · ".join(parts)
+
+
+def card_html(doc: Mapping[str, Any], levels: LevelSettings, labels: Mapping[str, str], rrf_k: int,
+              cited: bool = False) -> str:
+    """One score card: header, dense percent with its level colour, score bars, and the highlighted text.
+
+    ``doc`` is a retrieved chunk as a dict (``text`` plus the Document metadata); ``labels`` holds the
+    translated words chunk, page, cited and matched_terms.
+    """
+    s = doc["scores"]
+    dense = float(s["dense"])
+    level = level_for(dense, levels)
+    colour = LEVEL_COLOURS[level]
+    rank = int(doc.get("rank", 0))
+    meta = doc.get("metadata") or {}
+    count = meta.get("chunk_count")
+    number = int(doc.get("chunk_index", 0)) + 1
+    chunk = labels["chunk"].format(n=f"{number}/{count}" if isinstance(count, int) else number)
+    head = escape(where(doc, labels["page"].format(n=doc.get("page"))))
+    cite = (f'<span style="background:#1f6feb;color:white;border-radius:4px;padding:0 5px;margin-left:6px;'
+            f'font-size:0.8em">{escape(labels["cited"])}</span>') if cited else ""
+    sparse_scale = max(1.0, float(s["sparse"]))
+    rows = [f'<div>dense <b data-score="dense" style="color:{colour};font-size:1.25em">{dense * 100:.1f}%</b>'
+            f'{bar(dense, 1.0, colour)}<span data-level="{level}" style="background:{LEVEL_BACKGROUNDS[level]};'
+            f'color:{colour};border-radius:4px;padding:1px 6px">{escape(level_label(level))}</span></div>',
+            f'<div>sparse <b data-score="sparse">{float(s["sparse"]):.4f}</b>'
+            f'{bar(float(s["sparse"]), sparse_scale)}</div>']
+    if s.get("colbert") is not None:
+        rows.append(f'<div>colbert <b data-score="colbert">{float(s["colbert"]):.4f}</b>'
+                    f'{bar(float(s["colbert"]))}</div>')
+    if s.get("hybrid") is not None:
+        tip = escape(" ; ".join(formula_lines(s, rrf_k)[1:3]), quote=True)
+        rows.append(f'<div title="{tip}">hybrid <b data-score="hybrid">{float(s["hybrid"]):.4f}</b>'
+                    f'{bar(float(s["hybrid"]))}<span style="color:#888">ⓘ</span></div>')
+    if s.get("fusion") == "rrf" and s.get("mode") == "hybrid":
+        rows.append(f'<div>rrf <b data-score="rrf">{float(s.get("rrf", 0.0)):.4f}</b></div>')
+    terms = [str(m["term"]) for m in doc.get("matched_terms") or []]
+    term_line = ""
+    if any(visible_term(term) for term in terms):
+        shown = ", ".join(escape(term) for term in [x for x in terms if visible_term(x)][:12])
+        term_line = f'<div style="color:#666;font-size:0.85em">{escape(labels["matched_terms"])}: {shown}</div>'
+    text = highlight(str(doc.get("text", "")), terms)
+    return (
+        f'<div class="rs-card" data-rank="{rank}" data-chunk-id="{escape(str(doc.get("id", "")), quote=True)}" '
+        f'data-level="{level}" data-dense="{dense:.6f}" style="border-left:5px solid {colour};padding:4px 10px">'
+        f'<div style="font-weight:600">[{rank}] {head} <span style="color:#666;font-weight:400">· '
+        f'{escape(chunk)}</span>{cite}</div>'
+        f'<div style="margin:4px 0;line-height:1.7">{"".join(rows)}</div>{term_line}'
+        f'<div class="rs-text" style="white-space:pre-wrap;max-height:16em;overflow:auto;background:#fafafa;'
+        f'padding:6px;border-radius:4px;margin-top:4px">{text}</div></div>'
+    )

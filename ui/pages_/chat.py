@@ -1,0 +1,94 @@
+"""Chat page: ask, read the streamed answer, check the retrieved chunks as score cards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from rag.chain import AnswerChain, cited_numbers
+from rag.config import Settings
+from rag.errors import RagError
+from ui import resources
+from ui.cards import render_cards, render_downloads
+from ui.exports import doc_dict
+from ui.i18n import t
+from ui.state import Options, app_settings, llm_settings, options, retrieval_settings
+
+TURNS_KEY = "chat_turns"
+
+
+def render_extras(index: int, turn: dict[str, Any], settings: Settings) -> None:
+    """What follows an answer: the LLM banner, then the sources as cards and the downloads."""
+    if turn.get("error"):
+        st.warning(t("partial_banner" if turn.get("partial") else "llm_banner", message=turn["error"]))
+    docs = turn["documents"]
+    if turn.get("standalone") and turn["standalone"] != turn["question"]:
+        st.caption(t("rewritten", q=turn["standalone"]))
+    st.markdown(f"**{t('sources', n=len(docs))}**")
+    render_cards(docs, query=turn["standalone"] or turn["question"], kb=turn["kb"], key=f"turn{index}",
+                 settings=settings, cited=set(cited_numbers(turn["answer"])))
+    render_downloads(docs, query=turn["question"], key=f"turn{index}", kb=turn["kb"], answer=turn["answer"])
+
+
+def render_turn(index: int, turn: dict[str, Any], settings: Settings) -> None:
+    with st.chat_message("user"):
+        st.markdown(turn["question"])
+    with st.chat_message("assistant"):
+        if turn.get("fatal"):
+            st.error(turn["fatal"])
+            return
+        if turn["answer"]:
+            st.markdown(turn["answer"])
+        render_extras(index, turn, settings)
+
+
+def ask(question: str, settings: Settings, opts: Options, turns: list[dict[str, Any]]) -> dict[str, Any]:
+    """Retrieve, stream the answer into the page, and return the turn to keep in the history."""
+    turn: dict[str, Any] = {"question": question, "kb": opts.kb or "", "answer": "", "documents": [],
+                            "standalone": question, "error": None, "partial": False, "fatal": None}
+    with st.chat_message("assistant"):
+        if not opts.kb:
+            turn["fatal"] = t("no_kb")
+            st.error(turn["fatal"])
+            return turn
+        history = [(x["question"], x["answer"]) for x in turns if x["answer"] and not x.get("error")]
+        try:
+            with st.spinner(t("searching")):
+                retriever = resources.retriever(settings, opts.kb, retrieval_settings(settings, opts))
+                stream = AnswerChain(retriever, llm_settings(settings, opts)).stream(question, history)
+        except RagError as exc:
+            turn["fatal"] = str(exc)
+            st.error(turn["fatal"])
+            return turn
+        turn["documents"] = [doc_dict(d) for d in stream.documents]
+        turn["standalone"] = stream.standalone_question
+        if not stream.error:  # a failed follow-up rewrite has nothing to stream
+            st.write_stream(stream)
+        turn.update(answer=stream.text, error=stream.error, partial=stream.partial)
+        render_extras(len(turns), turn, settings)
+    return turn
+
+
+def page() -> None:
+    settings = app_settings()
+    opts = options(settings)
+    turns: list[dict[str, Any]] = st.session_state.setdefault(TURNS_KEY, [])
+    head, clear = st.columns([4, 1])
+    head.title(t("chat_title"))
+    if turns and clear.button(t("clear_chat"), key="chat_clear"):
+        turns.clear()
+        st.rerun()
+    status = resources.ollama_status(settings.llm.base_url, opts.model)
+    if not status.ok:
+        st.warning(status.message)
+    for index, turn in enumerate(turns):
+        render_turn(index, turn, settings)
+    question = st.chat_input(t("chat_placeholder"), key="chat_input")
+    if question and question.strip():
+        with st.chat_message("user"):
+            st.markdown(question)
+        turns.append(ask(question.strip(), settings, opts, turns))
+
+
+page()

@@ -1,0 +1,90 @@
+"""The sidebar: active knowledge base, retrieval options, LLM model, and the status of Milvus, encoder, Ollama."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from rag.config import Settings
+from rag.errors import RagError
+from ui import resources
+from ui.i18n import LANG_KEY, LANGUAGES, t
+from ui.state import MODES
+
+
+def language_switch() -> None:
+    st.sidebar.radio(t("language"), list(LANGUAGES), format_func=LANGUAGES.__getitem__, key=LANG_KEY,
+                     horizontal=True)
+
+
+def _kb_select(settings: Settings, names: list[str]) -> None:
+    ss = st.session_state
+    if not names:
+        ss.pop("opt_kb", None)
+        st.sidebar.info(t("no_kb"))
+        return
+    if ss.get("opt_kb") not in names:
+        ss["opt_kb"] = settings.kb.name if settings.kb.name in names else names[0]
+    st.sidebar.selectbox(t("active_kb"), names, key="opt_kb")
+
+
+def _model_select(settings: Settings) -> None:
+    ss = st.session_state
+    status = resources.ollama_status(settings.llm.base_url, str(ss.get("opt_model") or settings.llm.model))
+    models = list(dict.fromkeys([settings.llm.model, *status.models, str(ss.get("opt_model") or "")]))
+    st.sidebar.selectbox(t("llm_model"), [m for m in models if m], key="opt_model")
+
+
+def render(settings: Settings) -> None:
+    """Draw the sidebar; the choices land in session state (read them with ``ui.state.options``)."""
+    sb = st.sidebar
+    errors: dict[str, str] = {}
+    encoder = milvus = None
+    try:
+        milvus = resources.store(settings)
+        _kb_select(settings, milvus.knowledge_bases())
+    except RagError as exc:
+        errors["milvus"] = str(exc)
+    try:
+        encoder = resources.encoder(settings)
+    except RagError as exc:
+        errors["encoder"] = str(exc)
+    sb.slider(t("top_k"), 1, max(50, settings.retrieval.top_k), key="opt_top_k")
+    sb.selectbox(t("mode"), MODES, key="opt_mode")
+    sb.number_input(t("min_score"), min_value=-1.0, max_value=100.0, step=0.05, format="%.2f", key="opt_min_score")
+    colbert_ok = bool(encoder is not None and encoder.supports_colbert)
+    if not colbert_ok:
+        st.session_state["opt_colbert"] = False
+    sb.toggle(t("colbert"), key="opt_colbert", disabled=not colbert_ok,
+              help=None if colbert_ok else t("colbert_unavailable"))
+    _model_select(settings)
+    _status(settings, encoder, milvus, errors)
+
+
+def _line(ok: bool, name: str, detail: str) -> str:
+    return f"{'🟢' if ok else '🔴'} **{name}** · {detail}"
+
+
+def _status(settings: Settings, encoder: object, milvus: object, errors: dict[str, str]) -> None:
+    sb = st.sidebar
+    sb.divider()
+    sb.caption(t("status"))
+    reachable = milvus is not None and resources.milvus_reachable(milvus)  # type: ignore[arg-type]
+    sb.markdown(_line(reachable, t("status_milvus"), f"`{settings.milvus.uri}` · "
+                                                     f"{t('reachable') if reachable else t('unreachable')}"))
+    if "milvus" in errors:
+        sb.error(errors["milvus"])
+    model = Path(settings.embedding.model).name or settings.embedding.model
+    device = getattr(encoder, "device", settings.embedding.device)
+    sb.markdown(_line(encoder is not None, t("status_encoder"),
+                      f"`{model}` · {device} · {t('loaded') if encoder is not None else t('not_loaded')}"))
+    if "encoder" in errors:
+        sb.error(errors["encoder"])
+    status = resources.ollama_status(settings.llm.base_url, str(st.session_state.get("opt_model")))
+    detail = t("reachable") if status.reachable else t("unreachable")
+    if status.reachable:
+        detail += f" · {t('model_present') if status.model_present else t('model_missing')}"
+    sb.markdown(_line(status.ok, t("status_ollama"), f"`{settings.llm.base_url}` · {detail}"))
+    if not status.ok:
+        sb.caption(status.message)

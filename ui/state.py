@@ -1,0 +1,64 @@
+"""The session's settings and sidebar choices, read the same way by every page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from rag.config import LLMSettings, RetrievalSettings, Settings, load_settings
+
+MODES = ("hybrid", "dense", "sparse")
+
+
+def app_settings() -> Settings:
+    """Settings from configs/default.yaml, $RAG_CONFIG and RAG_* environment variables (read every run)."""
+    return load_settings()
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the sidebar selects: knowledge base, retrieval options and the LLM model."""
+
+    kb: str | None
+    top_k: int
+    mode: str
+    min_score: float
+    colbert: bool
+    model: str
+
+
+def init_defaults(settings: Settings) -> None:
+    """Seed the sidebar's widget state from the settings, once per session."""
+    ss = st.session_state
+    r = settings.retrieval
+    for key, value in (("opt_lang", settings.app.language), ("opt_top_k", r.top_k), ("opt_mode", r.mode),
+                       ("opt_min_score", float(r.min_score)), ("opt_colbert", r.colbert_rerank),
+                       ("opt_model", settings.llm.model)):
+        ss.setdefault(key, value)
+
+
+def options(settings: Settings) -> Options:
+    """The sidebar's current choices (settings' values where the sidebar has not been drawn)."""
+    ss = st.session_state
+    r = settings.retrieval
+    return Options(
+        kb=ss.get("opt_kb") or None,
+        top_k=int(ss.get("opt_top_k", r.top_k)),
+        mode=str(ss.get("opt_mode", r.mode)),
+        min_score=float(ss.get("opt_min_score", r.min_score)),
+        colbert=bool(ss.get("opt_colbert", r.colbert_rerank)),
+        model=str(ss.get("opt_model") or settings.llm.model),
+    )
+
+
+def retrieval_settings(settings: Settings, opts: Options) -> RetrievalSettings:
+    """The retrieval settings with the sidebar's top-k, mode, min score and ColBERT choice."""
+    return settings.retrieval.model_copy(update={
+        "top_k": opts.top_k, "mode": opts.mode, "min_score": opts.min_score, "colbert_rerank": opts.colbert,
+    })
+
+
+def llm_settings(settings: Settings, opts: Options) -> LLMSettings:
+    """The LLM settings with the model picked in the sidebar."""
+    return settings.llm.model_copy(update={"model": opts.model})
