@@ -31,7 +31,7 @@ def load_encoder_with_status(settings: Settings):
     from rag.encoder import load_encoder
 
     with err.status(f"Loading embedding model {settings.embedding.model} ..."):
-        return load_encoder(settings.embedding)
+        return load_encoder(settings.embedding, data_dir=settings.app.data_dir)
 
 
 @contextmanager

@@ -75,7 +75,7 @@ def add(
     if text_field:
         settings.ingest.text_field = text_field
     with console.status(f"Loading embedding model {settings.embedding.model} ..."):
-        encoder = load_encoder(settings.embedding)
+        encoder = load_encoder(settings.embedding, data_dir=settings.app.data_dir)
     store = _open_store(settings)
     try:
         pipeline = IngestPipeline(settings, encoder, store)

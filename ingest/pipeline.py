@@ -24,6 +24,7 @@ from ingest.readers.base import ReadError, SourceDocument
 from ingest.report import FileResult, IngestReport, ProgressListener, SilentProgress
 from rag.config import Settings
 from rag.encoder import Encoder
+from rag.errors import ConfigError
 from rag.store import ChunkRecord, KnowledgeBase, MilvusStore, ModelInfo, StoredDocument
 from rag.store.schema import MAX_TEXT
 
@@ -72,6 +73,12 @@ class IngestPipeline:
         self.settings = settings
         self.encoder = encoder
         self.store = store
+        if settings.chunking.chunk_tokens + 2 > encoder.max_length:
+            raise ConfigError(
+                f"chunking.chunk_tokens ({settings.chunking.chunk_tokens}) + 2 special tokens is more than the "
+                f"embedding model reads ({encoder.max_length} tokens): chunks would be cut silently. Set "
+                f"chunking.chunk_tokens to at most {encoder.max_length - 2} (RAG_CHUNKING__CHUNK_TOKENS)."
+            )
         self.chunker = TokenChunker(
             encoder.tokenizer, settings.chunking.chunk_tokens, settings.chunking.overlap_tokens
         )

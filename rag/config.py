@@ -26,7 +26,7 @@ class EmbeddingSettings(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     fp16: bool = True
     batch_size: int = Field(16, ge=1)
-    batch_tokens: int = Field(0, ge=0)
+    batch_tokens: int = Field(4096, ge=0)
     max_length: int = Field(8192, ge=16)
     download: bool = True
     quantize: Literal["none", "int8"] = "none"

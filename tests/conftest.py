@@ -53,6 +53,7 @@ def make_settings(tiny_model_dir: Path) -> Callable[..., Settings]:
             "milvus": {"uri": str(tmp / "milvus.db")},
             "chunking": {"chunk_tokens": 96, "overlap_tokens": 16},
             "kb": {"name": "test_kb"},
+            "app": {"data_dir": str(tmp / "data")},
         }
         for name, values in sections.items():
             base[name] = {**base.get(name, {}), **values}

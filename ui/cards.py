@@ -8,9 +8,9 @@ from typing import Any
 import streamlit as st
 
 from rag.config import Settings
+from rag.evaluation.judgments import Label, append_judgment
 from ui.exports import to_csv, to_json
 from ui.i18n import t
-from ui.judgments import Label, append_judgment
 from ui.markup import card_html, formula_lines
 
 JUDGED_KEY = "judged"

@@ -1,23 +1,53 @@
-"""Embedding encoders. ``load_encoder`` returns one shared instance per process and settings."""
+"""Embedding encoders. ``load_encoder`` returns one shared instance per process and settings.
+
+Backends (``embedding.backend``): ``bge-m3`` (dense + sparse + ColBERT, FlagEmbedding) and
+``sentence-transformers`` (dense only). ``embedding.quantize: int8`` runs either with dynamic int8 on the CPU.
+With a data directory and ``embedding.cache: true`` the encoder is wrapped in a ``CachedEncoder``.
+"""
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from rag.config import EmbeddingSettings
 from rag.encoder.base import EncodedBatch, Encoder, SparseVector
 from rag.encoder.bge_m3 import BGEM3Encoder
+from rag.encoder.cache import CachedEncoder, EncodingCache, cache_path
+from rag.encoder.sentence_transformer import SentenceTransformerEncoder
 
-__all__ = ["BGEM3Encoder", "EncodedBatch", "Encoder", "SparseVector", "load_encoder"]
+__all__ = [
+    "BGEM3Encoder", "CachedEncoder", "EncodedBatch", "Encoder", "EncodingCache", "SentenceTransformerEncoder",
+    "SparseVector", "cache_path", "create_encoder", "load_encoder",
+]
 
 _LOCK = threading.Lock()
 _LOADED: dict[str, Encoder] = {}
+_NOT_MODEL_FIELDS = {"cache"}
 
 
-def load_encoder(settings: EmbeddingSettings) -> Encoder:
-    """Load the encoder once per process for these settings (the model takes seconds to load)."""
-    key = settings.model_dump_json()
+def create_encoder(settings: EmbeddingSettings) -> Encoder:
+    """A new, uncached encoder for ``settings.backend`` (loading takes seconds; prefer ``load_encoder``)."""
+    if settings.backend == "sentence-transformers":
+        return SentenceTransformerEncoder(settings)
+    return BGEM3Encoder(settings)
+
+
+def load_encoder(settings: EmbeddingSettings, *, data_dir: str | Path | None = None) -> Encoder:
+    """Load the encoder once per process for these settings (the model takes seconds to load).
+
+    With ``data_dir`` (pass ``settings.app.data_dir``) and ``settings.cache`` true, the result encodes through
+    the SQLite encoding cache under that folder; without ``data_dir`` it is the bare model.
+    """
+    model_key = settings.model_dump_json(exclude=_NOT_MODEL_FIELDS)
     with _LOCK:
+        if model_key not in _LOADED:
+            _LOADED[model_key] = create_encoder(settings)
+        encoder = _LOADED[model_key]
+        if data_dir is None or not settings.cache:
+            return encoder
+        path = cache_path(data_dir).resolve()
+        key = f"{model_key}|{path}"
         if key not in _LOADED:
-            _LOADED[key] = BGEM3Encoder(settings)
+            _LOADED[key] = CachedEncoder(encoder, EncodingCache(path))
         return _LOADED[key]

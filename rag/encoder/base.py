@@ -11,7 +11,11 @@ import numpy as np
 
 SparseVector = dict[int, float]
 BatchCallback = Callable[[int, int], None]
-"""Called after each forward pass with (texts in the batch, tokens in the batch)."""
+"""Called after each forward pass with (texts in the batch, tokens in the batch).
+
+Texts answered from the encoding cache are reported once, before any forward pass, as (texts, 0): they
+advance a progress bar but add no tokens, so a tokens/s rate measures the model alone.
+"""
 
 
 @dataclass
@@ -20,7 +24,8 @@ class EncodedBatch:
 
     dense: float32 array (n, dim), L2-normalised, so an inner product is a cosine similarity.
     sparse: per text, {token_id: weight}; the lexical score of two texts is the sum over shared tokens
-        of the product of their weights (bge-m3's lexical matching score).
+        of the product of their weights (bge-m3's lexical matching score). Empty dicts for encoders
+        without a sparse head (``Encoder.supports_sparse`` is False).
     colbert: per text, a float32 array (tokens, dim) of normalised token vectors, when asked for.
     token_counts: tokens each text was encoded with (after truncation, special tokens included).
     """
@@ -32,12 +37,24 @@ class EncodedBatch:
 
 
 class Encoder(ABC):
-    """A loaded embedding model. ``texts_encoded`` counts every text passed through the model."""
+    """A loaded embedding model. ``texts_encoded`` counts every text passed through the model.
 
+    ``supports_sparse`` / ``supports_colbert`` say which representations are real: a dense-only model
+    returns empty sparse vectors and refuses ColBERT, so retrieval can report those modes unavailable.
+    ``fingerprint`` identifies the weights and numerics (an int8 model has its own); collections and
+    the encoding cache are keyed by it.
+    """
+
+    backend: str
     model_name: str
+    fingerprint: str
     dim: int
+    max_length: int
+    quantize: str = "none"
     tokenizer: Any
     device: str
+    supports_sparse: bool = False
+    supports_colbert: bool = False
 
     def __init__(self) -> None:
         self.texts_encoded = 0
@@ -51,3 +68,26 @@ class Encoder(ABC):
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` without special tokens, as the chunker counts them."""
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def plan_batches(lengths: Sequence[int], batch_size: int, batch_tokens: int = 0) -> list[list[int]]:
+    """Group text indices into forward passes, longest first so that each batch pads little.
+
+    With ``batch_tokens`` 0 every batch holds ``batch_size`` texts. Otherwise a batch grows while its padded
+    size (texts x longest text) stays within ``batch_tokens``: many short texts share one pass, long ones
+    go a few at a time, and memory stays bounded. A text longer than the budget gets a batch of its own.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    if batch_tokens <= 0:
+        return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        longest = lengths[current[0]] if current else lengths[i]
+        if current and longest * (len(current) + 1) > batch_tokens:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches

@@ -13,23 +13,14 @@ import torch
 from transformers.utils import logging as transformers_logging
 
 from rag.config import EmbeddingSettings
-from rag.encoder.base import BatchCallback, EncodedBatch, Encoder, SparseVector
+from rag.encoder.base import BatchCallback, EncodedBatch, Encoder, SparseVector, plan_batches
 from rag.encoder.model_source import resolve_model_dir
+from rag.encoder.runtime import device_for, pick_device, quantize_int8
 from rag.errors import ModelNotAvailableError
 
+__all__ = ["BGEM3Encoder", "model_fingerprint", "pick_device"]
+
 os.environ.setdefault("TQDM_DISABLE", "1")  # FlagEmbedding's own bars would tear the Rich progress display
-
-
-def pick_device(requested: str) -> str:
-    """auto -> cuda when available, else cpu; an explicit cuda without a GPU is an error."""
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ModelNotAvailableError(
-            "embedding.device is cuda but PyTorch sees no CUDA GPU (CPU build of torch, or no driver). "
-            "Set embedding.device: auto or cpu (RAG_EMBEDDING__DEVICE=cpu)."
-        )
-    return requested
 
 
 def model_fingerprint(model_dir: Path) -> str:
@@ -45,19 +36,26 @@ class BGEM3Encoder(Encoder):
 
     Outputs equal ``BGEM3FlagModel.encode`` (dense, lexical_weights, colbert_vecs) for the same texts and
     ``max_length``; the loop is ours so that progress is reported per batch and no probe pass is run.
+    With ``quantize: int8`` the transformer's Linear layers run as dynamic int8 on the CPU (fingerprint + "-int8").
     """
+
+    backend = "bge-m3"
+    supports_sparse = True
+    supports_colbert = True
 
     def __init__(self, settings: EmbeddingSettings) -> None:
         super().__init__()
         from FlagEmbedding import BGEM3FlagModel
 
         self.model_dir = resolve_model_dir(settings)
-        self.device = pick_device(settings.device)
+        self.device = device_for(settings)
         self.fp16 = settings.fp16 and self.device.startswith("cuda")
         self.batch_size = settings.batch_size
+        self.batch_tokens = settings.batch_tokens
         self.max_length = settings.max_length
         self.model_name = settings.model
-        self.fingerprint = model_fingerprint(self.model_dir)
+        self.quantize = settings.quantize
+        self.fingerprint = model_fingerprint(self.model_dir) + ("-int8" if self.quantize == "int8" else "")
         logging.getLogger("transformers").setLevel(logging.ERROR)
         transformers_logging.disable_progress_bar()
         try:
@@ -76,6 +74,8 @@ class BGEM3Encoder(Encoder):
         if self.device == "cpu":
             self.module.float()
         self.module.to(self.device).eval()
+        if self.quantize == "int8":
+            quantize_int8(self.module.model)  # the transformer; the small sparse/ColBERT heads stay fp32
         self.dim = int(self.module.model.config.hidden_size)
         self._unused_ids = {
             self.tokenizer.convert_tokens_to_ids(self.tokenizer.special_tokens_map[name])
@@ -100,12 +100,10 @@ class BGEM3Encoder(Encoder):
             return EncodedBatch(np.zeros((0, self.dim), np.float32), [], [] if colbert else None, [])
         tokens = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
         ids: list[list[int]] = tokens["input_ids"]
-        order = sorted(range(n), key=lambda i: -len(ids[i]))
         dense = np.zeros((n, self.dim), np.float32)
         sparse: list[SparseVector] = [{} for _ in range(n)]
         colbert_vecs: list[np.ndarray] = [np.zeros((0, self.dim), np.float32) for _ in range(n)]
-        for start in range(0, n, self.batch_size):
-            idx = order[start : start + self.batch_size]
+        for idx in plan_batches([len(x) for x in ids], self.batch_size, self.batch_tokens):
             batch = self.tokenizer.pad(
                 {"input_ids": [ids[i] for i in idx], "attention_mask": [[1] * len(ids[i]) for i in idx]},
                 padding=True, return_tensors="pt",

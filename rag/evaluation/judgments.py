@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
+import threading
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +13,7 @@ from rag.errors import InvalidInputError
 
 Label = Literal["relevant", "not_relevant"]
 FILE_NAME = "judgments.jsonl"
+_WRITE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -23,7 +25,7 @@ class Judgment:
     chunk_id: str
     source: str
     label: Label
-    time: float
+    time: str
 
     @property
     def grade(self) -> int:
@@ -34,13 +36,17 @@ def judgments_path(data_dir: str | Path) -> Path:
     return Path(data_dir) / FILE_NAME
 
 
-def append_judgment(path: Path, kb: str, query: str, chunk_id: str, source: str, label: Label) -> Judgment:
-    """Append one mark (the file and its folder are created when missing)."""
+def append_judgment(
+    data_dir: str | Path, *, kb: str, query: str, chunk_id: str, source: str, label: Label
+) -> Judgment:
+    """Append one mark to ``<data_dir>/judgments.jsonl`` (created when missing); the time is UTC ISO 8601."""
     if label not in ("relevant", "not_relevant"):
         raise InvalidInputError(f"label must be relevant or not_relevant, not {label!r}")
-    judgment = Judgment(kb, query, chunk_id, source, label, time.time())
+    judgment = Judgment(kb, query, chunk_id, source, label,
+                        datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    path = judgments_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
+    with _WRITE_LOCK, path.open("a", encoding="utf-8") as handle:  # web-app sessions are threads of one process
         handle.write(json.dumps(asdict(judgment), ensure_ascii=False) + "\n")
     return judgment
 

@@ -104,7 +104,10 @@ class MilvusStore:
         # implement (the query iterator falls back on its own); errors reach the user as exceptions instead.
         for logger in ("pymilvus", "grpc._server", "milvus_lite"):
             logging.getLogger(logger).setLevel(logging.CRITICAL)
-        kwargs = {"token": settings.token} if settings.token else {}
+        kwargs: dict[str, object] = {"token": settings.token} if settings.token else {}
+        # No keepalive pings while idle: a Python gRPC server (milvus-lite, embedded or `milvus-lite server`)
+        # answers pings more often than every 5 minutes with GOAWAY "too_many_pings", failing the next call.
+        kwargs["grpc_options"] = {"grpc.keepalive_permit_without_calls": False, "grpc.keepalive_time_ms": 60_000}
         if settings.db_name:
             kwargs["db_name"] = settings.db_name
         self._closed = False

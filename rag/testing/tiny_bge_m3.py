@@ -124,6 +124,19 @@ def build_bge_m3_like(
     hidden = size["hidden_size"]
     torch.save(torch.nn.Linear(hidden, hidden).state_dict(), out / "colbert_linear.pt")
     sparse_linear = torch.nn.Linear(hidden, 1)
-    torch.nn.init.zeros_(sparse_linear.bias)  # about half the tokens get a weight (ReLU), as in bge-m3
+    if not full_size:
+        _centre_sparse_head(sparse_linear, model, tokenizer)
     torch.save(sparse_linear.state_dict(), out / "sparse_linear.pt")
     return out
+
+
+@torch.inference_mode()
+def _centre_sparse_head(head: torch.nn.Linear, model: XLMRobertaModel, tokenizer: Tokenizer) -> None:
+    """Set the bias so that about 70% of the tokens of the training sentences get a positive weight.
+
+    The random tiny model's token states share a large common direction, so with a random bias the ReLU'd
+    sparse weights are often all 0 (no lexical signal at all); bge-m3 gives most content tokens a weight.
+    """
+    ids = [e.ids for e in tokenizer.encode_batch(training_sentences()[:64])]
+    projections = [head(model(torch.tensor([row])).last_hidden_state[0]).squeeze(-1) for row in ids]
+    head.bias.fill_(-float(torch.cat(projections).quantile(0.3)))

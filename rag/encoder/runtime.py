@@ -1,0 +1,65 @@
+"""Where and in what precision a model runs: device choice and dynamic int8 quantisation for CPU."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from rag.config import EmbeddingSettings
+from rag.errors import ConfigError, ModelNotAvailableError
+
+
+def pick_device(requested: str) -> str:
+    """auto -> cuda when available, else cpu; an explicit cuda without a GPU is an error."""
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ModelNotAvailableError(
+            "embedding.device is cuda but PyTorch sees no CUDA GPU (CPU build of torch, or no driver). "
+            "Set embedding.device: auto or cpu (RAG_EMBEDDING__DEVICE=cpu)."
+        )
+    return requested
+
+
+def device_for(settings: EmbeddingSettings) -> str:
+    """The device a model runs on; int8 quantisation is a CPU technique, so it implies the CPU."""
+    if settings.quantize == "int8":
+        if settings.device == "cuda":
+            raise ConfigError(
+                "embedding.quantize is int8 but embedding.device is cuda: dynamic int8 quantisation runs on the "
+                "CPU only. On a GPU use quantize: none (fp16 is used there); on a CPU set device: cpu or auto."
+            )
+        return "cpu"
+    return pick_device(settings.device)
+
+
+def quantize_int8(module: torch.nn.Module) -> torch.nn.Module:
+    """Quantise ``module``'s Linear layers to dynamic int8, in place, and return it.
+
+    Weights become int8 per output channel; activations are quantised per forward pass from their observed
+    range (PyTorch's eager dynamic quantisation, fbgemm/x86 kernels). Embeddings, LayerNorms and the heads
+    outside ``module`` stay fp32. ``torch.ao.quantization`` is marked deprecated in favour of torchao, but
+    torchao's int8 path ran slower than fp32 in eager mode on CPU (see benchmarks/encoder_throughput.py),
+    while this one is about twice as fast, so it is used while PyTorch ships it.
+    """
+    try:
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    except ImportError as exc:  # a future PyTorch without eager quantisation
+        raise ConfigError(
+            f"embedding.quantize is int8 but this PyTorch ({torch.__version__}) has no torch.ao.quantization "
+            "dynamic quantisation. Set embedding.quantize: none (RAG_EMBEDDING__QUANTIZE=none)."
+        ) from exc
+    if "fbgemm" not in torch.backends.quantized.supported_engines and (
+        "x86" not in torch.backends.quantized.supported_engines
+    ):
+        raise ConfigError(
+            "embedding.quantize is int8 but this PyTorch build has no x86 int8 kernels (fbgemm); int8 needs an "
+            "x86-64 CPU build of PyTorch. Set embedding.quantize: none."
+        )
+    module.float()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        quantize_dynamic(module, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
+    return module
