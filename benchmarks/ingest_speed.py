@@ -4,8 +4,10 @@
 
 Without --model a tiny bge-m3-format model is built in a temporary folder (fast, meaningless vectors);
 --full-size builds bge-m3's real architecture with random weights (speed only, no quality claim).
-Figures printed: the first ingest (total, pure encoder time, share outside the encoder) and a second run of
-the unchanged folder (which must encode nothing). The database is a fresh embedded milvus-lite.
+Figures printed: the first ingest (total, time inside the encoder, share outside it), the encoder alone on
+the same chunks (the overhead target is under 10%), and a second run of the unchanged folder (which must
+encode nothing; target at least 100x faster). The database is a fresh embedded milvus-lite; the encoding
+cache is not used, so every figure is a real encode.
 """
 
 from __future__ import annotations
@@ -60,6 +62,11 @@ def main() -> None:
             first = pipeline.run([data])
             encoded_before = encoder.texts_encoded
             second = pipeline.run([data])
+            base = store.open("bench")
+            texts = [row["text"] for doc_id in base.documents() for row in base.chunks(doc_id)]
+        started = time.perf_counter()
+        encoder.encode(texts)  # the same chunks through the encoder alone: the floor an ingest can reach
+        pure_seconds = time.perf_counter() - started
         label = args.model or ("bge-m3 architecture, random weights" if args.full_size else "tiny test model")
         files = sum(1 for f in first.files if f.outcome != "failed")
         outside = first.total_seconds - first.encode_seconds
@@ -69,6 +76,8 @@ def main() -> None:
         print(f"first ingest: total {first.total_seconds:.2f}s, encoder {first.encode_seconds:.2f}s "
               f"({first.tokens_per_second:,.0f} tokens/s), outside the encoder {outside:.2f}s "
               f"= {100 * outside / first.total_seconds:.1f}% of the total")
+        print(f"encoder alone on the same {len(texts)} chunks: {pure_seconds:.2f}s; ingest overhead over it "
+              f"{100 * (first.total_seconds - pure_seconds) / pure_seconds:.1f}%")
         print(f"re-ingest (unchanged): total {second.total_seconds:.3f}s, texts encoded "
               f"{encoder.texts_encoded - encoded_before}, {first.total_seconds / max(second.total_seconds, 1e-9):.0f}x "
               "faster than the first ingest")
