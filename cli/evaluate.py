@@ -17,6 +17,7 @@ from rag.errors import InvalidInputError
 
 MODES = {"dense": ("dense", False), "sparse": ("sparse", False), "hybrid": ("hybrid", False),
          "hybrid+colbert": ("hybrid", True)}
+WHOLE_DOCUMENT_TOKENS = 1_000_000  # --whole-documents: never split; the encoder cuts at the model's length
 CHUNKS_PER_DOCUMENT = 2  # chunks fetched per document wanted, so that aggregation still fills the top k
 
 
@@ -48,7 +49,7 @@ def parse_ks(value: str) -> list[int]:
 def unavailable_reason(encoder: Any, mode: str) -> str:
     """Why ``encoder`` cannot serve ``mode`` ("" when it can)."""
     retrieval_mode, colbert = MODES[mode]
-    backend = type(encoder).__name__
+    backend = f"embedding.backend {getattr(encoder, 'backend', type(encoder).__name__)}"
     if retrieval_mode != "dense" and not getattr(encoder, "supports_sparse", True):
         return f"needs sparse vectors; {backend} is dense only"
     if colbert and not getattr(encoder, "supports_colbert", True):
@@ -128,6 +129,9 @@ def evaluate(
         "dense,sparse,hybrid,hybrid+colbert"
     ),
     k: Annotated[str, typer.Option("--k", help="Cut-offs of Recall@k, comma-separated.")] = "1,5,10,100",
+    whole_documents: Annotated[bool, typer.Option(
+        "--whole-documents", help="One chunk per document, cut at the model's length (the MTEB/BEIR protocol)."
+    )] = False,
     out: Annotated[Path | None, typer.Option(help="Also write the results as JSON to this file.")] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -138,6 +142,9 @@ def evaluate(
 
     mode_list, ks = parse_modes(modes), parse_ks(k)
     settings = settings_from(config)
+    if whole_documents:
+        chunking = settings.chunking
+        chunking.chunk_tokens, chunking.overlap_tokens, chunking.truncate = WHOLE_DOCUMENT_TOKENS, 0, True
     if judgments is not None:
         name = kb or settings.kb.name
         truth = load_judgments(judgments, name)
@@ -146,7 +153,7 @@ def evaluate(
     elif corpus and queries and qrels:
         data = load_beir(corpus, queries, qrels)
         truth, query_texts = data.qrels, data.queries
-        name = kb or default_kb(corpus)
+        name = kb or default_kb(corpus) + ("_whole" if whole_documents else "")
         key, prefix, dataset = "doc_id", f"{corpus.name}#", str(corpus.parent)
     else:
         raise InvalidInputError("give --corpus, --queries and --qrels (a BEIR data set), or --judgments FILE")

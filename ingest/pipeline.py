@@ -73,7 +73,7 @@ class IngestPipeline:
         self.settings = settings
         self.encoder = encoder
         self.store = store
-        if settings.chunking.chunk_tokens + 2 > encoder.max_length:
+        if settings.chunking.chunk_tokens + 2 > encoder.max_length and not settings.chunking.truncate:
             raise ConfigError(
                 f"chunking.chunk_tokens ({settings.chunking.chunk_tokens}) + 2 special tokens is more than the "
                 f"embedding model reads ({encoder.max_length} tokens): chunks would be cut silently. Set "

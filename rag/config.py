@@ -46,6 +46,7 @@ class ChunkingSettings(BaseModel):
 
     chunk_tokens: int = Field(512, ge=16)
     overlap_tokens: int = Field(64, ge=0)
+    truncate: bool = False
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> ChunkingSettings:
@@ -148,7 +149,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _chunk_fits_model(self) -> Settings:
-        if self.chunking.chunk_tokens + 2 > self.embedding.max_length:
+        if self.chunking.chunk_tokens + 2 > self.embedding.max_length and not self.chunking.truncate:
             raise ValueError(
                 f"chunking.chunk_tokens ({self.chunking.chunk_tokens}) + 2 special tokens exceeds "
                 f"embedding.max_length ({self.embedding.max_length}); chunks would be truncated"

@@ -179,3 +179,16 @@ def test_bad_arguments_are_clear(settings: Settings, monkeypatch: pytest.MonkeyP
     ]:
         result = runner.invoke(app, args)
         assert result.exit_code != 0 and message in str(result.exception), (args, result.exception)
+
+
+def test_whole_documents_makes_one_chunk_per_document(
+    settings: Settings, encoder: Encoder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    long_docs = {**DOCS, "d9": ("Long", " ".join(["The sync engine keeps every edit in order."] * 80))}
+    args = write_beir(tmp_path / "set", long_docs, QUERIES, QRELS)
+    result = run_eval([*args, "--modes", "dense", "--whole-documents"], settings, monkeypatch, tmp_path / "w.json")
+    assert result["kb"] == "eval_set_whole"
+    with MilvusStore(settings.milvus) as store:
+        documents = store.open("eval_set_whole").documents()
+    assert len(documents) == len(long_docs) and all(d.chunks == 1 for d in documents.values())
+    assert encoder.count_tokens(long_docs["d9"][1]) > settings.embedding.max_length  # cut by the encoder
