@@ -1,8 +1,8 @@
 """Hybrid retrieval on the demo knowledge base: every score equals FlagEmbedding's, ordering, filters, min_score.
 
-The knowledge base is examples/kb ingested with a tiny bge-m3-format model into embedded milvus-lite. The model
-is built with seed 4: the shared fixture's seed-0 sparse head gives negative logits for every token, so all its
-sparse vectors are empty and sparse scores would be trivially 0.
+The knowledge base is examples/kb ingested with the shared tiny bge-m3-format model into embedded milvus-lite; its
+sparse head is centred so that most tokens get a weight, and the ``m3`` fixture checks the queries' sparse vectors
+are non-empty, so sparse scores are never trivially 0.
 """
 
 from __future__ import annotations
