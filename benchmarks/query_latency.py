@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> None:
     try:
         model_dir = build_bge_m3_like(work / "tiny-model", seed=4, max_length=512)
         encoder = BGEM3Encoder(EmbeddingSettings(model=str(model_dir), device="cpu", max_length=512))
-        model = ModelInfo(encoder.model_name, encoder.fingerprint, encoder.dim)
+        model = ModelInfo.of(encoder)
         vocab = len(encoder.tokenizer)
         uri = args.uri or str(work / "bench.db")
         queries = [s for s in training_sentences() if len(s) > 8][: args.queries + args.warmup]

@@ -4,27 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from rag.config import Settings, load_settings
+from ingest.cli import ConfigOption, KbOption, console, err
+from rag.config import Settings
 
-console = Console()
-err = Console(stderr=True)
+__all__ = ["ConfigOption", "JsonOption", "KbOption", "TopKOption", "console", "err", "load_encoder_with_status",
+           "open_retriever"]
 
-KbOption = Annotated[str | None, typer.Option("--kb", help="Knowledge base name (default: kb.name setting).")]
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="YAML file overriding configs/default.yaml.", show_default=False)
-]
 TopKOption = Annotated[int | None, typer.Option("--top-k", "-k", min=1, help="Chunks to return (retrieval.top_k).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-def settings_from(config: Path | None) -> Settings:
-    return load_settings(config)
 
 
 def load_encoder_with_status(settings: Settings):

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.common import ConfigOption, KbOption, console, err, load_encoder_with_status, settings_from
-from rag.config import Settings
+from cli.common import ConfigOption, KbOption, console, err, load_encoder_with_status
+from rag.config import Settings, load_settings
 from rag.errors import InvalidInputError
 
 MODES = {"dense": ("dense", False), "sparse": ("sparse", False), "hybrid": ("hybrid", False),
@@ -141,7 +141,7 @@ def evaluate(
     from rag.store import MilvusStore
 
     mode_list, ks = parse_modes(modes), parse_ks(k)
-    settings = settings_from(config)
+    settings = load_settings(config)
     if whole_documents:
         chunking = settings.chunking
         chunking.chunk_tokens, chunking.overlap_tokens, chunking.truncate = WHOLE_DOCUMENT_TOKENS, 0, True

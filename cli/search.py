@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from cli.common import ConfigOption, JsonOption, KbOption, TopKOption, console, err, open_retriever, settings_from
+from cli.common import ConfigOption, JsonOption, KbOption, TopKOption, console, err, open_retriever
 from cli.render import documents_table, results_table
+from rag.config import load_settings
 
 ModeOption = Annotated[str | None, typer.Option("--mode", help="dense | sparse | hybrid (retrieval.mode).")]
 
@@ -27,7 +28,7 @@ def search(
     config: ConfigOption = None,
 ) -> None:
     """Search a knowledge base and show every chunk with its dense, sparse, colbert, hybrid and final scores."""
-    settings = settings_from(config)
+    settings = load_settings(config)
     filters = {k: v for k, v in {"source": source, "source_prefix": source_prefix}.items() if v}
     with open_retriever(settings, kb) as retriever:
         result = retriever.search(query, top_k=top_k, mode=mode, fusion=fusion, colbert=colbert,
@@ -53,7 +54,7 @@ def ask(
     """Answer a question from a knowledge base with the local Ollama model, citing chunks as [n]."""
     from rag.chain import AnswerChain
 
-    settings = settings_from(config)
+    settings = load_settings(config)
     if top_k:
         settings.retrieval.top_k = top_k
     if mode:

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.common import ConfigOption, JsonOption, console, load_encoder_with_status, settings_from
+from cli.common import ConfigOption, JsonOption, console, load_encoder_with_status
+from rag.config import load_settings
 
 LEVEL_STYLES = {"very_similar": "green", "related": "yellow", "unrelated": "red"}
 
@@ -22,7 +23,7 @@ def similarity(
     """Compare two texts: dense (as a percent, with its level), sparse, colbert and hybrid scores."""
     from rag.similarity import compare_texts
 
-    settings = settings_from(config)
+    settings = load_settings(config)
     result = compare_texts(load_encoder_with_status(settings), text_a, text_b, settings.retrieval.weights,
                            settings.levels)
     if as_json:

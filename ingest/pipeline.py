@@ -82,7 +82,7 @@ class IngestPipeline:
         self.chunker = TokenChunker(
             encoder.tokenizer, settings.chunking.chunk_tokens, settings.chunking.overlap_tokens
         )
-        self.model = ModelInfo(encoder.model_name, getattr(encoder, "fingerprint", encoder.model_name), encoder.dim)
+        self.model = ModelInfo.of(encoder)
         ing = settings.ingest
         self.reader_options = ReaderOptions(ing.text_field, ing.title_field, ing.id_field, ing.title_in_text)
         # Everything that shapes a chunk's text or vectors: a change re-encodes the documents it touches.

@@ -129,8 +129,7 @@ class HybridRetriever(BaseRetriever):
         cls, encoder: Encoder, store: MilvusStore, kb: str, settings: RetrievalSettings, **kwargs: Any
     ) -> HybridRetriever:
         """Open knowledge base ``kb``, checking that ``encoder`` is the model that built it."""
-        model = ModelInfo(encoder.model_name, getattr(encoder, "fingerprint", encoder.model_name), encoder.dim)
-        return cls(encoder=encoder, knowledge_base=store.open(kb, model), settings=settings, **kwargs)
+        return cls(encoder=encoder, knowledge_base=store.open(kb, ModelInfo.of(encoder)), settings=settings, **kwargs)
 
     @property
     def query_cache(self) -> QueryEncodingCache:

@@ -12,6 +12,7 @@ from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
 
 from rag.config import MilvusSettings
+from rag.encoder.base import Encoder
 from rag.errors import KnowledgeBaseNotFoundError, ModelMismatchError, StoreLockedError, StoreUnavailableError
 from rag.store.knowledge_base import KnowledgeBase
 from rag.store.schema import (
@@ -40,6 +41,11 @@ class ModelInfo:
     name: str
     fingerprint: str
     dim: int
+
+    @classmethod
+    def of(cls, encoder: Encoder) -> ModelInfo:
+        """What a collection filled by ``encoder`` records (and what opening it with ``encoder`` checks)."""
+        return cls(encoder.model_name, encoder.fingerprint, encoder.dim)
 
 
 def is_server_uri(uri: str) -> bool:
