@@ -22,7 +22,8 @@ HELP = (
 )
 APP_FILE = Path(__file__).resolve().parent.parent / "ui" / "app.py"
 
-app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["--help", "-h"]})
 search.register(app)
 similarity.register(app)
 evaluate.register(app)

@@ -31,7 +31,8 @@ HELP = (
     f"({', '.join(COMMANDS)}) or starting with - must be written ./NAME or after `--`."
 )
 
-app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["--help", "-h"]})
 console = Console()
 err = Console(stderr=True)
 
