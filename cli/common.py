@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from ingest.cli import ConfigOption, KbOption, console, err
+from ingest.terminal import safe
 from rag.config import Settings
 
 __all__ = ["ConfigOption", "JsonOption", "KbOption", "TopKOption", "console", "err", "load_encoder_with_status",
@@ -21,7 +22,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 def load_encoder_with_status(settings: Settings):
     from rag.encoder import load_encoder
 
-    with err.status(f"Loading embedding model {settings.embedding.model} ..."):
+    with err.status(f"Loading embedding model {safe(settings.embedding.model)} ..."):
         return load_encoder(settings.embedding, data_dir=settings.app.data_dir)
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import ConfigOption, KbOption, console, err, load_encoder_with_status
+from ingest.terminal import safe, visible
 from rag.config import Settings, load_settings
 from rag.errors import InvalidInputError
 
@@ -167,8 +168,9 @@ def evaluate(
         results = run_modes(retriever, query_texts, truth, mode_list, ks,
                             lambda docs: documents_run(docs, key, prefix), chunk_k)
     names = metric_names(ks)
-    console.print(f"{dataset}: {len(query_texts)} queries, model {settings.embedding.model}", highlight=False)
-    console.out(markdown_table(results, names))
+    console.print(f"{safe(dataset)}: {len(query_texts)} queries, model {safe(settings.embedding.model)}",
+                  highlight=False)
+    console.out(visible(markdown_table(results, names), multiline=True))
     if out:
         payload = {
             "dataset": dataset, "kb": name, "model": settings.embedding.model, "queries": len(query_texts),

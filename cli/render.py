@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.documents import Document
 from rich.table import Table
 
-from rag.retrieval import RetrievalResult
+from ingest.terminal import safe
+
+if TYPE_CHECKING:  # not imported at run time: a usage error of `rag` is reported without loading pymilvus
+    from langchain_core.documents import Document
+
+    from rag.retrieval import RetrievalResult
 
 MAX_TERMS = 6
 
@@ -17,7 +21,7 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 
 def location(meta: dict[str, Any]) -> str:
-    """``source``, with page or heading when the reader recorded one."""
+    """``source``, with page or heading when the reader recorded one (plain text; :func:`row` escapes it)."""
     where = meta.get("doc_id") or meta["source"]
     if meta.get("page") is not None:
         where += f" p.{meta['page']}"
@@ -35,7 +39,7 @@ def terms(meta: dict[str, Any]) -> str:
 def results_table(result: RetrievalResult, *, title: str | None = None) -> Table:
     """The chunks of one search, with the formula of the final score and the min_score rule as caption."""
     return documents_table(
-        result.documents, title=title or f"'{result.query}' in {result.kb} ({result.mode})",
+        result.documents, title=title or f"'{safe(result.query)}' in {safe(result.kb)} ({result.mode})",
         caption=f"{result.formula}; min_score {result.min_score:g} (inclusive)",
     )
 
@@ -58,6 +62,6 @@ def row(doc: Document, *, cite: bool = False) -> list[str]:
     scores = meta["scores"]
     rank = f"[{meta['rank']}]" if cite else str(meta["rank"])
     return [
-        rank, location(meta), str(meta["chunk_index"]), f"{100 * scores['dense']:.1f}", _num(scores["sparse"]),
-        _num(scores.get("colbert")), _num(scores.get("hybrid")), _num(scores["final"], 4), terms(meta),
+        rank, safe(location(meta)), str(meta["chunk_index"]), f"{100 * scores['dense']:.1f}", _num(scores["sparse"]),
+        _num(scores.get("colbert")), _num(scores.get("hybrid")), _num(scores["final"], 4), safe(terms(meta)),
     ]

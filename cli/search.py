@@ -9,6 +9,7 @@ import typer
 
 from cli.common import ConfigOption, JsonOption, KbOption, TopKOption, console, err, open_retriever
 from cli.render import documents_table, results_table
+from ingest.terminal import safe, visible
 from rag.config import load_settings
 
 ModeOption = Annotated[str | None, typer.Option("--mode", help="dense | sparse | hybrid (retrieval.mode).")]
@@ -64,11 +65,11 @@ def ask(
     with open_retriever(settings, kb) as retriever:
         stream = AnswerChain(retriever, settings.llm).stream(question)
         for piece in stream:
-            console.out(piece, end="", highlight=False)
+            console.out(visible(piece, multiline=True), end="", highlight=False)
         console.out("")
     if stream.error:
         label = "answer cut off" if stream.partial else "no answer"
-        err.print(f"[red]{label}:[/red] {stream.error}", highlight=False)
+        err.print(f"[red]{label}:[/red] {safe(stream.error, multiline=True)}", highlight=False)
     if stream.documents:
         console.print(documents_table(stream.documents, title="Sources", cite=True))
     if stream.error:

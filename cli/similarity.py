@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from cli.common import ConfigOption, JsonOption, console, load_encoder_with_status
+from ingest.terminal import safe
 from rag.config import load_settings
 
 LEVEL_STYLES = {"very_similar": "green", "related": "yellow", "unrelated": "red"}
@@ -40,7 +41,7 @@ def similarity(
     table.add_row("hybrid", f"{result.hybrid:.4f}", "weighted mean of the three")
     console.print(table)
     if result.matched_terms:
-        shared = ", ".join(f"{t['term']} ({t['contribution']:.3f})" for t in result.matched_terms[:10])
+        shared = safe(", ".join(f"{t['term']} ({t['contribution']:.3f})" for t in result.matched_terms[:10]))
         console.print(f"shared terms: {shared}", highlight=False)
 
 

@@ -2,35 +2,54 @@
 
 Shape: `rag-ingest PATH...` ingests (it is short for `rag-ingest add PATH...`); the first word selects a
 command only when it is one of COMMANDS. A file or folder named like a command is written ./list or after
-`--` (`rag-ingest -- list`), so a path is never taken for a command.
+`--` (`rag-ingest -- list`), so a path is never taken for a command; the same goes for a path starting with
+`-`, which would be taken for an option (`rag-ingest ./-name.txt`; a usage error says so).
 """
 
 from __future__ import annotations
 
+import io
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from rag.config import Settings, load_settings
+from ingest.terminal import safe, visible
+from rag.config import KB_NAME_RULE, KBSettings, Settings, load_settings
 from rag.errors import RagError
 
 COMMANDS = ("add", "list", "kbs", "delete", "drop")
 HELP = (
     "Ingest documents into a knowledge base (a Milvus collection) with bge-m3 dense + sparse vectors.\n\n"
     "`rag-ingest PATH...` is short for `rag-ingest add PATH...`. A path named like a command "
-    f"({', '.join(COMMANDS)}) must be written ./NAME or after `--`."
+    f"({', '.join(COMMANDS)}) or starting with - must be written ./NAME or after `--`."
 )
 
-app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["--help", "-h"]})
 console = Console()
 err = Console(stderr=True)
 
-KbOption = Annotated[str | None, typer.Option("--kb", help="Knowledge base name (default: kb.name setting).")]
+
+
+def kb_name(value: str | None) -> str | None:
+    """Callback of every --kb option: the kb.name rule (rag.config.KBSettings), as a usage error."""
+    if value is not None:
+        try:
+            KBSettings(name=value)
+        except ValidationError:
+            raise typer.BadParameter(f"{value!r} is not a knowledge-base name: {KB_NAME_RULE}.") from None
+    return value
+
+
+KbOption = Annotated[str | None, typer.Option("--kb", help="Knowledge base name (default: kb.name setting).",
+                                              callback=kb_name)]
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="YAML file overriding configs/default.yaml.", show_default=False)
 ]
@@ -74,7 +93,7 @@ def add(
             raise typer.Exit(0)
     if text_field:
         settings.ingest.text_field = text_field
-    with console.status(f"Loading embedding model {settings.embedding.model} ..."):
+    with console.status(f"Loading embedding model {safe(settings.embedding.model)} ..."):
         encoder = load_encoder(settings.embedding, data_dir=settings.app.data_dir)
     store = _open_store(settings)
     try:
@@ -97,13 +116,13 @@ def list_documents(kb: KbOption = None, config: ConfigOption = None) -> None:
     name = kb or settings.kb.name
     with _open_store(settings) as store:
         docs = store.open(name).documents()
-    table = Table(title=f"Knowledge base '{name}': {len(docs)} documents, "
+    table = Table(title=f"Knowledge base '{safe(name)}': {len(docs)} documents, "
                         f"{sum(d.chunks for d in docs.values())} chunks", header_style="bold")
     table.add_column("document", overflow="fold")
     table.add_column("title", overflow="fold")
     table.add_column("chunks", justify="right")
     for doc in sorted(docs.values(), key=lambda d: d.doc_id):
-        table.add_row(doc.doc_id, doc.title, str(doc.chunks))
+        table.add_row(safe(doc.doc_id), safe(doc.title), str(doc.chunks))
     console.print(table)
 
 
@@ -112,13 +131,13 @@ def kbs(config: ConfigOption = None) -> None:
     """List the knowledge bases with document and chunk counts."""
     settings = _settings(config)
     with _open_store(settings) as store:
-        table = Table(title=f"Knowledge bases at {store.location}", header_style="bold")
+        table = Table(title=f"Knowledge bases at {safe(store.location)}", header_style="bold")
         for column in ("name", "model", "dim", "documents", "chunks"):
             table.add_column(column, justify="right" if column in {"dim", "documents", "chunks"} else "left")
         for name in store.knowledge_bases():
             base = store.open(name)
             docs = base.documents()
-            table.add_row(name, base.model.name, str(base.model.dim), str(len(docs)),
+            table.add_row(safe(name), safe(base.model.name), str(base.model.dim), str(len(docs)),
                           str(sum(d.chunks for d in docs.values())))
     console.print(table)
 
@@ -141,15 +160,17 @@ def delete(
         missing = [d for d in documents if d not in by_id and all(x.source != d for x in by_source.values())]
         if found:
             base.delete_documents(sorted(found))
-    console.print(f"deleted {len(found)} documents ({sum(d.chunks for d in found.values())} chunks) from '{name}'")
+    console.print(f"deleted {len(found)} documents ({sum(d.chunks for d in found.values())} chunks) from "
+                  f"'{safe(name)}'", highlight=False)
     if missing:
-        err.print(f"[red]not found in '{name}':[/red] {', '.join(missing)}", highlight=False)
+        err.print(f"[red]not found in '{safe(name)}':[/red] {safe(', '.join(missing))}", highlight=False)
         raise typer.Exit(1)
 
 
 @app.command()
 def drop(
-    kb: Annotated[str, typer.Option("--kb", help="Knowledge base to delete (required).", show_default=False)],
+    kb: Annotated[str, typer.Option("--kb", help="Knowledge base to delete (required).", show_default=False,
+                                    callback=kb_name)],
     config: ConfigOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
@@ -169,32 +190,67 @@ def _with_default_command(argv: list[str]) -> list[str]:
     return argv
 
 
-def run_app(typer_app: typer.Typer, argv: list[str], prog_name: str) -> None:
-    """Run a Typer app as a console script: a RagError becomes a one-paragraph message and exit code 2."""
+def _dash_path_hint(argv: list[str]) -> str:
+    """For a usage error caused by a path that starts with '-' (taken for an option): how to write it."""
+    options = argv[: argv.index("--")] if "--" in argv else argv
+    paths = [arg for arg in options if arg.startswith("-") and Path(arg).exists()]
+    if not paths:
+        return ""
+    return (f"A path starting with '-' is taken for an option: write it ./{paths[0]}, or after '--' "
+            f"(rag-ingest -- {paths[0]}).")
+
+
+def _usage_context(typer_app: typer.Typer, argv: list[str], prog_name: str) -> typer.Context:
+    """The context of the command ``argv`` names, for the usage line of an error that did not record one
+    (Typer's parser raises "Option '--x' requires an argument" without it)."""
+    group = typer.main.get_command(typer_app)
+    ctx = group.make_context(prog_name, [], resilient_parsing=True)
+    name = next((arg for arg in argv if not arg.startswith("-")), None)
+    command = group.get_command(ctx, name) if name and isinstance(group, typer.core.TyperGroup) else None
+    if command is not None:
+        ctx = command.make_context(name, [], parent=ctx, resilient_parsing=True)
+    return ctx
+
+
+def _show_usage_error(exc: typer.TyperException, hint: str, usage: Callable[[], typer.Context]) -> None:
+    """Typer's usual message (Usage: line, "Try ... --help", "Error: ..."), control characters made visible."""
+    if hasattr(exc, "ctx") and exc.ctx is None:
+        exc.ctx = usage()
+    buffer = io.StringIO()
+    show = getattr(exc, "show", None)  # Typer's vendored click exceptions; a bare TyperException has none
+    if show is not None:
+        show(file=buffer)
+    else:
+        buffer.write(f"Error: {exc.format_message()}\n")
+    if hint:
+        buffer.write(hint + "\n")
+    sys.stderr.write(visible(buffer.getvalue(), multiline=True))
+
+
+def run_app(typer_app: typer.Typer, argv: list[str], prog_name: str, usage_hint: str = "") -> None:
+    """Run a Typer app as a console script: a usage error prints the usage and exits 2 (``usage_hint``
+    appended), a RagError becomes a one-paragraph message and exit code 2."""
     warnings.filterwarnings("ignore")
     try:
         code = typer_app(args=argv, prog_name=prog_name, standalone_mode=False)
     except RagError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {safe(exc, multiline=True)}", highlight=False)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(1)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:  # usage errors: Typer raises its own (vendored) click exceptions
+        _show_usage_error(exc, usage_hint, lambda: _usage_context(typer_app, argv, prog_name))
+        sys.exit(exc.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
 
 
 def main() -> None:
     """Console-script entry point of `rag-ingest`."""
-    run_app(app, _with_default_command(sys.argv[1:]), "rag-ingest")
+    argv = _with_default_command(sys.argv[1:])
+    run_app(app, argv, "rag-ingest", usage_hint=_dash_path_hint(argv))
 
 
 if __name__ == "__main__":

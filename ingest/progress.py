@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ingest.report import FileResult, IngestReport
+from ingest.terminal import safe
 
 
 class RichProgress:
@@ -45,11 +46,11 @@ class RichProgress:
         if result.outcome != "pruned":
             self.progress.advance(self.task)
         if result.outcome == "failed":
-            self.console.print(f"[red]failed[/red]    {result.source}: {result.reason}", highlight=False)
+            self.console.print(f"[red]failed[/red]    {safe(result.source)}: {safe(result.reason)}", highlight=False)
         elif not self.console.is_terminal:
             # Logs and pipes get one line per file instead of a redrawn bar.
             self.console.print(
-                f"{result.outcome:<11} {result.source} ({result.documents} documents, {result.chunks} chunks)",
+                f"{result.outcome:<11} {safe(result.source)} ({result.documents} documents, {result.chunks} chunks)",
                 highlight=False,
             )
 
@@ -75,7 +76,7 @@ class RichProgress:
 
 def print_summary(console: Console, report: IngestReport) -> None:
     """The summary table (documents per outcome) and one line per failed file with its reason."""
-    title = f"Knowledge base '{report.kb}'" + (" (dry run: nothing written)" if report.dry_run else "")
+    title = f"Knowledge base '{safe(report.kb)}'" + (" (dry run: nothing written)" if report.dry_run else "")
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("outcome")
     table.add_column("documents", justify="right")
@@ -88,7 +89,7 @@ def print_summary(console: Console, report: IngestReport) -> None:
         failed.add_column("file", overflow="fold")
         failed.add_column("reason", overflow="fold")
         for result in report.failed:
-            failed.add_row(result.source, result.reason)
+            failed.add_row(safe(result.source), safe(result.reason))
         console.print(failed)
     rate = f"{report.tokens_per_second:,.0f} tokens/s" if report.encode_seconds else "no encoding needed"
     console.print(

@@ -57,10 +57,13 @@ class ChunkingSettings(BaseModel):
         return self
 
 
+KB_NAME_RULE = "use letters, digits and underscores (at most 255), starting with a letter or underscore"
+
+
 class KBSettings(BaseModel):
     """Knowledge-base defaults."""
 
-    name: str = Field("default", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+    name: str = Field("default", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$", description=KB_NAME_RULE)
 
 
 class IngestSettings(BaseModel):

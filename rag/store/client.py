@@ -82,7 +82,7 @@ def _held_by_another_process(data_dir: Path) -> bool:
 def locked_message(path: str) -> str:
     return (
         f"The knowledge base at {path} is open in another process, e.g. the UI; stop it or run a Milvus "
-        f"server / `milvus-lite server --data-dir {path} --port 19530` and set milvus.uri "
+        f"server / `milvus-lite server --data-dir {path} --host 127.0.0.1 --port 19530` and set milvus.uri "
         "(RAG_MILVUS__URI=http://127.0.0.1:19530) so that several processes can share it."
     )
 
@@ -129,7 +129,7 @@ class MilvusStore:
                 raise StoreUnavailableError(f"Could not open the embedded Milvus database at {uri}: {exc}") from None
             raise StoreUnavailableError(
                 f"Milvus server at {uri} is not reachable ({_short(exc)}). Start it (`docker compose up -d milvus`, "
-                f"or `milvus-lite server --data-dir ./data/milvus.db --port 19530`) or set milvus.uri "
+                "or `milvus-lite server --data-dir ./data/milvus.db --host 127.0.0.1 --port 19530`) or set milvus.uri "
                 "to a local path such as ./data/milvus.db for the embedded database."
             ) from None
 

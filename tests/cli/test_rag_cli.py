@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +20,7 @@ from rag.encoder import Encoder
 from rag.retrieval import HybridRetriever
 from rag.similarity import compare_texts
 from rag.store import MilvusStore
-from tests.conftest import EXAMPLES, run_cli
+from tests.conftest import EXAMPLES, cli_env, run_cli
 from tests.support.ollama_server import ChatBehaviour, OllamaTestServer, free_port
 
 QUERY = "How does the sync engine order edits? vector clock"
@@ -81,3 +88,100 @@ def test_ask_with_ollama_offline_keeps_the_sources(demo: Settings) -> None:
     assert result.returncode == 1
     assert "LLM offline" in result.stderr and "ollama serve" in result.stderr and "Traceback" not in result.stderr
     assert "Sources" in result.stdout
+
+
+@pytest.fixture
+def hostile(settings: Settings, encoder: Encoder, tmp_path: Path) -> Settings:
+    """A knowledge base whose file name, heading and text hold escape sequences and Rich markup."""
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    (folder / "\x1b[2J[red]sync.md").write_text(
+        "# [bold]Sync\x1b[31m engine\n\nThe sync engine orders edits with a vector clock. \x1b[2J[red]alarm[/red]\n",
+        encoding="utf-8",
+    )
+    with MilvusStore(settings.milvus) as store:
+        IngestPipeline(settings, encoder, store).run([folder])
+    return settings
+
+
+def test_item4_search_shows_escape_codes_and_markup_verbatim(hostile: Settings) -> None:
+    result = run_cli(["search", "sync engine vector clock [red]", "--top-k", "3"], hostile, program="rag")
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout + result.stderr, repr(result.stdout)
+    assert "\\x1b[2J[red]sync.md" in result.stdout and "[bold]Sync\\x1b[31m engine" in result.stdout
+    assert "'sync engine vector clock [red]'" in result.stdout
+
+
+def test_item4_ask_shows_escape_codes_in_the_answer_and_error(hostile: Settings) -> None:
+    reply = "Edits are ordered\x1b[2J by a [red]vector clock[/red] [1].\nSecond paragraph."
+    with OllamaTestServer(ChatBehaviour(reply=reply)) as server:
+        env = hostile.model_copy(update={"llm": hostile.llm.model_copy(update={"base_url": server.url})})
+        answered = run_cli(["ask", "How are edits ordered?", "--top-k", "2"], env, program="rag")
+        server.behaviour.fail_after = 3
+        server.behaviour.error_message = "runner died \x1b]0;pwned\x07 [red]boom[/red]"
+        failed = run_cli(["ask", "How are edits ordered?", "--top-k", "2"], env, program="rag")
+    assert answered.returncode == 0, answered.stderr
+    for result in (answered, failed):
+        assert "\x1b" not in result.stdout + result.stderr and "\x07" not in result.stderr, repr(result.stdout)
+    assert "Edits are ordered\\x1b[2J by a [red]vector clock[/red] [1].\nSecond paragraph." in answered.stdout
+    assert "Sources" in answered.stdout and "\\x1b[2J[red]sync.md" in answered.stdout
+    assert failed.returncode == 1 and "runner died \\x1b]0;pwned\\x07 [red]boom[/red]" in failed.stderr
+
+
+RAG_USAGE_ERRORS = [
+    [],
+    ["search"],
+    ["search", "q", "--top-k", "0"],
+    ["search", "q", "--min-score", "abc"],
+    ["search", "q", "--kb", "it's"],
+    ["ask"],
+    ["ask", "q", "--top-k", "x"],
+    ["similarity", "a"],
+    ["similarity", "a", "b", "--bogus"],
+    ["eval", "--out"],
+    ["eval", "--kb", 'a" or 1==1'],
+    ["ui", "--port", "abc"],
+    ["ui", "extra"],
+]
+
+
+@pytest.mark.parametrize("args", RAG_USAGE_ERRORS, ids=lambda args: " ".join(args) or "(none)")
+def test_item9_usage_errors_print_usage_not_a_traceback(settings: Settings, args: list[str]) -> None:
+    result = run_cli(args, settings, program="rag")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Usage: rag" in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def _answers(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_item12_sigterm_to_rag_ui_stops_streamlit(settings: Settings) -> None:
+    port = free_port()
+    exe = Path(sys.executable).parent / "rag"
+    proc = subprocess.Popen([str(exe), "ui", "--port", str(port)], env=cli_env(settings), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _answers(port):
+            assert proc.poll() is None and time.monotonic() < deadline, "the web app did not start"
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        deadline = time.monotonic() + 60
+        while _answers(port) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _answers(port), "Streamlit still holds the port after `rag ui` got SIGTERM"
+    finally:
+        if _group_alive(proc.pid):  # an orphaned Streamlit must not outlive the test
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True

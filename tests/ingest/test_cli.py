@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -10,11 +11,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from rag.config import MilvusSettings, Settings
 from rag.store import MilvusStore
 from rag.testing.tiny_bge_m3 import build_bge_m3_like
 from tests.conftest import EXAMPLES, cli_env, example_texts, run_cli
 from tests.ingest.conftest import encrypt_pdf, make_pdf
+from tests.support.ollama_server import free_port
 
 
 def stored_ids(settings: Settings, kb: str | None = None) -> list[str]:
@@ -155,3 +159,113 @@ def test_help_documents_the_command_shape(settings: Settings) -> None:
     assert result.returncode == 0
     assert "rag-ingest PATH..." in result.stdout and "--" in result.stdout
     assert time.perf_counter() - started < 60
+
+
+def test_item2_locked_message_binds_the_suggested_server_to_loopback(settings: Settings) -> None:
+    with MilvusStore(MilvusSettings(uri=settings.milvus.uri)):
+        result = run_cli([str(EXAMPLES / "faq-zh.md")], settings)
+    message = " ".join(result.stderr.split())
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    command = re.search(r"`milvus-lite server [^`]*`", message)
+    assert command is not None, message
+    assert "--host 127.0.0.1" in command.group(), command.group()
+
+
+def test_item2_unreachable_server_message_binds_the_suggested_server_to_loopback(settings: Settings) -> None:
+    result = run_cli(["list"], settings, extra_env={"RAG_MILVUS__URI": f"http://127.0.0.1:{free_port()}"})
+    message = " ".join(result.stderr.split())
+    assert result.returncode == 2 and "not reachable" in message, message
+    command = re.search(r"`milvus-lite server [^`]*`", message)
+    assert command is not None and "--host 127.0.0.1" in command.group(), message
+
+
+HOSTILE_NAME = "\x1b[2J[red]x.txt"
+
+
+def test_item4_file_names_with_escape_codes_and_markup_are_shown_verbatim(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    (folder / HOSTILE_NAME).write_text("Employees get fifteen days of annual leave.", encoding="utf-8")
+    (folder / "[bold]notes.txt").write_text("Remote work is allowed three days a week.", encoding="utf-8")
+    (folder / "[red]empty.txt").write_bytes(b"")  # fails: its line and the failed-files table show the name
+
+    ingested = run_cli([str(folder)], settings)
+    listed = run_cli(["list"], settings)
+    missing = run_cli(["delete", "\x1b[2Jgone[/red].md"], settings)
+    for result in (ingested, listed, missing):
+        out = result.stdout + result.stderr
+        assert "\x1b" not in out, repr(out)
+        assert "Traceback" not in out
+    assert ingested.returncode == 1  # the empty file
+    shown = "\\x1b[2J[red]x.txt"
+    assert shown in ingested.stdout and "[bold]notes.txt" in ingested.stdout
+    assert sum("[red]empty.txt" in line and "empty file" in line for line in ingested.stdout.splitlines()) >= 2
+    assert shown in listed.stdout and "[bold]notes.txt" in listed.stdout
+    assert missing.returncode == 1 and "\\x1b[2Jgone[/red].md" in missing.stderr
+
+
+def test_item4_error_messages_keep_their_brackets(settings: Settings, tmp_path: Path) -> None:
+    note = tmp_path / "note.txt"
+    note.write_text("A note.", encoding="utf-8")
+    result = run_cli([str(note)], settings, extra_env={"RAG_EMBEDDING__MODEL": str(tmp_path / "[red]no-model")})
+    message = " ".join(result.stderr.split())
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "pip install 'ragscope[modelscope]'" in message, message
+    assert str(tmp_path / "[red]no-model") in message
+
+
+@pytest.mark.parametrize("bad", [" ", "it's", 'a" or 1==1', "", "1st", "a-b"])
+def test_item5_kb_option_follows_the_kb_name_rule(settings: Settings, tmp_path: Path, bad: str) -> None:
+    note = tmp_path / "note.txt"
+    note.write_text("A note.", encoding="utf-8")
+    result = run_cli([str(note), "--kb", bad], settings)
+    message = " ".join(result.stderr.split())
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Usage:" in result.stderr and "Traceback" not in result.stderr
+    assert "letters, digits and underscores" in message, message
+    assert not Path(settings.milvus.uri).exists()  # nothing created, not even the database
+
+
+def test_item5_every_kb_option_follows_the_rule(settings: Settings) -> None:
+    assert run_cli([str(EXAMPLES / "faq-zh.md")], settings).returncode == 0
+    for args in (["list", "--kb", "it's"], ["delete", "x.md", "--kb", " "], ["drop", "--kb", 'a" or 1==1', "--yes"]):
+        result = run_cli(args, settings)
+        assert result.returncode == 2 and "Usage:" in result.stderr, args
+        assert "letters, digits and underscores" in " ".join(result.stderr.split()), args
+    with MilvusStore(settings.milvus) as store:
+        assert store.knowledge_bases() == [settings.kb.name]
+
+
+USAGE_ERRORS = [
+    [],
+    ["add"],
+    ["--bogus"],
+    ["add", "x.txt", "--include"],
+    ["list", "extra"],
+    ["list", "--kb"],
+    ["kbs", "--bogus"],
+    ["kbs", "extra"],
+    ["delete"],
+    ["delete", "x.md", "--config"],
+    ["drop"],
+    ["drop", "--kb", "x", "--yes=maybe"],
+]
+
+
+@pytest.mark.parametrize("args", USAGE_ERRORS, ids=lambda args: " ".join(args) or "(none)")
+def test_item9_usage_errors_print_usage_not_a_traceback(settings: Settings, args: list[str]) -> None:
+    result = run_cli(args, settings)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Usage: rag-ingest" in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_item9_file_named_like_an_option(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "-name.txt").write_text("A file whose name starts with a dash.", encoding="utf-8")
+    result = run_cli(["-name.txt"], settings, cwd=tmp_path)
+    message = " ".join(result.stderr.split())
+    assert result.returncode == 2 and "Usage: rag-ingest" in result.stderr and "Traceback" not in result.stderr
+    assert "./-name.txt" in message and "rag-ingest -- -name.txt" in message, message
+    assert not Path(settings.milvus.uri).exists()
+    assert run_cli(["./-name.txt"], settings, cwd=tmp_path).returncode == 0
+    assert run_cli(["--", "-name.txt"], settings, cwd=tmp_path).returncode == 0
+    assert "-name.txt" in run_cli(["list"], settings).stdout
