@@ -15,11 +15,13 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ingest.pipeline import IngestPipeline
 from rag.config import Settings
 from rag.encoder import Encoder
 from rag.retrieval import HybridRetriever
 from rag.similarity import compare_texts, level_for, level_label
 from rag.store import MilvusStore
+from tests.support.milvus_server import MilvusServer, assert_names_the_server
 from tests.support.ollama_server import OllamaTestServer, split_pieces
 from tests.support.rendered import visible_text
 from tests.ui.conftest import APP, KB
@@ -357,6 +359,45 @@ def test_item1_failed_files_box_shows_a_markdown_image_in_a_record_id_as_text(
     [failed] = [e.value for e in at.error]
     assert "](" + OUTSIDE not in failed
     assert f"duplicate id '{image_id}' in rows 1 and 2" in visible_text(failed)
+
+
+def test_item10_chat_keeps_its_history_while_milvus_is_down_and_works_again_after_a_restart(
+    ui_settings: Callable[..., Settings], ui_encoder: Encoder, use_settings: Callable[..., Settings],
+    ollama_server: OllamaTestServer, tmp_path: Path,
+) -> None:
+    server = MilvusServer(tmp_path / "server.db").start()
+    try:
+        docs = tmp_path / "docs"
+        docs.mkdir()
+        (docs / "remote.md").write_text("# Remote work\n\nEmployees may work remotely three days per week.\n")
+        (docs / "leave.txt").write_text("Annual leave is fifteen days a year; managers approve exceptions.\n")
+        settings = ui_settings(tmp_path, milvus={"uri": server.uri})
+        with MilvusStore(settings.milvus) as store:
+            assert IngestPipeline(settings, ui_encoder, store).run([docs], kb=KB).added == 2
+        use_settings(settings, llm={"base_url": ollama_server.url})
+        ollama_server.behaviour.reply = lambda body: QUESTION if "standalone" in json.dumps(body) else REPLY
+        at = start()
+        at.chat_input[0].set_value(QUESTION).run()
+        first = [c["chunk-id"] for c in cards(at)]
+        assert len(first) == 2 and not at.error
+
+        server.stop()
+        at.chat_input[0].set_value("And after probation?").run()
+        assert not at.exception and len(at.chat_message) == 4
+        assert visible_text(at.chat_message[1].markdown[0].value) == REPLY  # the history and its cards stay
+        assert [c["chunk-id"] for c in cards(at)] == first
+        [down] = [visible_text(e.value) for e in at.chat_message[3].error]
+        assert_names_the_server(down, server)
+        assert any(server.uri in visible_text(e.value) for e in at.sidebar.error)
+
+        server.start()  # same data dir, same port: the next question works
+        at.chat_input[0].set_value(QUESTION).run()
+        assert not at.exception and not at.sidebar.error and len(at.chat_message) == 6
+        assert [visible_text(e.value) for e in at.error] == [down]  # only the turn that failed, in the history
+        assert visible_text(at.chat_message[5].markdown[0].value) == REPLY
+        assert [c["chunk-id"] for c in cards(at)] == first + first
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize(("name", "safe"), [
