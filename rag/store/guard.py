@@ -23,9 +23,9 @@ def unavailable_message(uri: str, reason: str = "") -> str:
     return (
         f"The Milvus server at {uri} is not reachable{why}: it is stopped or was never started. Start it "
         f"(`docker compose up -d milvus`, or `milvus-lite server --data-dir ./data/milvus.db --host 127.0.0.1 "
-        f"--port {port}` with the data directory it used before) and run the command again; what was already "
-        "stored is kept, and an interrupted ingest completes on the rerun. Or set milvus.uri to a local path such "
-        "as ./data/milvus.db for the embedded database."
+        f"--port {port}` with the data directory it used before), then try again: what was already stored is kept, "
+        "and an interrupted ingest completes when run again. Or set milvus.uri to a local path such as "
+        "./data/milvus.db for the embedded database."
     )
 
 
