@@ -11,6 +11,9 @@ Two ways, for the two kinds of places:
   coloured text) never see the untrusted text.
 - :func:`escape_markdown` for plain-text places (captions, error boxes, widget labels): every ASCII punctuation
   character is backslash-escaped, so the text shows exactly as it is, with no Markdown construct at all.
+
+Streamlit 1.67 also renders Markdown images in st.table cells, expander labels, radio options and toasts (checked
+in Chromium); selectbox / multiselect options and st.dataframe cells are plain text.
 """
 
 from __future__ import annotations

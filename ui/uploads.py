@@ -110,7 +110,7 @@ def show_summary(report: IngestReport) -> None:
     outcomes = [{"outcome": o, "documents": str(getattr(report, o))}
                 for o in ("added", "updated", "unchanged", "pruned")]
     outcomes.append({"outcome": "failed", "documents": f"{len(report.failed)} files"})
-    st.table(outcomes)
+    st.table(outcomes)  # st.table renders Markdown (images too) in its cells: only our own words and numbers here
     if report.failed:
         st.error(t("failed_files") + "\n\n" + "\n".join(
             f"- {escape_markdown(r.source)}: {escape_markdown(r.reason or '')}" for r in report.failed))
