@@ -16,6 +16,7 @@ from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlExcepti
 from rag.errors import RagError  # noqa: E402
 from ui import sidebar  # noqa: E402
 from ui.i18n import t  # noqa: E402
+from ui.safe_markdown import escape_markdown  # noqa: E402
 from ui.state import app_settings, init_defaults  # noqa: E402
 
 log = logging.getLogger("ragscope.ui")
@@ -27,7 +28,7 @@ def main() -> None:
     try:
         settings = app_settings()
     except RagError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(str(exc)))
         st.stop()
     init_defaults(settings)
     sidebar.language_switch()
@@ -43,10 +44,10 @@ def main() -> None:
     except ScriptControlException:
         raise  # st.rerun / st.stop
     except RagError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(str(exc)))
     except Exception as exc:  # never a traceback on the page; the log has it
         log.exception("page %s failed", page.title)
-        st.error(t("unexpected", kind=type(exc).__name__, message=str(exc)[:300]))
+        st.error(t("unexpected", kind=type(exc).__name__, message=escape_markdown(str(exc)[:300])))
 
 
 main()

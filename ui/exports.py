@@ -10,6 +10,8 @@ from typing import Any
 
 from langchain_core.documents import Document
 
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 SCORE_COLUMNS = ("dense", "sparse", "colbert", "hybrid", "rrf", "final", "dense_rank", "sparse_rank", "colbert_rank")
 
 
@@ -34,8 +36,16 @@ def rows(query: str, docs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def neutralise_formula(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula, with a leading ``'`` (OWASP); numbers unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def to_csv(query: str, docs: Sequence[Mapping[str, Any]]) -> str:
-    table = rows(query, docs)
+    """The retrieval as CSV, one row per chunk; text cells that would run as formulas are neutralised."""
+    table = [{name: neutralise_formula(value) for name, value in row.items()} for row in rows(query, docs)]
     buffer = io.StringIO()
     columns = list(table[0]) if table else ["query"]
     writer = csv.DictWriter(buffer, fieldnames=columns)

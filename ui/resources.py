@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import streamlit as st
 
 from rag.chain import OllamaStatus, check_ollama
@@ -36,14 +38,29 @@ def encoder(settings: Settings) -> Encoder:
 
 
 def store(settings: Settings) -> MilvusStore:
-    """The shared Milvus store (embedded milvus-lite or a server connection)."""
+    """The shared Milvus store (embedded milvus-lite or a server connection).
+
+    A server connection is checked first: one that stopped answering (the server was down) is closed and made
+    again, so the first question after the server is back works instead of failing on a dead client.
+    """
     key = settings.milvus.model_dump_json()
     if ("store", key) in _READY:
-        return _store(key)
+        value = _store(key)
+        if value.embedded or milvus_reachable(value):
+            return value
+        _forget_store(key, value)
     with st.spinner(t("loading_store", uri=settings.milvus.uri)):
         value = _store(key)
     _READY.add(("store", key))
     return value
+
+
+def _forget_store(key: str, dead: MilvusStore) -> None:
+    """Drop a store whose server stopped answering, so that the next call makes a new connection."""
+    with contextlib.suppress(Exception):
+        dead.close()
+    _store.clear(key)
+    _READY.discard(("store", key))
 
 
 def encoder_loaded(settings: Settings) -> bool:

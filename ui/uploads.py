@@ -13,6 +13,7 @@ import streamlit as st
 
 from ingest.report import FileResult, IngestReport
 from ui.i18n import t
+from ui.safe_markdown import escape_markdown
 
 MAX_NAME = 120
 _UNSAFE = re.compile(r"[^\w.\- ()\[\]+,@]", re.UNICODE)
@@ -109,9 +110,10 @@ def show_summary(report: IngestReport) -> None:
     outcomes = [{"outcome": o, "documents": str(getattr(report, o))}
                 for o in ("added", "updated", "unchanged", "pruned")]
     outcomes.append({"outcome": "failed", "documents": f"{len(report.failed)} files"})
-    st.table(outcomes)
+    st.table(outcomes)  # st.table renders Markdown (images too) in its cells: only our own words and numbers here
     if report.failed:
-        st.error(t("failed_files") + "\n\n" + "\n".join(f"- `{r.source}`: {r.reason}" for r in report.failed))
+        st.error(t("failed_files") + "\n\n" + "\n".join(
+            f"- {escape_markdown(r.source)}: {escape_markdown(r.reason or '')}" for r in report.failed))
     rate = f"{report.tokens_per_second:,.0f} tokens/s" if report.encode_seconds else "no encoding needed"
     st.caption(f"chunks written {report.chunks_written}, deleted {report.chunks_deleted}; encoded "
                f"{report.texts_encoded} chunks, {report.tokens_encoded:,} tokens in {report.encode_seconds:.1f}s "

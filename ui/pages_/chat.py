@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from typing import Any
 
 import streamlit as st
@@ -13,33 +15,57 @@ from ui import resources
 from ui.cards import render_cards, render_downloads
 from ui.exports import doc_dict
 from ui.i18n import t
+from ui.safe_markdown import escape_markdown, markdown_html
 from ui.state import Options, app_settings, llm_settings, options, retrieval_settings
 
 TURNS_KEY = "chat_turns"
+REDRAW_S = 0.1
 
 
 def render_extras(index: int, turn: dict[str, Any], settings: Settings) -> None:
     """What follows an answer: the LLM banner, then the sources as cards and the downloads."""
     if turn.get("error"):
-        st.warning(t("partial_banner" if turn.get("partial") else "llm_banner", message=turn["error"]))
+        st.warning(t("partial_banner" if turn.get("partial") else "llm_banner",
+                     message=escape_markdown(turn["error"])))
     docs = turn["documents"]
     if turn.get("standalone") and turn["standalone"] != turn["question"]:
-        st.caption(t("rewritten", q=turn["standalone"]))
+        st.caption(t("rewritten", q=escape_markdown(turn["standalone"])))
     st.markdown(f"**{t('sources', n=len(docs))}**")
     render_cards(docs, query=turn["standalone"] or turn["question"], kb=turn["kb"], key=f"turn{index}",
                  settings=settings, cited=set(cited_numbers(turn["answer"])))
     render_downloads(docs, query=turn["question"], key=f"turn{index}", kb=turn["kb"], answer=turn["answer"])
 
 
+def show_answer(text: str, where: Any = st) -> None:
+    """The LLM's Markdown answer with images and links shown as text (ui.safe_markdown): it loads nothing."""
+    where.markdown(markdown_html(text), unsafe_allow_html=True)
+
+
+def stream_answer(pieces: Iterable[str]) -> None:
+    """Show the answer as it streams: the sanitised text so far, redrawn in one placeholder, then once more when
+    it is complete. Each redraw parses the whole text so far, so redraws come at most every REDRAW_S seconds and
+    never take more than a fifth of the time (see benchmarks/answer_rendering.py)."""
+    placeholder, text, next_draw = st.empty(), "", 0.0
+    for piece in pieces:
+        text += piece
+        if time.monotonic() >= next_draw:
+            started = time.monotonic()
+            show_answer(text, placeholder)
+            took = time.monotonic() - started
+            next_draw = started + max(REDRAW_S, 5 * took)
+    if text:
+        show_answer(text, placeholder)
+
+
 def render_turn(index: int, turn: dict[str, Any], settings: Settings) -> None:
     with st.chat_message("user"):
-        st.markdown(turn["question"])
+        st.markdown(escape_markdown(turn["question"]))
     with st.chat_message("assistant"):
         if turn.get("fatal"):
-            st.error(turn["fatal"])
+            st.error(escape_markdown(turn["fatal"]))
             return
         if turn["answer"]:
-            st.markdown(turn["answer"])
+            show_answer(turn["answer"])
         render_extras(index, turn, settings)
 
 
@@ -50,7 +76,7 @@ def ask(question: str, settings: Settings, opts: Options, turns: list[dict[str, 
     with st.chat_message("assistant"):
         if not opts.kb:
             turn["fatal"] = t("no_kb")
-            st.error(turn["fatal"])
+            st.error(escape_markdown(turn["fatal"]))
             return turn
         history = [(x["question"], x["answer"]) for x in turns if x["answer"] and not x.get("error")]
         try:
@@ -59,12 +85,12 @@ def ask(question: str, settings: Settings, opts: Options, turns: list[dict[str, 
                 stream = AnswerChain(retriever, llm_settings(settings, opts)).stream(question, history)
         except RagError as exc:
             turn["fatal"] = str(exc)
-            st.error(turn["fatal"])
+            st.error(escape_markdown(turn["fatal"]))
             return turn
         turn["documents"] = [doc_dict(d) for d in stream.documents]
         turn["standalone"] = stream.standalone_question
         if not stream.error:  # a failed follow-up rewrite has nothing to stream
-            st.write_stream(stream)
+            stream_answer(stream)
         turn.update(answer=stream.text, error=stream.error, partial=stream.partial)
         render_extras(len(turns), turn, settings)
     return turn
@@ -81,13 +107,13 @@ def page() -> None:
         st.rerun()
     status = resources.ollama_status(settings.llm.base_url, opts.model)
     if not status.ok:
-        st.warning(status.message)
+        st.warning(escape_markdown(status.message))
     for index, turn in enumerate(turns):
         render_turn(index, turn, settings)
     question = st.chat_input(t("chat_placeholder"), key="chat_input")
     if question and question.strip():
         with st.chat_message("user"):
-            st.markdown(question)
+            st.markdown(escape_markdown(question))
         turns.append(ask(question.strip(), settings, opts, turns))
 
 

@@ -16,6 +16,7 @@ from rag.errors import RagError
 from rag.store import MilvusStore, StoredDocument
 from ui import resources
 from ui.i18n import t
+from ui.safe_markdown import escape_markdown
 from ui.state import app_settings, options
 from ui.uploads import StreamlitProgress, save_uploads, show_summary, upload_dir
 
@@ -43,7 +44,7 @@ def ingest(settings: Settings, store: MilvusStore, kb: str, files: list) -> None
     try:
         KBSettings(name=kb)
     except ValidationError:
-        st.error(t("bad_kb_name", name=kb))
+        st.error(t("bad_kb_name", name=escape_markdown(kb)))
         return
     saved = save_uploads(files, upload_dir(settings.app.data_dir, kb), settings.app.max_upload_mb)
     bar = st.progress(0.0, text=t("ingesting", files=len(files)))
@@ -90,7 +91,7 @@ def manage_section(store: MilvusStore, name: str, docs: dict[str, StoredDocument
         labels = {s: f"{s} ({len(docs)} {t('kb_documents')}, {sum(d.chunks for d in docs)} {t('kb_chunks')})"
                   for s, docs in by_source.items()}
         source = st.selectbox(t("delete_doc"), sorted(by_source), key="kbm_doc", format_func=labels.__getitem__)
-        sure = st.checkbox(t("confirm_delete_doc", doc=source), key="kbm_doc_sure")
+        sure = st.checkbox(t("confirm_delete_doc", doc=escape_markdown(source)), key="kbm_doc_sure")
         st.button(t("delete_doc"), key="kbm_doc_delete", disabled=not sure, on_click=_delete_source,
                   args=(store, name, source, by_source[source]))
     st.subheader(t("drop_kb"))
@@ -103,10 +104,10 @@ def _delete_source(store: MilvusStore, kb: str, source: str, docs: list[StoredDo
     """Button callback (runs before the next run): delete all documents of one file, after confirmation."""
     try:
         store.open(kb).delete_documents([d.doc_id for d in docs])
-        st.session_state[NOTICE_KEY] = ("success", t("deleted_doc", doc=source, kb=kb,
+        st.session_state[NOTICE_KEY] = ("success", t("deleted_doc", doc=escape_markdown(source), kb=kb,
                                                      chunks=sum(d.chunks for d in docs)))
     except RagError as exc:
-        st.session_state[NOTICE_KEY] = ("error", str(exc))
+        st.session_state[NOTICE_KEY] = ("error", escape_markdown(str(exc)))
     st.session_state["kbm_doc_sure"] = False
 
 
@@ -116,7 +117,7 @@ def _drop(store: MilvusStore, kb: str) -> None:
         store.drop(kb)
         st.session_state[NOTICE_KEY] = ("success", t("dropped", kb=kb))
     except RagError as exc:
-        st.session_state[NOTICE_KEY] = ("error", str(exc))
+        st.session_state[NOTICE_KEY] = ("error", escape_markdown(str(exc)))
     st.session_state["kbm_drop_name"] = ""
 
 

@@ -12,6 +12,7 @@ from ui import resources
 from ui.cards import render_cards, render_downloads
 from ui.exports import doc_dict, rows
 from ui.i18n import t
+from ui.safe_markdown import escape_markdown
 from ui.state import MODES, app_settings, options, retrieval_settings
 
 RESULT_KEY = "rc_result"
@@ -52,7 +53,7 @@ def search(settings: Settings) -> None:
                                           fusion=ss["rc_fusion"], weights=weights)
     except InvalidInputError as exc:
         ss.pop(RESULT_KEY, None)
-        st.error(str(exc))
+        st.error(escape_markdown(str(exc)))
 
 
 def page() -> None:
@@ -81,7 +82,7 @@ def page() -> None:
             search(settings)
         except RagError as exc:
             ss.pop(RESULT_KEY, None)
-            st.error(str(exc))
+            st.error(escape_markdown(str(exc)))
     result: RetrievalResult | None = ss.get(RESULT_KEY)
     if result is None:
         return

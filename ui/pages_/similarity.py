@@ -11,6 +11,7 @@ from rag.similarity import SimilarityResult, compare_texts
 from ui import resources
 from ui.i18n import t
 from ui.markup import LEVEL_BACKGROUNDS, LEVEL_COLOURS
+from ui.safe_markdown import escape_markdown
 from ui.state import app_settings
 
 RESULT_KEY = "sim_result"
@@ -54,7 +55,8 @@ def show(result: SimilarityResult, levels: LevelSettings) -> None:
     cols[3].metric("hybrid", f"{result.hybrid:.4f}")
     st.caption(result.formula)
     if result.matched_terms:
-        st.caption(t("matched_terms") + ": " + ", ".join(m["term"] for m in result.matched_terms[:20]))
+        terms = ", ".join(str(m["term"]) for m in result.matched_terms[:20])
+        st.caption(t("matched_terms") + ": " + escape_markdown(terms))
 
 
 def page() -> None:
@@ -77,7 +79,7 @@ def page() -> None:
                 ss[RESULT_KEY] = compare_texts(resources.encoder(settings), text_a, text_b,
                                                weights=settings.retrieval.weights, levels=settings.levels)
             except InvalidInputError as exc:
-                st.error(str(exc))
+                st.error(escape_markdown(str(exc)))
     result: SimilarityResult | None = ss.get(RESULT_KEY)
     if result is not None and (result.text_a, result.text_b) == (text_a, text_b):
         show(result, settings.levels)
