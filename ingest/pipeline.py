@@ -27,6 +27,7 @@ from ingest.chunker import CHUNKER_VERSION, TokenChunker
 from ingest.discovery import FileFinder, FoundFile, display_path
 from ingest.readers import ReaderOptions, read_file
 from ingest.readers.base import ReadError, SourceDocument
+from ingest.readers.sections import one_line
 from ingest.report import FileResult, IngestReport, ProgressListener, SilentProgress
 from rag.config import Settings
 from rag.encoder import Encoder
@@ -176,6 +177,10 @@ class IngestPipeline:
                 plan = self._plan_file(found, source, file_hash, stored, progress)
             except ReadError as exc:
                 self._fail(report, progress, FileResult(source, "failed", reason=str(exc)))
+                continue
+            except Exception as exc:  # a reader library choking on a strange file must not end the whole run
+                reason = f"could not be read ({type(exc).__name__}: {one_line(exc)})"
+                self._fail(report, progress, FileResult(source, "failed", reason=reason))
                 continue
             seen.update(d.doc_id for d in plan.to_write)
             seen.update(d.doc_id for d, _ in plan.to_refresh)
