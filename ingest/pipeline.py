@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.chunker import CHUNKER_VERSION, TokenChunker
+from ingest.chunker import CHUNKER_VERSION, WINDOW_CHARS, TokenChunker
 from ingest.discovery import FileFinder, FoundFile, display_path
 from ingest.readers import ReaderOptions, read_file
 from ingest.readers.base import ReadError, SourceDocument
@@ -276,21 +276,31 @@ class IngestPipeline:
             if previous is not None and previous.is_complete(content_hash, self.pipeline_id):
                 to_refresh.append((previous, base))
                 continue
-            to_write.append(self._chunk_document(doc_id, doc, base, previous))
+            to_write.append(self._chunk_document(doc_id, doc, base, previous, source, progress))
         stale = [doc_id for doc_id in stored_by_id if doc_id not in new_ids]
         return PlannedFile(found, source, file_hash, to_write, to_refresh, stale, kept=len(to_refresh))
 
     def _chunk_document(
-        self, doc_id: str, doc: SourceDocument, base: dict[str, Any], previous: StoredDocument | None
+        self, doc_id: str, doc: SourceDocument, base: dict[str, Any], previous: StoredDocument | None,
+        source: str, progress: ProgressListener,
     ) -> PlannedDocument:
         texts: list[str] = []
         section_meta: list[dict[str, Any]] = []
+        total = sum(len(section.text) for section in doc.sections)
+        done = 0
+
+        def chunked(chars: int, _section_chars: int) -> None:
+            progress.chunking(source, done + chars, total)
+
         for section in doc.sections:
-            for text in self.chunker.split(section.text):
+            # Only text long enough to take a while reports progress (window by window).
+            on_progress = chunked if total > WINDOW_CHARS else None
+            for text in self.chunker.split(section.text, on_progress):
                 if len(text.encode("utf-8")) > MAX_TEXT:
                     raise ReadError(f"a chunk of {doc_id} is over {MAX_TEXT} bytes; lower chunking.chunk_tokens")
                 texts.append(text)
                 section_meta.append(section.metadata)
+            done += len(section.text)
         if not texts:
             raise ReadError("no text left after chunking")
         metadata = [{**base, **meta, "chunk_count": len(texts)} for meta in section_meta]

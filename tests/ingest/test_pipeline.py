@@ -14,6 +14,7 @@ import pytest
 from ingest.chunker import TokenChunker
 from ingest.pipeline import IngestPipeline
 from ingest.readers import read_file
+from ingest.report import FileResult, SilentProgress
 from rag.config import Settings
 from rag.encoder import Encoder
 from rag.store import MilvusStore
@@ -281,3 +282,33 @@ def unlistable_folder(tmp_path: Path) -> Path:
         except PermissionError:
             return Path(candidate)
     pytest.skip("no folder that root cannot list on this machine")
+
+
+class RecordingProgress(SilentProgress):
+    """A ProgressListener that keeps every event in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+
+    def chunking(self, source: str, done_chars: int, total_chars: int) -> None:
+        self.events.append(("chunking", source, done_chars, total_chars))
+
+    def file_done(self, result: FileResult) -> None:
+        self.events.append(("file_done", result.source))
+
+
+def test_item11_progress_events_arrive_while_a_big_file_is_chunked(
+    settings: Settings, encoder: Encoder, tmp_path: Path
+) -> None:
+    folder = tmp_path / "big"
+    folder.mkdir()
+    sentence = "Employees get fifteen days of annual leave and may work remotely three days a week. "
+    (folder / "one-line.txt").write_text(sentence * 4000, encoding="utf-8")  # 340k characters, no newline
+    (folder / "small.txt").write_text(sentence, encoding="utf-8")
+    progress = RecordingProgress()
+    report = ingest(settings, encoder, [folder], dry_run=True, progress=progress)
+    assert report.ok
+    big = [e for e in progress.events if e[0] == "chunking"]
+    assert {e[1] for e in big} == {"one-line.txt"} and len(big) >= 3
+    assert [e[2] for e in big] == sorted(e[2] for e in big) and big[-1][2] == big[-1][3] > 300_000
+    assert progress.events.index(big[-1]) < progress.events.index(("file_done", "one-line.txt"))
