@@ -226,10 +226,10 @@ class IngestPipeline:
             by_relative = stored_by_source.get(found.source, [])
             mine = [d for d in by_relative if _stored_root(d) in (root, "")]
             others = [d for d in by_relative if d not in mine and os.path.lexists(_stored_path(d))]
-            if not mine and not others and not stored_by_source.get(found.full_source):
-                mine = by_relative  # the folder was moved: the document follows its file
-            if mine or (not others and claimed.get(found.source, root) == root
-                        and not stored_by_source.get(found.full_source)):
+            free = claimed.get(found.source, root) == root  # no other folder's file took it in this run
+            if not mine and not others and free and not stored_by_source.get(found.full_source):
+                mine = by_relative  # its folder was moved (the old path is gone): the document follows the file
+            if mine or (not others and free and not stored_by_source.get(found.full_source)):
                 source = found.source
             else:
                 source, mine = found.full_source, stored_by_source.get(found.full_source, [])

@@ -312,3 +312,13 @@ def test_item11_progress_events_arrive_while_a_big_file_is_chunked(
     assert {e[1] for e in big} == {"one-line.txt"} and len(big) >= 3
     assert [e[2] for e in big] == sorted(e[2] for e in big) and big[-1][2] == big[-1][3] > 300_000
     assert progress.events.index(big[-1]) < progress.events.index(("file_done", "one-line.txt"))
+
+
+def test_moved_folder_keeps_its_document_ids_and_vectors(settings: Settings, encoder: Encoder, tmp_path: Path) -> None:
+    first, second = two_folders(tmp_path)
+    ingest(settings, encoder, [first])
+    moved = first.rename(tmp_path / "A-moved")
+    encoded = encoder.texts_encoded
+    report = ingest(settings, encoder, [moved, second])  # the moved readme keeps its id; B's gets its own
+    assert (report.added, report.unchanged) == (1, 1) and encoder.texts_encoded - encoded == 1
+    assert set(stored_documents(settings)) == {"readme.txt", f"{second.resolve().as_posix()}/readme.txt"}
