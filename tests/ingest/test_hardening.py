@@ -53,3 +53,18 @@ def test_item8_odd_file_names_are_ingested_listed_pruned_and_deleted(settings: S
     assert by_shown_id.returncode == 0 and "deleted 1 documents" in by_shown_id.stdout
     assert set(stored_documents(settings)) == set(ODD_NAMES.values()) - {
         "new\nline.txt", "latin-\\xe9t\\xe9.txt", 'say "hi".txt', "back\\slash.txt"}
+
+
+def test_item11_cli_shows_chunking_progress_of_a_huge_one_line_file(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "big"
+    folder.mkdir()
+    sentence = "Employees get fifteen days of annual leave and may work remotely three days a week. "
+    (folder / "one-line.txt").write_text(sentence * 6000, encoding="utf-8")  # 500k characters, no newline
+    result = run_cli([str(folder), "--dry-run"], settings)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    chunking = [ln for ln in lines if ln.startswith("chunking    one-line.txt: ")]
+    percents = [int(ln.rsplit(" ", 1)[1].rstrip("%")) for ln in chunking]
+    assert len(percents) >= 3 and percents == sorted(percents) and percents[-1] == 100, result.stdout
+    added = next(i for i, ln in enumerate(lines) if ln.startswith("added       one-line.txt"))
+    assert lines.index(chunking[-1]) < added
