@@ -6,7 +6,8 @@ Run from the project root (a script, not a test; it prints figures):
     .venv/bin/python benchmarks/chunking_speed.py --kind words --sizes 0.125 0.25 0.5
 
 The text has no newline (as the 30 MB one-line file of issue #10): ``sentences`` ends sentences with ". ",
-``words`` has only spaces, ``cjk`` is Chinese with "。" every ~40 characters. Tokenizer: the tiny
+``words`` has only spaces, ``nospace`` no separator at all (words run together), ``cjk`` is Chinese
+with "。" every ~40 characters. Tokenizer: the tiny
 bge-m3-format model's (rag/testing/tiny_bge_m3.py), or ``--model DIR`` (e.g. the real bge-m3 folder).
 v1 is the chunker as it was before issue #10 (langchain's splitter counting with ``tokenizer.tokenize``);
 both take turns for each size and the best of ``--repeats`` runs is kept (the machine may be shared).
@@ -77,8 +78,8 @@ def make_text(kind: str, chars: int, seed: int = 0) -> str:
     while size < chars:
         if kind == "sentences":
             part = " ".join(rng.choice(WORDS) for _ in range(14)).capitalize() + ". "
-        elif kind == "words":
-            part = rng.choice(WORDS) + " "
+        elif kind in ("words", "nospace"):
+            part = rng.choice(WORDS) + (" " if kind == "words" else "")
         else:
             part = "".join(rng.choice(HANZI) for _ in range(40)) + "。"
         parts.append(part)
@@ -99,7 +100,7 @@ def best_seconds(split: Callable[[str], list[str]], text: str, repeats: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0], help="MB of text")
-    parser.add_argument("--kind", choices=["sentences", "words", "cjk"], default="sentences")
+    parser.add_argument("--kind", choices=["sentences", "words", "nospace", "cjk"], default="sentences")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--chunk-tokens", type=int, default=512)
     parser.add_argument("--overlap-tokens", type=int, default=64)
