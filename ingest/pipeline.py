@@ -292,9 +292,8 @@ class IngestPipeline:
         def chunked(chars: int, _section_chars: int) -> None:
             progress.chunking(source, done + chars, total)
 
+        on_progress = chunked if total > WINDOW_CHARS else None  # only text that takes a while reports
         for section in doc.sections:
-            # Only text long enough to take a while reports progress (window by window).
-            on_progress = chunked if total > WINDOW_CHARS else None
             for text in self.chunker.split(section.text, on_progress):
                 if len(text.encode("utf-8")) > MAX_TEXT:
                     raise ReadError(f"a chunk of {doc_id} is over {MAX_TEXT} bytes; lower chunking.chunk_tokens")
