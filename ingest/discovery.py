@@ -88,6 +88,14 @@ def _stat_reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def _expand_user(path: Path) -> Path:
+    """``~/x`` as the home folder's x; a name like ``~x.txt`` with no such user stays a plain name."""
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        return path
+
+
 def _unreadable(source: str, exc: OSError, path: Path) -> FailedPath:
     """A path that exists but cannot be read; a broken symlink (ENOENT) is gone, so prune may still drop it."""
     return FailedPath(source, _stat_reason(exc), None if exc.errno == errno.ENOENT else path)
@@ -105,7 +113,7 @@ class FileFinder:
     def find(self, paths: Sequence[str | Path]) -> Discovery:
         found = Discovery()
         for raw in paths:
-            path = Path(raw).expanduser()
+            path = _expand_user(Path(raw))
             if not os.path.lexists(path):
                 found.failed.append(FailedPath(display_path(str(raw)), "path does not exist"))
             elif path.is_dir():

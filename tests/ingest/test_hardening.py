@@ -55,6 +55,13 @@ def test_item8_odd_file_names_are_ingested_listed_pruned_and_deleted(settings: S
         "new\nline.txt", "latin-\\xe9t\\xe9.txt", 'say "hi".txt', "back\\slash.txt"}
 
 
+def test_item8_a_file_named_like_a_home_folder_is_ingested(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "~nosuchuser.txt").write_text("A note about annual leave.", encoding="utf-8")
+    result = run_cli(["~nosuchuser.txt", "./~nosuchuser.txt"], settings, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert stored_documents(settings) == {"~nosuchuser.txt": "~nosuchuser.txt"}
+
+
 def test_item11_cli_shows_chunking_progress_of_a_huge_one_line_file(settings: Settings, tmp_path: Path) -> None:
     folder = tmp_path / "big"
     folder.mkdir()
