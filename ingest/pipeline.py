@@ -33,7 +33,7 @@ from rag.config import Settings
 from rag.encoder import Encoder
 from rag.errors import ConfigError
 from rag.store import ChunkRecord, KnowledgeBase, MilvusStore, ModelInfo, StoredDocument
-from rag.store.schema import MAX_TEXT
+from rag.store.schema import MAX_PATH, MAX_TEXT
 
 _FILE_FIELDS = ("file_hash", "file_docs", "root", "mtime", "size", "fs_path")  # what _refresh rewrites
 
@@ -259,6 +259,8 @@ class IngestPipeline:
         new_ids: set[str] = set()
         for doc in documents:
             doc_id = doc_id_for(source, doc.key)
+            if len(doc_id) > MAX_PATH:  # milvus-lite counts characters
+                raise ReadError(f"path too long for a document id ({len(doc_id)} characters, at most {MAX_PATH})")
             if doc_id in new_ids:
                 raise ReadError(f"two documents share the id {doc_id!r}")
             new_ids.add(doc_id)

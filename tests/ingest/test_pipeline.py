@@ -322,3 +322,16 @@ def test_moved_folder_keeps_its_document_ids_and_vectors(settings: Settings, enc
     report = ingest(settings, encoder, [moved, second])  # the moved readme keeps its id; B's gets its own
     assert (report.added, report.unchanged) == (1, 1) and encoder.texts_encoded - encoded == 1
     assert set(stored_documents(settings)) == {"readme.txt", f"{second.resolve().as_posix()}/readme.txt"}
+
+
+def test_item8_a_path_too_long_for_a_document_id_fails_alone(
+    settings: Settings, encoder: Encoder, tmp_path: Path
+) -> None:
+    folder = tmp_path / "deep"
+    deep = folder.joinpath(*["folder" * 40] * 9)  # 9 levels of 240 characters: over the 2048 of an id
+    deep.mkdir(parents=True)
+    (deep / "note.txt").write_text("A deeply filed note about leave.", encoding="utf-8")
+    (folder / "top.txt").write_text("A note about remote work.", encoding="utf-8")
+    report = ingest(settings, encoder, [folder])
+    assert [r.reason for r in report.failed] == ["path too long for a document id (2177 characters, at most 2048)"]
+    assert set(stored_documents(settings)) == {"top.txt"}
