@@ -3,11 +3,12 @@
 Order: byte-order marks, strict UTF-8, BOM-less UTF-16 (NUL bytes at alternating positions), Western
 European CP1252 (a superset of Latin-1's text) when its non-ASCII bytes stand mostly alone between ASCII
 (accented letters inside words, where Chinese/Japanese/Korean encodings put two or more high bytes
-together) and decode to Western letters and punctuation, strict GB18030 when the result reads as common
-Chinese, then charset-normalizer's best guess. Data that is none of these, or decodes to mostly control
-characters, is rejected as binary.
+together), decode to Western letters and punctuation and charset-normalizer finds no better codepage,
+strict GB18030 when the result reads as common Chinese, then charset-normalizer's best guess. Data that is
+none of these, or decodes to mostly control characters, is rejected as binary.
 
-Known limit: short EUC-KR (Korean) text is also valid GB2312 and is read as Chinese.
+Known limits: short EUC-KR (Korean) text is also valid GB2312 and is read as Chinese; a short Central
+European (CP1250) text that gives charset-normalizer no evidence is read as CP1252.
 """
 
 from __future__ import annotations
@@ -96,8 +97,13 @@ def _is_cjk(char: str) -> bool:
 
 
 def _western(data: bytes) -> str | None:
-    """Strict CP1252, kept when most runs of non-ASCII bytes are one byte long and nearly every non-ASCII
-    character is a Western letter or punctuation mark ("café naïve résumé", "Grüße", “quotes” – €5)."""
+    """Strict CP1252 ("café naïve résumé", "Grüße", “quotes” – €5), or None.
+
+    Taken when most runs of non-ASCII bytes are one byte long, nearly every non-ASCII character it gives is
+    a Western letter or punctuation mark, and charset-normalizer rates it at least as well as its best guess
+    (on a tie that detector picks the first codepage it tried, often CP1250, so "naïve" became "naďve").
+    Known limit: a short Central European text without such evidence is read as CP1252 too.
+    """
     runs = [len(run) for run in _HIGH_RUNS.findall(data)]
     if not runs or sum(1 for n in runs if n == 1) < 0.5 * len(runs):
         return None
@@ -106,7 +112,14 @@ def _western(data: bytes) -> str | None:
         return None
     wide = [c for c in text if ord(c) > 0x7F]
     western = sum(1 for c in wide if c in _WESTERN_PUNCTUATION or (c.isalpha() and c not in "ªº"))
-    return text if western >= 0.95 * len(wide) else None
+    if western < 0.95 * len(wide):
+        return None
+    as_cp1252 = from_bytes(data, cp_isolation=["cp1252"]).best()
+    best = from_bytes(data).best()
+    if as_cp1252 is None or (best is not None and (as_cp1252.chaos > best.chaos
+                                                   or as_cp1252.coherence < best.coherence)):
+        return None
+    return text
 
 
 def _chinese(data: bytes) -> str | None:

@@ -78,6 +78,11 @@ def test_item12_western_european_cp1252_and_latin1_text_is_detected(text: str, e
     assert decode_text(text.encode(encoding)) == text
 
 
+@pytest.mark.parametrize("text", ["Dobrý den, jak se máte? Děkuji, mám se dobře.", "Zażółć gęślą jaźń, kůň"])
+def test_central_european_cp1250_text_is_not_taken_for_cp1252(text: str) -> None:
+    assert decode_text(text.encode("cp1250")) == text
+
+
 @pytest.mark.parametrize(
     "data", [bytes(range(256)) * 8, b"\x89PNG\r\n\x1a\n" + bytes(200), b"ab\x01\x02\x03\x04cd"]
 )
