@@ -3,16 +3,26 @@
 langchain-text-splitters does the splitting on paragraph, line and sentence ends (Chinese 。！？； and
 English .!?;), then clauses and words. Its merge estimates token counts by adding up the pieces, so every
 chunk is counted again and any that is still over the limit is cut on token boundaries.
+
+Speed: pieces are counted with the tokenizer's Rust backend (no per-call transformers overhead), each distinct
+piece once; text longer than ``WINDOW_CHARS`` is split window by window, each window ending at the strongest
+separator in its second half, so the work and memory per step stay bounded, time grows linearly with the
+size, and ``on_progress`` reports after every window. A chunk never spans two windows (version 2).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
+from tokenizers import Tokenizer
 
 SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", ". ", "! ", "? ", "; ", "，", ", ", "、", " ", ""]
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
+WINDOW_CHARS = 100_000
+
+ProgressCallback = Callable[[int, int], None]  # (characters done, characters in all)
 
 
 class TokenChunker:
@@ -21,42 +31,78 @@ class TokenChunker:
     def __init__(self, tokenizer: Any, chunk_tokens: int, overlap_tokens: int) -> None:
         self.tokenizer = tokenizer
         self.chunk_tokens = chunk_tokens
-        self.splitter = RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
-            tokenizer,
+        # A private copy of the Rust tokenizer without truncation or padding: counts are exact at any length.
+        self.backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        self.backend.no_truncation()
+        self.backend.no_padding()
+        self._counts: dict[str, int] = {}
+        self.splitter = RecursiveCharacterTextSplitter(
             chunk_size=chunk_tokens,
             chunk_overlap=overlap_tokens,
+            length_function=self._cached_count,
             separators=SEPARATORS,
             keep_separator="end",
             strip_whitespace=True,
         )
 
     def count(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        """Tokens in ``text`` without special tokens (as ``len(tokenizer.tokenize(text))``)."""
+        return len(self.backend.encode(text, add_special_tokens=False).ids)
 
-    def split(self, text: str) -> list[str]:
+    def _cached_count(self, text: str) -> int:
+        count = self._counts.get(text)
+        if count is None:
+            count = self._counts[text] = self.count(text)
+        return count
+
+    def split(self, text: str, on_progress: ProgressCallback | None = None) -> list[str]:
         """Chunks of ``text`` in order; none empty, none over the token limit."""
         chunks: list[str] = []
-        for piece in self.splitter.split_text(text):
-            piece = piece.strip()
-            if not piece:
-                continue
-            if self.count(piece) <= self.chunk_tokens:
-                chunks.append(piece)
-            else:
-                chunks.extend(self._cut_by_tokens(piece))
+        for start, end in windows(text):
+            self._counts.clear()  # bounded memory: pieces are looked up again only within one window
+            for piece in self.splitter.split_text(text[start:end]):
+                piece = piece.strip()
+                if not piece:
+                    continue
+                if self.count(piece) <= self.chunk_tokens:
+                    chunks.append(piece)
+                else:
+                    chunks.extend(self._cut_by_tokens(piece))
+            if on_progress is not None:
+                on_progress(end, len(text))
+        self._counts.clear()
         return chunks
 
     def _cut_by_tokens(self, text: str) -> list[str]:
-        offsets = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        offsets = self.backend.encode(text, add_special_tokens=False).offsets
         out = []
-        step = self.chunk_tokens
-        while offsets:
-            window, offsets = offsets[:step], offsets[step:]
+        start, step = 0, self.chunk_tokens
+        while start < len(offsets):
+            window = offsets[start : start + step]
             piece = text[window[0][0] : window[-1][1]].strip()
-            if piece and self.count(piece) > self.chunk_tokens:
+            taken = len(window)
+            if piece and len(window) > 1 and self.count(piece) > self.chunk_tokens:
                 # Re-tokenising a slice can add a token at its edge: give the last token to the next window.
-                offsets = window[-1:] + offsets
+                taken -= 1
                 piece = text[window[0][0] : window[-2][1]].strip()
             if piece:
                 out.append(piece)
+            start += taken
         return out
+
+
+def windows(text: str, size: int = WINDOW_CHARS) -> Iterator[tuple[int, int]]:
+    """(start, end) spans covering ``text``: at most ``size`` characters each, ending after the strongest
+    separator found in the second half of the span (a paragraph end before a sentence end before a space)."""
+    start = 0
+    while len(text) - start > size:
+        limit = start + size
+        end = limit
+        for separator in SEPARATORS[:-1]:
+            found = text.rfind(separator, start + size // 2, limit)
+            if found != -1:
+                end = found + len(separator)
+                break
+        yield start, end
+        start = end
+    yield start, len(text)

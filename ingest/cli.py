@@ -150,8 +150,11 @@ def delete(
     config: ConfigOption = None,
 ) -> None:
     """Delete documents (all their chunks) from a knowledge base. A file path deletes all its rows."""
+    from ingest.discovery import display_path
+
     settings = _settings(config)
     name = kb or settings.kb.name
+    documents = [display_path(d) for d in documents]  # a name with non-UTF-8 bytes, as `list` shows it
     with _open_store(settings) as store:
         base = store.open(name)
         by_id = base.documents(documents)

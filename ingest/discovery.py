@@ -12,9 +12,22 @@ from pathlib import Path
 from ingest.readers import SUPPORTED_SUFFIXES
 
 
+def display_path(path: str) -> str:
+    """``path`` as stored and shown: itself when it is valid Unicode, else with its undecodable bytes as ``\\xNN``.
+
+    os.fsdecode turns bytes that are not UTF-8 into lone surrogates, which Milvus (gRPC, UTF-8) cannot carry.
+    The escaped form is readable and stable; the exact bytes are kept apart (``FoundFile.fs_path``).
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return path
+
+
 @dataclass(frozen=True)
 class FoundFile:
-    """A file to ingest. ``source`` is its path relative to ``root``, with forward slashes."""
+    """A file to ingest. ``source`` is its path relative to ``root``, with forward slashes (see display_path)."""
 
     path: Path
     root: Path
@@ -22,13 +35,35 @@ class FoundFile:
     size: int
     mtime: float
 
+    @property
+    def root_text(self) -> str:
+        """The folder as recorded in the chunks' metadata (``root``)."""
+        return display_path(str(self.root))
+
+    @property
+    def absolute(self) -> Path:
+        """The file's absolute path (a file given by name sits in its resolved parent, ``root``)."""
+        return self.path if self.path.is_absolute() else self.root / self.path.name
+
+    @property
+    def full_source(self) -> str:
+        """The file's absolute path: its document id when another file already has the relative one."""
+        return display_path(self.absolute.as_posix())
+
+    @property
+    def fs_path(self) -> str | None:
+        """The path's exact bytes as hex when its name is not valid Unicode (else None), so prune finds it."""
+        text = str(self.absolute)
+        return None if display_path(text) == text else os.fsencode(text).hex()
+
 
 @dataclass(frozen=True)
 class FailedPath:
-    """A path that could not be ingested and why."""
+    """A path that could not be ingested and why; ``path`` (absolute) when it exists but could not be read."""
 
     source: str
     reason: str
+    path: Path | None = None
 
 
 @dataclass
@@ -53,6 +88,19 @@ def _stat_reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def _expand_user(path: Path) -> Path:
+    """``~/x`` as the home folder's x; a name like ``~x.txt`` with no such user stays a plain name."""
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        return path
+
+
+def _unreadable(source: str, exc: OSError, path: Path) -> FailedPath:
+    """A path that exists but cannot be read; a broken symlink (ENOENT) is gone, so prune may still drop it."""
+    return FailedPath(source, _stat_reason(exc), None if exc.errno == errno.ENOENT else path)
+
+
 class FileFinder:
     """Walks paths, following folder symlinks once each, applying include/exclude globs and the size limit."""
 
@@ -65,41 +113,49 @@ class FileFinder:
     def find(self, paths: Sequence[str | Path]) -> Discovery:
         found = Discovery()
         for raw in paths:
-            path = Path(raw).expanduser()
+            path = _expand_user(Path(raw))
             if not os.path.lexists(path):
-                found.failed.append(FailedPath(str(raw), "path does not exist"))
+                found.failed.append(FailedPath(display_path(str(raw)), "path does not exist"))
             elif path.is_dir():
                 self._walk(path.resolve(), found)
             else:
-                self._add(path, path.parent.resolve(), path.name, found, explicit=True)
-        found.files.sort(key=lambda f: (str(f.root), f.source))
+                self._add(path, path.parent.resolve(), display_path(path.name), found, explicit=True)
+        unique = {(str(f.root), f.source): f for f in found.files}  # a path given twice is one file
+        found.files = sorted(unique.values(), key=lambda f: (str(f.root), f.source))
         return found
 
     def _walk(self, root: Path, found: Discovery) -> None:
         seen: set[tuple[int, int]] = set()
-        for folder, dirs, files in os.walk(root, followlinks=True, onerror=None):
+
+        def unreadable(exc: OSError) -> None:
+            """A folder that could not be listed: a failure with its reason, and prune keeps what lies under it."""
+            folder = Path(exc.filename) if exc.filename else root
+            rel = display_path(folder.relative_to(root).as_posix())
+            found.failed.append(FailedPath(rel, f"cannot list folder: {_stat_reason(exc)}", folder))
+
+        for folder, dirs, files in os.walk(root, followlinks=True, onerror=unreadable):
             here = Path(folder)
             st = here.stat()
             if (st.st_dev, st.st_ino) in seen:
-                rel = here.relative_to(root).as_posix()
+                rel = display_path(here.relative_to(root).as_posix())
                 found.failed.append(FailedPath(rel, "folder symlink loop: this folder was already visited"))
                 dirs[:] = []
                 continue
             seen.add((st.st_dev, st.st_ino))
             kept = []
             for d in sorted(dirs):
-                rel = (here / d).relative_to(root).as_posix()
+                rel = display_path((here / d).relative_to(root).as_posix())
                 if _matches(rel, self.exclude) or _matches(rel + "/", self.exclude):
                     continue
                 try:
                     (here / d).stat()
                 except OSError as exc:
-                    found.failed.append(FailedPath(rel, _stat_reason(exc)))
+                    found.failed.append(_unreadable(rel, exc, here / d))
                     continue
                 kept.append(d)
             dirs[:] = kept
             for name in sorted(files):
-                rel = (here / name).relative_to(root).as_posix()
+                rel = display_path((here / name).relative_to(root).as_posix())
                 self._add(here / name, root, rel, found, explicit=False)
 
     def _add(self, path: Path, root: Path, source: str, found: Discovery, *, explicit: bool) -> None:
@@ -118,7 +174,7 @@ class FileFinder:
         try:
             st = path.stat()
         except OSError as exc:
-            found.failed.append(FailedPath(source, _stat_reason(exc)))
+            found.failed.append(_unreadable(source, exc, path.absolute()))
             return
         if not path.is_file():
             found.failed.append(FailedPath(source, "not a regular file"))

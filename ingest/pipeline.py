@@ -5,6 +5,12 @@ chunk index; every chunk records the document's content hash and chunk count. Ne
 first and the previous version's chunks deleted after, so at any instant a document is either complete
 (all chunks 0..n-1 with one hash) or visibly incomplete, and the next run redoes exactly the incomplete
 ones. Unchanged files are recognised by their bytes' hash before they are parsed or encoded.
+
+Document ids: a file's id is its path relative to the folder given (``source``), as it always was, unless
+that id already belongs to another real file (same relative path under another folder that still exists,
+in this run or stored before); then it is the file's absolute path. A stored document keeps its id when
+the same real file (``root`` + ``source``) is seen again, so knowledge bases written before this rule
+keep working unchanged: nothing is migrated, re-encoded or duplicated.
 """
 
 from __future__ import annotations
@@ -17,16 +23,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.chunker import CHUNKER_VERSION, TokenChunker
-from ingest.discovery import FileFinder, FoundFile
+from ingest.chunker import CHUNKER_VERSION, WINDOW_CHARS, TokenChunker
+from ingest.discovery import FileFinder, FoundFile, display_path
 from ingest.readers import ReaderOptions, read_file
 from ingest.readers.base import ReadError, SourceDocument
+from ingest.readers.sections import one_line
 from ingest.report import FileResult, IngestReport, ProgressListener, SilentProgress
 from rag.config import Settings
 from rag.encoder import Encoder
 from rag.errors import ConfigError
 from rag.store import ChunkRecord, KnowledgeBase, MilvusStore, ModelInfo, StoredDocument
-from rag.store.schema import MAX_TEXT
+from rag.store.schema import MAX_PATH, MAX_TEXT
+
+_FILE_FIELDS = ("file_hash", "file_docs", "root", "mtime", "size", "fs_path")  # what _refresh rewrites
 
 
 def sha256(data: bytes | str) -> str:
@@ -59,6 +68,7 @@ class PlannedFile:
     """A changed file: documents to write, documents to keep, and stale documents to delete."""
 
     found: FoundFile
+    source: str
     file_hash: str
     to_write: list[PlannedDocument]
     to_refresh: list[tuple[StoredDocument, dict[str, Any]]]
@@ -122,12 +132,14 @@ class IngestPipeline:
         if not dry_run or self.store.exists(name):
             collection = self.store.open(name, self.model, create=not dry_run)
         seen: set[str] = set()
+        claimed: dict[str, str] = {}
+        unreadable = [str(f.path) for f in discovery.failed if f.path is not None]
         batch = max(1, ing.documents_per_batch)
         for start in range(0, len(discovery.files), batch):
             group = discovery.files[start : start + batch]
-            self._process_group(group, collection, report, progress, seen, dry_run)
+            unreadable += self._process_group(group, collection, report, progress, seen, claimed, dry_run)
         if prune and collection is not None:
-            self._prune(collection, report, progress, seen, dry_run)
+            self._prune(collection, report, progress, seen, unreadable, dry_run)
         report.total_seconds = time.perf_counter() - started
         return report
 
@@ -140,33 +152,35 @@ class IngestPipeline:
         report: IngestReport,
         progress: ProgressListener,
         seen: set[str],
+        claimed: dict[str, str],
         dry_run: bool,
-    ) -> None:
-        stored_by_source: dict[str, list[StoredDocument]] = {}
-        if collection is not None:
-            for doc in collection.documents(sources=[f.source for f in group]).values():
-                stored_by_source.setdefault(doc.source, []).append(doc)
-
+    ) -> list[str]:
+        """Ingest ``group``; returns the paths of files that could not be read (prune keeps their documents)."""
+        unreadable: list[str] = []
         planned: list[PlannedFile] = []
-        for found in group:
-            stored = stored_by_source.get(found.source, [])
+        for found, source, stored in self._identify(group, collection, claimed):
             try:
                 data = found.path.read_bytes()
             except OSError as exc:
-                self._fail(report, progress, FileResult(found.source, "failed", reason=exc.strerror or str(exc)))
+                unreadable.append(str(found.absolute))
+                self._fail(report, progress, FileResult(source, "failed", reason=exc.strerror or str(exc)))
                 continue
             file_hash = sha256(data)
             if self._file_unchanged(stored, file_hash):
                 seen.update(d.doc_id for d in stored)
-                result = FileResult(found.source, "unchanged", len(stored), sum(d.chunks for d in stored))
+                result = FileResult(source, "unchanged", len(stored), sum(d.chunks for d in stored))
                 report.count("unchanged", len(stored))
                 report.files.append(result)
                 progress.file_done(result)
                 continue
             try:
-                plan = self._plan_file(found, file_hash, stored)
+                plan = self._plan_file(found, source, file_hash, stored, progress)
             except ReadError as exc:
-                self._fail(report, progress, FileResult(found.source, "failed", reason=str(exc)))
+                self._fail(report, progress, FileResult(source, "failed", reason=str(exc)))
+                continue
+            except Exception as exc:  # a reader library choking on a strange file must not end the whole run
+                reason = f"could not be read ({type(exc).__name__}: {one_line(exc)})"
+                self._fail(report, progress, FileResult(source, "failed", reason=reason))
                 continue
             seen.update(d.doc_id for d in plan.to_write)
             seen.update(d.doc_id for d, _ in plan.to_refresh)
@@ -191,6 +205,37 @@ class IngestPipeline:
 
         for plan in planned:
             self._write_file(plan, collection, report, progress, dry_run)
+        return unreadable
+
+    @staticmethod
+    def _identify(
+        group: list[FoundFile], collection: KnowledgeBase | None, claimed: dict[str, str]
+    ) -> list[tuple[FoundFile, str, list[StoredDocument]]]:
+        """Each file's source (document id base) and its stored documents; see the module docstring.
+
+        ``claimed`` maps the sources given out in this run to their folder (``root``), across groups.
+        """
+        stored_by_source: dict[str, list[StoredDocument]] = {}
+        if collection is not None:
+            wanted = [s for f in group for s in (f.source, f.full_source)]
+            for doc in collection.documents(sources=wanted).values():
+                stored_by_source.setdefault(doc.source, []).append(doc)
+        out = []
+        for found in group:
+            root = found.root_text
+            by_relative = stored_by_source.get(found.source, [])
+            mine = [d for d in by_relative if _stored_root(d) in (root, "")]
+            others = [d for d in by_relative if d not in mine and os.path.lexists(_stored_path(d))]
+            free = claimed.get(found.source, root) == root  # no other folder's file took it in this run
+            if not mine and not others and free and not stored_by_source.get(found.full_source):
+                mine = by_relative  # its folder was moved (the old path is gone): the document follows the file
+            if mine or (not others and free and not stored_by_source.get(found.full_source)):
+                source = found.source
+            else:
+                source, mine = found.full_source, stored_by_source.get(found.full_source, [])
+            claimed[source] = root
+            out.append((found, source, mine))
+        return out
 
     def _file_unchanged(self, stored: list[StoredDocument], file_hash: str) -> bool:
         if not stored:
@@ -203,48 +248,64 @@ class IngestPipeline:
                 return False
         return True
 
-    def _plan_file(self, found: FoundFile, file_hash: str, stored: list[StoredDocument]) -> PlannedFile:
+    def _plan_file(
+        self, found: FoundFile, source: str, file_hash: str, stored: list[StoredDocument],
+        progress: ProgressListener,
+    ) -> PlannedFile:
         documents = read_file(found.path, self.reader_options)
         stored_by_id = {d.doc_id: d for d in stored}
         to_write: list[PlannedDocument] = []
         to_refresh: list[tuple[StoredDocument, dict[str, Any]]] = []
         new_ids: set[str] = set()
         for doc in documents:
-            doc_id = doc_id_for(found.source, doc.key)
+            doc_id = doc_id_for(source, doc.key)
+            if len(doc_id) > MAX_PATH:  # milvus-lite counts characters
+                raise ReadError(f"path too long for a document id ({len(doc_id)} characters, at most {MAX_PATH})")
             if doc_id in new_ids:
                 raise ReadError(f"two documents share the id {doc_id!r}")
             new_ids.add(doc_id)
             content_hash = sha256(doc.content)
             base = {
                 "content_hash": content_hash, "file_hash": file_hash, "file_docs": len(documents),
-                "pipeline": self.pipeline_id, "root": str(found.root), "mtime": found.mtime,
+                "pipeline": self.pipeline_id, "root": found.root_text, "mtime": found.mtime,
                 "size": found.size, **doc.metadata,
             }
             if doc.key is not None:
                 base["key"] = doc.key
+            if found.fs_path is not None:
+                base["fs_path"] = found.fs_path
             previous = stored_by_id.get(doc_id)
             if previous is not None and previous.is_complete(content_hash, self.pipeline_id):
                 to_refresh.append((previous, base))
                 continue
-            to_write.append(self._chunk_document(doc_id, doc, base, previous))
+            to_write.append(self._chunk_document(doc_id, doc, base, previous, source, progress))
         stale = [doc_id for doc_id in stored_by_id if doc_id not in new_ids]
-        return PlannedFile(found, file_hash, to_write, to_refresh, stale, kept=len(to_refresh))
+        return PlannedFile(found, source, file_hash, to_write, to_refresh, stale, kept=len(to_refresh))
 
     def _chunk_document(
-        self, doc_id: str, doc: SourceDocument, base: dict[str, Any], previous: StoredDocument | None
+        self, doc_id: str, doc: SourceDocument, base: dict[str, Any], previous: StoredDocument | None,
+        source: str, progress: ProgressListener,
     ) -> PlannedDocument:
         texts: list[str] = []
         section_meta: list[dict[str, Any]] = []
+        total = sum(len(section.text) for section in doc.sections)
+        done = 0
+
+        def chunked(chars: int, _section_chars: int) -> None:
+            progress.chunking(source, done + chars, total)
+
+        on_progress = chunked if total > WINDOW_CHARS else None  # only text that takes a while reports
         for section in doc.sections:
-            for text in self.chunker.split(section.text):
+            for text in self.chunker.split(section.text, on_progress):
                 if len(text.encode("utf-8")) > MAX_TEXT:
                     raise ReadError(f"a chunk of {doc_id} is over {MAX_TEXT} bytes; lower chunking.chunk_tokens")
                 texts.append(text)
                 section_meta.append(section.metadata)
+            done += len(section.text)
         if not texts:
             raise ReadError("no text left after chunking")
         metadata = [{**base, **meta, "chunk_count": len(texts)} for meta in section_meta]
-        return PlannedDocument(doc_id, doc.title, texts, metadata, previous)
+        return PlannedDocument(doc_id, display_path(doc.title), texts, metadata, previous)
 
     # -- writing ------------------------------------------------------------------------------------
 
@@ -256,7 +317,7 @@ class IngestPipeline:
         progress: ProgressListener,
         dry_run: bool,
     ) -> None:
-        source = plan.found.source
+        source = plan.source
         added = sum(1 for d in plan.to_write if d.previous is None)
         updated = len(plan.to_write) - added + len(plan.stale_doc_ids)
         chunks = sum(len(d.texts) for d in plan.to_write)
@@ -297,8 +358,7 @@ class IngestPipeline:
         records = [
             ChunkRecord(
                 id=r["id"], doc_id=r["doc_id"], source=r["source"], chunk_index=r["chunk_index"], text=r["text"],
-                title=r["title"], metadata={**r["metadata"], **{k: base[k] for k in ("file_hash", "file_docs",
-                                                                                    "root", "mtime", "size")}},
+                title=r["title"], metadata={**r["metadata"], **{k: base[k] for k in _FILE_FIELDS if k in base}},
                 dense=list(r["dense"]), sparse=r["sparse"],
             )
             for r in rows
@@ -311,14 +371,18 @@ class IngestPipeline:
         report: IngestReport,
         progress: ProgressListener,
         seen: set[str],
+        unreadable: list[str],
         dry_run: bool,
     ) -> None:
+        """Delete documents whose file is gone; never one under a file or folder that could not be read."""
         gone: dict[str, list[str]] = {}
         for doc in collection.documents().values():
             if doc.doc_id in seen:
                 continue
-            root = doc.metadata[0].get("root", "") if doc.metadata else ""
-            if not root or not os.path.lexists(os.path.join(root, doc.source)):
+            path = _stored_path(doc)
+            if any(path == u or path.startswith(u.rstrip(os.sep) + os.sep) for u in unreadable):
+                continue
+            if not _stored_root(doc) or not os.path.lexists(path):
                 gone.setdefault(doc.source, []).append(doc.doc_id)
         for source, doc_ids in sorted(gone.items()):
             if not dry_run:
@@ -333,3 +397,15 @@ class IngestPipeline:
         report.failed.append(result)
         report.files.append(result)
         progress.file_done(result)
+
+
+def _stored_root(doc: StoredDocument) -> str:
+    return str(doc.metadata[0].get("root", "")) if doc.metadata else ""
+
+
+def _stored_path(doc: StoredDocument) -> str:
+    """The file a stored document came from: ``root``/``source`` (an absolute source stands alone)."""
+    fs_path = doc.metadata[0].get("fs_path") if doc.metadata else None
+    if isinstance(fs_path, str):
+        return os.fsdecode(bytes.fromhex(fs_path))
+    return os.path.join(_stored_root(doc), doc.source)

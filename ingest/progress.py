@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -31,6 +32,7 @@ class RichProgress:
         self.chunks_total = 0
         self.tokens = 0
         self.encode_started: float | None = None
+        self.chunking_decile: dict[str, int] = {}
 
     def __enter__(self) -> RichProgress:
         self.progress.start()
@@ -65,6 +67,16 @@ class RichProgress:
         self.chunks_done += texts
         self.tokens += tokens
         self._refresh()
+
+    def chunking(self, source: str, done_chars: int, total_chars: int) -> None:
+        """A long document is being chunked: the bar says which and how far; logs get a line per tenth."""
+        percent = 100 * done_chars // total_chars if total_chars else 100
+        if self.console.is_terminal:
+            self.progress.update(self.task, description=f"chunking {escape(source)} {percent}%"
+                                 if percent < 100 else "ingest")
+        elif percent // 10 != self.chunking_decile.get(source):
+            self.chunking_decile[source] = percent // 10
+            self.console.print(f"chunking    {escape(source)}: {percent}%", highlight=False)
 
     def _refresh(self) -> None:
         rate = "-"

@@ -63,6 +63,10 @@ class ProgressListener(Protocol):
 
     def encoded(self, texts: int, tokens: int) -> None: ...
 
+    def chunking(self, source: str, done_chars: int, total_chars: int) -> None:
+        """A long document is being chunked: ``done_chars`` of its ``total_chars`` characters so far."""
+        ...
+
 
 class SilentProgress:
     """A listener that ignores every event."""
@@ -77,4 +81,7 @@ class SilentProgress:
         pass
 
     def encoded(self, texts: int, tokens: int) -> None:
+        pass
+
+    def chunking(self, source: str, done_chars: int, total_chars: int) -> None:
         pass

@@ -102,6 +102,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "ingesting": ("Ingesting {files} files…", "正在导入 {files} 个文件…"),
     "progress": ("files {done}/{files} · chunks {chunks_done}/{chunks}",
                  "文件 {done}/{files} · 片段 {chunks_done}/{chunks}"),
+    "chunking": ("files {done}/{files} · splitting a large file into chunks: {percent}%",
+                 "文件 {done}/{files} · 正在切分大文件：{percent}%"),
     "summary": ("Knowledge base '{kb}'", "知识库“{kb}”"),
     "failed_files": ("Failed files", "失败的文件"),
     "too_large": ("file is {size:.1f} MB, over the {mb:g} MB upload limit (app.max_upload_mb)",

@@ -97,6 +97,12 @@ class StreamlitProgress:
         self.chunks_done += texts
         self._draw()
 
+    def chunking(self, source: str, done_chars: int, total_chars: int) -> None:
+        """A long file is being chunked; its name stays out of the (Markdown) bar text."""
+        files = self.done / self.files if self.files else 0.0
+        percent = round(100 * done_chars / total_chars) if total_chars else 100
+        self.bar.progress(min(1.0, files), text=t("chunking", done=self.done, files=self.files, percent=percent))
+
     def _draw(self) -> None:
         files = self.done / self.files if self.files else 0.0
         value = files if not self.chunks else 0.5 * files + 0.5 * min(1.0, self.chunks_done / self.chunks)

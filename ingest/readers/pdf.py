@@ -38,7 +38,9 @@ def read_pdf(data: bytes, path: Path) -> SourceDocument:
         except FileNotDecryptedError as exc:
             raise ReadError(ENCRYPTED) from exc
         except DependencyError as exc:
-            raise ReadError("encrypted PDF (AES; install the 'cryptography' package to read it)") from exc
+            # Only when the declared dependency cryptography is missing (a broken install).
+            raise ReadError("encrypted PDF (AES) and this installation lacks its dependency cryptography; "
+                            "reinstall ragscope") from exc
         except Exception as exc:  # pypdf raises many types on bad files: PdfReadError, KeyError...
             raise ReadError(f"corrupt PDF: {_reason(data, exc)}") from exc
     if not sections:

@@ -36,7 +36,9 @@ def read_records(data: bytes, path: Path, options: ReaderOptions | None = None) 
 def parse_csv(text: str) -> list[dict[str, Any]]:
     """CSV rows as dicts keyed by the header; the delimiter (comma, tab or semicolon) is detected."""
     csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
-    reader = csv.reader(io.StringIO(text), delimiter=_sniff_delimiter(text))
+    delimiter = _sniff_delimiter(text)
+    _check_quotes_closed(text, delimiter)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     try:
         table = [row for row in reader if any(cell.strip() for cell in row)]
     except csv.Error as exc:
@@ -48,6 +50,20 @@ def parse_csv(text: str) -> list[dict[str, Any]]:
         dupes = sorted({h for h in header if header.count(h) > 1})
         raise ReadError(f"duplicate CSV column {', '.join(dupes)}")
     return [{name: (row[i] if i < len(row) else "") for i, name in enumerate(header)} for row in table[1:]]
+
+
+def _check_quotes_closed(text: str, delimiter: str) -> None:
+    """ReadError when a quoted field is never closed: the lenient reader would swallow every row after it."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)
+    row_start = 1
+    try:
+        for _ in reader:
+            row_start = reader.line_num + 1
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise ReadError(f'invalid CSV: a quoted field opened on line {row_start} is never closed (missing ")') \
+                from exc
+        # Other strict-mode complaints (a stray quote inside a field) are left to the lenient reader.
 
 
 def parse_json(text: str) -> list[dict[str, Any]]:

@@ -17,9 +17,17 @@ WRITE_BATCH = 256
 FILTER_BATCH = 200
 
 
+_LITERAL_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"})
+
+
 def quote(value: str) -> str:
-    """A Milvus filter-expression string literal for ``value``."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A Milvus filter-expression string literal for ``value``.
+
+    Hand-escaped because milvus-lite 3.2 rejects filter templates (``filter_params``: "unexpected character
+    '{'"). Its parser ends a literal at a raw newline or carriage return and knows the escapes \\\\, \\",
+    \\n and \\r; every other character (tabs, control characters, any Unicode) is taken as it is.
+    """
+    return '"' + value.translate(_LITERAL_ESCAPES) + '"'
 
 
 def in_filter(field_name: str, values: Sequence[str]) -> str:

@@ -25,10 +25,12 @@ def make_pdf(pages: list[str], title: str | None = None) -> bytes:
     return buf.getvalue()
 
 
-def encrypt_pdf(data: bytes, user_password: str, owner_password: str | None = None) -> bytes:
-    """``data`` encrypted with pypdf's default (RC4, no extra packages needed)."""
+def encrypt_pdf(
+    data: bytes, user_password: str, owner_password: str | None = None, algorithm: str | None = None
+) -> bytes:
+    """``data`` encrypted with pypdf's default (RC4) or ``algorithm`` (e.g. "AES-256", needs cryptography)."""
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
-    writer.encrypt(user_password=user_password, owner_password=owner_password)
+    writer.encrypt(user_password=user_password, owner_password=owner_password, algorithm=algorithm)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from ingest.chunker import TokenChunker
 from ingest.pipeline import IngestPipeline
 from ingest.readers import read_file
+from ingest.report import FileResult, SilentProgress
 from rag.config import Settings
 from rag.encoder import Encoder
 from rag.store import MilvusStore
@@ -175,3 +177,161 @@ def test_server_uri_ingests_the_same(
     report = ingest(server, encoder, [EXAMPLES])
     assert report.ok
     assert snapshot(server).keys() == snapshot(local).keys()
+
+
+def stored_documents(settings: Settings) -> dict[str, str]:
+    """Every stored document's full text (its chunks joined in order), by doc_id."""
+    with MilvusStore(settings.milvus) as store:
+        base = store.open(settings.kb.name)
+        return {doc_id: "\n".join(r["text"] for r in base.chunks(doc_id)) for doc_id in base.documents()}
+
+
+def two_folders(tmp_path: Path) -> tuple[Path, Path]:
+    first, second = tmp_path / "A", tmp_path / "B"
+    for folder, words in ((first, "Alpha team handbook: leave is fifteen days."),
+                          (second, "Beta team handbook: remote work three days.")):
+        folder.mkdir()
+        (folder / "readme.txt").write_text(words, encoding="utf-8")
+    return first, second
+
+
+def test_item6_same_relative_path_in_two_folders_are_two_documents(
+    settings: Settings, encoder: Encoder, tmp_path: Path
+) -> None:
+    first, second = two_folders(tmp_path)
+    report = ingest(settings, encoder, [first, second])
+    assert report.ok and report.added == 2
+    docs = stored_documents(settings)
+    assert docs == {"readme.txt": "Alpha team handbook: leave is fifteen days.",
+                    f"{second.resolve().as_posix()}/readme.txt": "Beta team handbook: remote work three days."}
+
+    encoded = encoder.texts_encoded
+    again = ingest(settings, encoder, [second, first])  # stable across runs, whatever the order
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 2)
+    assert encoder.texts_encoded == encoded and stored_documents(settings) == docs
+
+
+def test_item6_a_then_b_keeps_both_and_a_then_a_b_does_not_churn(
+    settings: Settings, encoder: Encoder, tmp_path: Path
+) -> None:
+    first, second = two_folders(tmp_path)
+    ingest(settings, encoder, [first])
+    ingest(settings, encoder, [first])
+    report = ingest(settings, encoder, [second])
+    assert (report.added, report.updated) == (1, 0)
+    assert set(stored_documents(settings).values()) == {
+        "Alpha team handbook: leave is fifteen days.", "Beta team handbook: remote work three days."}
+
+    encoded = encoder.texts_encoded
+    both = ingest(settings, encoder, [first, second], prune=True)
+    assert (both.added, both.updated, both.unchanged, both.pruned) == (0, 0, 2, 0)
+    assert encoder.texts_encoded == encoded
+
+
+def test_item6_knowledge_base_of_the_landed_id_scheme_keeps_working(
+    settings: Settings, encoder: Encoder, kb_copy: Path, tmp_path: Path
+) -> None:
+    """A KB written with relative-path ids (the landed scheme: the second folder's readme won) is reused as is."""
+    first, second = two_folders(tmp_path)
+    ingest(settings, encoder, [kb_copy, second])
+    before = snapshot(settings)
+    assert {r["doc_id"] for r in before.values()} == EXPECTED_DOCUMENTS | {"readme.txt"}
+
+    encoded = encoder.texts_encoded
+    report = ingest(settings, encoder, [kb_copy, first, second], prune=True)
+    after = snapshot(settings)
+    assert report.ok and (report.added, report.updated, report.pruned) == (1, 0, 0)
+    assert before.keys() <= after.keys() and all(after[cid]["text"] == row["text"] for cid, row in before.items())
+    docs = stored_documents(settings)
+    assert docs["readme.txt"] == "Beta team handbook: remote work three days."
+    assert docs[f"{first.resolve().as_posix()}/readme.txt"] == "Alpha team handbook: leave is fifteen days."
+    assert encoder.texts_encoded - encoded == 1  # only the first folder's readme, nothing already stored
+
+
+def test_item7_prune_keeps_documents_under_a_folder_that_cannot_be_listed(
+    settings: Settings, encoder: Encoder, tmp_path: Path
+) -> None:
+    folder, real = tmp_path / "kb", tmp_path / "real-sub"
+    folder.mkdir()
+    real.mkdir()
+    (folder / "top.txt").write_text("Top level note about leave.", encoding="utf-8")
+    (real / "inner.txt").write_text("Inner note about remote work.", encoding="utf-8")
+    (folder / "sub").symlink_to(real)
+    ingest(settings, encoder, [folder])
+    assert set(stored_documents(settings)) == {"top.txt", "sub/inner.txt"}
+
+    (folder / "sub").unlink()
+    (folder / "sub").symlink_to(unlistable_folder(tmp_path))
+    report = ingest(settings, encoder, [folder], prune=True)
+    assert not report.ok and report.pruned == 0
+    assert [(r.source, r.reason) for r in report.failed] == [("sub", "cannot list folder: permission denied")]
+    assert set(stored_documents(settings)) == {"top.txt", "sub/inner.txt"}
+
+
+def unlistable_folder(tmp_path: Path) -> Path:
+    """A folder whose listing fails: chmod 000 for a normal user; for root (who may list anything), a /proc
+    folder the kernel refuses to list (another process's map_files)."""
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0)
+        return locked
+    for candidate in ("/proc/1/map_files", "/proc/1/root"):
+        try:
+            os.listdir(candidate)
+        except PermissionError:
+            return Path(candidate)
+    pytest.skip("no folder that root cannot list on this machine")
+
+
+class RecordingProgress(SilentProgress):
+    """A ProgressListener that keeps every event in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+
+    def chunking(self, source: str, done_chars: int, total_chars: int) -> None:
+        self.events.append(("chunking", source, done_chars, total_chars))
+
+    def file_done(self, result: FileResult) -> None:
+        self.events.append(("file_done", result.source))
+
+
+def test_item11_progress_events_arrive_while_a_big_file_is_chunked(
+    settings: Settings, encoder: Encoder, tmp_path: Path
+) -> None:
+    folder = tmp_path / "big"
+    folder.mkdir()
+    sentence = "Employees get fifteen days of annual leave and may work remotely three days a week. "
+    (folder / "one-line.txt").write_text(sentence * 4000, encoding="utf-8")  # 340k characters, no newline
+    (folder / "small.txt").write_text(sentence, encoding="utf-8")
+    progress = RecordingProgress()
+    report = ingest(settings, encoder, [folder], dry_run=True, progress=progress)
+    assert report.ok
+    big = [e for e in progress.events if e[0] == "chunking"]
+    assert {e[1] for e in big} == {"one-line.txt"} and len(big) >= 3
+    assert [e[2] for e in big] == sorted(e[2] for e in big) and big[-1][2] == big[-1][3] > 300_000
+    assert progress.events.index(big[-1]) < progress.events.index(("file_done", "one-line.txt"))
+
+
+def test_moved_folder_keeps_its_document_ids_and_vectors(settings: Settings, encoder: Encoder, tmp_path: Path) -> None:
+    first, second = two_folders(tmp_path)
+    ingest(settings, encoder, [first])
+    moved = first.rename(tmp_path / "A-moved")
+    encoded = encoder.texts_encoded
+    report = ingest(settings, encoder, [moved, second])  # the moved readme keeps its id; B's gets its own
+    assert (report.added, report.unchanged) == (1, 1) and encoder.texts_encoded - encoded == 1
+    assert set(stored_documents(settings)) == {"readme.txt", f"{second.resolve().as_posix()}/readme.txt"}
+
+
+def test_item8_a_path_too_long_for_a_document_id_fails_alone(
+    settings: Settings, encoder: Encoder, tmp_path: Path
+) -> None:
+    folder = tmp_path / "deep"
+    deep = folder.joinpath(*["folder" * 40] * 9)  # 9 levels of 240 characters: over the 2048 of an id
+    deep.mkdir(parents=True)
+    (deep / "note.txt").write_text("A deeply filed note about leave.", encoding="utf-8")
+    (folder / "top.txt").write_text("A note about remote work.", encoding="utf-8")
+    report = ingest(settings, encoder, [folder])
+    assert [r.reason for r in report.failed] == ["path too long for a document id (2177 characters, at most 2048)"]
+    assert set(stored_documents(settings)) == {"top.txt"}

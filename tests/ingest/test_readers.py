@@ -59,6 +59,30 @@ def test_bomless_utf16_ascii(encoding: str) -> None:
     assert decode_text("Hello, world\nline two".encode(encoding)) == "Hello, world\nline two"
 
 
+WESTERN = [
+    "café naïve résumé",
+    "résumé",
+    "Año niño señor",
+    "Grüße aus München, schöne Straße",
+    "Le café est très bon. Naïve résumé du garçon à Noël — « citation » “quotes” €5…",
+    "La réunion a lieu à Paris; les employés ont droit à vingt-cinq jours de congés payés.\n" * 40,
+]
+
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [(text, enc) for text in WESTERN for enc in ("cp1252", "latin-1") if enc == "cp1252" or "€" not in text],
+)
+def test_item12_western_european_cp1252_and_latin1_text_is_detected(text: str, encoding: str) -> None:
+    assert decode_text(text.encode(encoding)) == text
+
+
+@pytest.mark.parametrize("text", ["Dobrý den, jak se máte? Děkuji, mám se dobře.", "Zażółć gęślą jaźń, kůň"])
+def test_central_european_cp1250_text_is_not_taken_for_cp1252(text: str) -> None:
+    assert decode_text(text.encode("cp1250")) == text
+
+
 @pytest.mark.parametrize(
     "data", [bytes(range(256)) * 8, b"\x89PNG\r\n\x1a\n" + bytes(200), b"ab\x01\x02\x03\x04cd"]
 )
@@ -155,6 +179,18 @@ def test_pdf_with_only_an_owner_password_is_readable(tmp_path: Path) -> None:
     data = encrypt_pdf(make_pdf(["Readable text."]), user_password="", owner_password="owner")
     [doc] = read_file(write(tmp_path, "owner.pdf", data))
     assert doc.sections[0].text == "Readable text."
+
+
+@pytest.mark.parametrize("algorithm", ["AES-128", "AES-256"])
+def test_item12_owner_password_only_aes_pdf_opens(tmp_path: Path, algorithm: str) -> None:
+    data = encrypt_pdf(make_pdf(["Readable text."]), user_password="", owner_password="x", algorithm=algorithm)
+    [doc] = read_file(write(tmp_path, "owner-aes.pdf", data))
+    assert doc.sections[0].text == "Readable text."
+
+
+def test_item12_aes_pdf_with_a_user_password_asks_for_no_package(tmp_path: Path) -> None:
+    data = encrypt_pdf(make_pdf(["Secret."]), user_password="pw", owner_password="x", algorithm="AES-256")
+    assert reason(write(tmp_path, "user-aes.pdf", data)) == "encrypted PDF (password protected)"
 
 
 # --- html ------------------------------------------------------------------------------------------------
@@ -257,6 +293,15 @@ def test_record_errors(tmp_path: Path) -> None:
     assert reason(write(tmp_path, "bad.json", '[{"text": 1},')).startswith("invalid JSON on line 1: ")
     assert reason(write(tmp_path, "scalar.json", "[1, 2]")) == "JSON row 1 is not an object"
     assert reason(write(tmp_path, "blank.csv", "id,text\n1,\n2,  \n")) == "no rows with text"
+
+
+def test_item12_csv_with_an_unterminated_quote_gets_a_reason(tmp_path: Path) -> None:
+    data = 'id,text\n1,"Leave is fifteen days.\n2,Remote work three days.\n3,Laptops are issued.\n'
+    assert reason(write(tmp_path, "open-quote.csv", data)) == (
+        'invalid CSV: a quoted field opened on line 2 is never closed (missing ")')
+    fine = 'id,text\n1,"a ""quoted"" word"\n2,"two\nlines"\n3,stray " quote\n'
+    assert [d.sections[0].text for d in read_file(write(tmp_path, "quotes.csv", fine))] == [
+        'a "quoted" word', "two\nlines", 'stray " quote']
 
 
 # --- read_file -------------------------------------------------------------------------------------------
