@@ -37,7 +37,6 @@ console = Console()
 err = Console(stderr=True)
 
 
-
 def kb_name(value: str | None) -> str | None:
     """Callback of every --kb option: the kb.name rule (rag.config.KBSettings), as a usage error."""
     if value is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -72,11 +71,11 @@ class RichProgress:
         """A long document is being chunked: the bar says which and how far; logs get a line per tenth."""
         percent = 100 * done_chars // total_chars if total_chars else 100
         if self.console.is_terminal:
-            self.progress.update(self.task, description=f"chunking {escape(source)} {percent}%"
+            self.progress.update(self.task, description=f"chunking {safe(source)} {percent}%"
                                  if percent < 100 else "ingest")
         elif percent // 10 != self.chunking_decile.get(source):
             self.chunking_decile[source] = percent // 10
-            self.console.print(f"chunking    {escape(source)}: {percent}%", highlight=False)
+            self.console.print(f"chunking    {safe(source)}: {percent}%", highlight=False)
 
     def _refresh(self) -> None:
         rate = "-"
