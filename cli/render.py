@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from ingest.terminal import safe
+from clikit import safe
 
 if TYPE_CHECKING:  # not imported at run time: a usage error of `rag` is reported without loading pymilvus
     from langchain_core.documents import Document
