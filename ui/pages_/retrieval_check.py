@@ -93,8 +93,8 @@ def page() -> None:
     with tab_table:
         if docs:
             table(result)
-        render_downloads(docs, query=result.query, key="rc", **{k: v for k, v in result.to_dict().items()
-                                                                if k not in ("documents", "query")})
+        render_downloads(docs, query=result.query, key="rc", rrf_k=settings.retrieval.rrf_k,
+                         **{k: v for k, v in result.to_dict().items() if k not in ("documents", "query")})
     with tab_cards:
         render_cards(docs, query=result.query, kb=result.kb, key="rc", settings=settings)
 
