@@ -42,9 +42,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 from pymilvus.exceptions import MilvusException
 
@@ -144,6 +145,16 @@ class HybridRetriever(BaseRetriever):
         if "k" in kwargs:
             kwargs["top_k"] = _number_of_results(kwargs.pop("k"), kwargs.get("top_k"))
         return self.search(query, **kwargs).documents
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        """``ainvoke``: the same search with the same per-call options (``k=3``), run in a worker thread.
+
+        BaseRetriever's default drops the per-call options; the search itself is synchronous (model, pymilvus).
+        """
+        return await run_in_executor(None, self._get_relevant_documents, query, run_manager=run_manager.get_sync(),
+                                     **kwargs)
 
     def search(
         self,
