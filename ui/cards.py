@@ -9,7 +9,7 @@ import streamlit as st
 
 from rag.config import Settings
 from rag.evaluation.judgments import Label, append_judgment
-from rag.retrieval import Scores
+from rag.retrieval import Provenance, Scores
 from ui.exports import to_csv, to_json
 from ui.i18n import t
 from ui.markup import card_html, formula_lines
@@ -18,7 +18,8 @@ JUDGED_KEY = "judged"
 
 
 def _judge(data_dir: str, kb: str, query: str, doc: Mapping[str, Any], label: Label, key: str) -> None:
-    append_judgment(data_dir, kb=kb, query=query, chunk_id=str(doc["id"]), source=str(doc["source"]), label=label)
+    source = Provenance.from_metadata(doc).source
+    append_judgment(data_dir, kb=kb, query=query, chunk_id=str(doc["id"]), source=source, label=label)
     st.session_state.setdefault(JUDGED_KEY, {})[key] = label
 
 

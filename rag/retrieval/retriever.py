@@ -23,11 +23,9 @@ What the scores mean (every returned chunk carries all of them in ``metadata["sc
   None when that search did not return it (the chunk still gets an exact score of that kind).
 - ``rrf``: reciprocal rank fusion, sum over the lists holding the chunk of 1 / (rrf_k + rank). Depends only on
   ranks, not on score values; about 0.033 at most for two lists with k = 60. Comparable within one query only.
-- ``final`` (made by :class:`rag.retrieval.fusion.ScoreFusion`, the only place the rule is written): the
-  score that orders the results and that ``min_score`` applies to: ``dense`` in dense mode,
-  ``sparse`` in sparse mode, ``hybrid`` (fusion weighted) or ``rrf`` (fusion rrf) in hybrid mode. With ColBERT
-  reranking, the reranked chunks' final score also includes colbert (weighted: its weight joins the sum;
-  rrf: the rank by colbert becomes a third list) and they come before the chunks outside the rerank set.
+- ``final``: the score that orders the results and that ``min_score`` applies to. Which scores make it for
+  each mode, fusion and ColBERT reranking (and its formula) is the rule of :class:`rag.retrieval.fusion.ScoreFusion`,
+  written only there; with ColBERT reranking the reranked chunks come before the chunks outside the rerank set.
 
 ``min_score`` is inclusive: a chunk is kept when ``final >= min_score``; 0 (or less) keeps everything, and a
 value above every score returns nothing.
