@@ -47,7 +47,7 @@ from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 from pymilvus.exceptions import MilvusException
 
-from rag.config import RetrievalSettings, WeightSettings, with_overrides
+from rag.config import Fusion, Mode, RetrievalSettings, WeightSettings, with_overrides
 from rag.encoder import Encoder
 from rag.errors import InvalidInputError, StoreUnavailableError
 from rag.retrieval.cache import QueryEncoding, QueryEncodingCache
@@ -159,8 +159,8 @@ class HybridRetriever(BaseRetriever):
         query: str,
         *,
         top_k: int | None = None,
-        mode: str | None = None,
-        fusion: str | None = None,
+        mode: Mode | None = None,
+        fusion: Fusion | None = None,
         filters: SearchFilters | Mapping[str, Any] | None = None,
         min_score: float | None = None,
         colbert: bool | None = None,
