@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from ingest.discovery import FileFinder
-from rag.config import IngestSettings
+from rag.config import IngestSettings, Settings
 from rag.errors import InvalidInputError
+from tests.conftest import run_cli
 
 TREE = [
     "top.md",
@@ -92,3 +93,14 @@ def test_an_invalid_glob_is_a_clear_error(bad: str) -> None:
     with pytest.raises(InvalidInputError) as info:
         FileFinder(exclude=["*.tmp", bad])
     assert f"the exclude glob {bad!r} is not a valid gitignore-style pattern" in str(info.value)
+
+
+def test_rag_ingest_applies_the_globs_and_names_a_bad_one(settings: Settings, tree: Path) -> None:
+    result = run_cli([str(tree), "--include", "docs/*.md", "--include", "other/**", "--exclude", "drafts/",
+                      "--dry-run"], settings)
+    assert result.returncode == 0, result.stdout + result.stderr
+    shown = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("added ")}
+    assert shown == {"docs/a.md", "other/h.md"}, result.stdout
+    bad = run_cli([str(tree), "--exclude", "docs\\"], settings)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+    assert "the exclude glob 'docs\\\\' is not a valid gitignore-style pattern" in " ".join(bad.stderr.split())
