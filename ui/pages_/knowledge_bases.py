@@ -95,7 +95,7 @@ def manage_section(store: MilvusStore, name: str, docs: dict[str, StoredDocument
         st.button(t("delete_doc"), key="kbm_doc_delete", disabled=not sure, on_click=_delete_source,
                   args=(store, name, source, by_source[source]))
     st.subheader(t("drop_kb"))
-    typed = st.text_input(t("confirm_drop", kb=escape_markdown(name)), key="kbm_drop_name")
+    typed = st.text_input(t("confirm_drop", kb=name), key="kbm_drop_name")
     st.button(t("drop_kb"), key="kbm_drop", type="primary", disabled=typed.strip() != name, on_click=_drop,
               args=(store, name))
 
@@ -104,7 +104,7 @@ def _delete_source(store: MilvusStore, kb: str, source: str, docs: list[StoredDo
     """Button callback (runs before the next run): delete all documents of one file, after confirmation."""
     try:
         store.open(kb).delete_documents([d.doc_id for d in docs])
-        st.session_state[NOTICE_KEY] = ("success", t("deleted_doc", doc=escape_markdown(source), kb=escape_markdown(kb),
+        st.session_state[NOTICE_KEY] = ("success", t("deleted_doc", doc=escape_markdown(source), kb=kb,
                                                      chunks=sum(d.chunks for d in docs)))
     except RagError as exc:
         st.session_state[NOTICE_KEY] = ("error", escape_markdown(str(exc)))
@@ -115,7 +115,7 @@ def _drop(store: MilvusStore, kb: str) -> None:
     """Button callback: delete a whole knowledge base, after its name was typed."""
     try:
         store.drop(kb)
-        st.session_state[NOTICE_KEY] = ("success", t("dropped", kb=escape_markdown(kb)))
+        st.session_state[NOTICE_KEY] = ("success", t("dropped", kb=kb))
     except RagError as exc:
         st.session_state[NOTICE_KEY] = ("error", escape_markdown(str(exc)))
     st.session_state["kbm_drop_name"] = ""
@@ -134,7 +134,7 @@ def page() -> None:
     if not names:
         st.info(t("kb_none"))
     else:
-        st.caption(t("kb_is_active", kb=escape_markdown(opts.kb)))
+        st.caption(t("kb_is_active", kb=opts.kb))
         name = st.selectbox(t("kb_manage"), names, key="kbm_name",
                             index=names.index(opts.kb) if opts.kb in names else 0)
         st.button(t("kb_make_active"), key="kbm_activate", on_click=_activate, args=(name,),
