@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
-from bs4.dammit import EncodingDetector
+from bs4.dammit import EncodingDetector, UnicodeDammit
 from bs4.element import PreformattedString
 
 from ingest.readers.base import ReadError, SourceDocument
@@ -88,7 +88,7 @@ def decode_html(data: bytes) -> str:
 def _codec(declared: str) -> str | None:
     """The Python codec browsers use for a declared charset name, or None when unknown or not usable."""
     try:
-        name = codecs.lookup(declared.strip()).name
+        name = codecs.lookup(UnicodeDammit.CHARSET_ALIASES.get(declared, declared).strip()).name
     except (LookupError, ValueError):
         return None
     name = _WHATWG_CODECS.get(name, name)

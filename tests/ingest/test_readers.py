@@ -281,6 +281,12 @@ def test_html_declared_charset_forms_are_honoured(tmp_path: Path, head: str) -> 
     assert doc.sections[0].text == "Caf\u00e9 \u201cna\u00efve\u201d \u2013 \u20ac5"
 
 
+def test_html_charset_aliases_browsers_know(tmp_path: Path) -> None:
+    html = '<meta charset="x-sjis"><p>年休</p>'  # too short to guess: detection reads it as GB18030
+    [doc] = read_file(write(tmp_path, "ja.html", html.encode("shift_jis")))
+    assert doc.sections[0].text == "年休"
+
+
 def test_html_byte_order_mark_wins_over_the_declaration(tmp_path: Path) -> None:
     html = '<meta charset="windows-1252"><p>\u5e74\u5047 caf\u00e9</p>'
     [doc] = read_file(write(tmp_path, "bom.html", codecs.BOM_UTF16_LE + html.encode("utf-16-le")))
