@@ -31,7 +31,7 @@ import numpy as np
 from rag.config import EmbeddingSettings, MilvusSettings, RetrievalSettings
 from rag.encoder import BGEM3Encoder
 from rag.retrieval import HybridRetriever
-from rag.store import MilvusStore, ModelInfo
+from rag.store import ChunkRecord, MilvusStore, ModelInfo
 from rag.testing.sentences import training_sentences
 from rag.testing.tiny_bge_m3 import build_bge_m3_like
 
@@ -39,7 +39,7 @@ INSERT_BATCH = 10000
 SPARSE_TOKENS = 48  # non-zero weights per synthetic chunk, about a 100-token chunk's worth
 
 
-def synthetic_rows(start: int, n: int, dim: int, vocab: int, rng: np.random.Generator) -> list[dict]:
+def synthetic_rows(start: int, n: int, dim: int, vocab: int, rng: np.random.Generator) -> list[ChunkRecord]:
     dense = rng.standard_normal((n, dim)).astype(np.float32)
     dense /= np.linalg.norm(dense, axis=1, keepdims=True)
     ids = rng.integers(5, vocab, size=(n, SPARSE_TOKENS))
@@ -48,11 +48,11 @@ def synthetic_rows(start: int, n: int, dim: int, vocab: int, rng: np.random.Gene
     for i in range(n):
         number = start + i
         source = f"synthetic/doc{number // 20:05d}.md"
-        rows.append({
-            "id": f"c{number:08d}", "doc_id": source, "source": source, "chunk_index": number % 20,
-            "text": f"synthetic chunk {number}", "title": "synthetic", "metadata": {"file_type": "md"},
-            "dense": dense[i].tolist(), "sparse": {int(t): float(w) for t, w in zip(ids[i], weights[i], strict=True)},
-        })
+        rows.append(ChunkRecord(
+            id=f"c{number:08d}", doc_id=source, source=source, chunk_index=number % 20,
+            text=f"synthetic chunk {number}", title="synthetic", metadata={"file_type": "md"},
+            dense=dense[i].tolist(), sparse={int(t): float(w) for t, w in zip(ids[i], weights[i], strict=True)},
+        ))
     return rows
 
 
@@ -60,13 +60,12 @@ def build_collection(store: MilvusStore, name: str, size: int, model: ModelInfo,
     """Create collection ``name`` with ``size`` synthetic chunks; returns the seconds it took."""
     started = time.perf_counter()
     if store.exists(name):
-        store.client.drop_collection(name)
+        store.drop(name)
     kb = store.open(name, model, create=True)
     rng = np.random.default_rng(size)
     for start in range(0, size, INSERT_BATCH):
-        kb.client.insert(name, synthetic_rows(start, min(INSERT_BATCH, size - start), model.dim, vocab, rng))
-    store.client.flush(name)
-    store.client.load_collection(name)
+        kb.upsert(synthetic_rows(start, min(INSERT_BATCH, size - start), model.dim, vocab, rng))
+    kb.flush()
     return time.perf_counter() - started
 
 
@@ -116,7 +115,7 @@ def run(args: argparse.Namespace) -> None:
                     print(f"{lead} | {step:<10} {percentile(values, 50):>8.2f} {percentile(values, 95):>8.2f} "
                           f"{statistics.fmean(values):>8.2f}")
                 if not args.keep:
-                    store.client.drop_collection(name)
+                    store.drop(name)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ingest.cli import ConfigOption, KbOption, console, err
-from ingest.terminal import safe
+from clikit import ConfigOption, KbOption, console, err, safe
 from rag.config import Settings
 
 __all__ = ["ConfigOption", "JsonOption", "KbOption", "TopKOption", "console", "err", "load_encoder_with_status",

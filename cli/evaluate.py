@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import ConfigOption, KbOption, console, err, load_encoder_with_status
-from ingest.terminal import safe, visible
+from clikit import safe, visible
 from rag.config import MODES as RETRIEVAL_MODES
 from rag.config import Mode, Settings, load_settings
 from rag.errors import InvalidInputError
@@ -108,14 +108,13 @@ def default_kb(corpus: Path) -> str:
 
 def ingest_corpus(settings: Settings, encoder: Any, corpus: Path, kb: str) -> None:
     """Ingest the corpus rows (title + text, one document per _id); unchanged rows are not encoded again."""
-    from ingest.pipeline import IngestPipeline
-    from ingest.progress import RichProgress, print_summary
+    from ingest import IngestPipeline, RichProgress, print_summary
     from rag.store import MilvusStore
 
-    settings.ingest.id_field, settings.ingest.title_field, settings.ingest.text_field = "_id", "title", "text"
-    settings.ingest.title_in_text = True
+    records = {"id_field": "_id", "title_field": "title", "text_field": "text", "title_in_text": True}
+    corpus_settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update=records)})
     with MilvusStore(settings.milvus) as store, RichProgress(err) as progress:
-        report = IngestPipeline(settings, encoder, store).run([corpus], kb=kb, progress=progress)
+        report = IngestPipeline(corpus_settings, encoder, store).run([corpus], kb=kb, progress=progress)
     if report.failed:
         print_summary(err, report)
         raise InvalidInputError(f"the corpus could not be ingested: {report.failed[0].reason}")

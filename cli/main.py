@@ -13,8 +13,7 @@ import typer
 
 from cli import evaluate, search, similarity
 from cli.common import ConfigOption, err
-from ingest.cli import run_app
-from ingest.terminal import safe
+from clikit import run_app, safe
 
 HELP = (
     "Ask and search your knowledge bases with explainable scores (bge-m3 dense + sparse on Milvus, answers "

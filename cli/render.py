@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from ingest.terminal import safe
+from clikit import safe
 from rag.retrieval.chunk_scores import Scores
 from rag.retrieval.provenance import Provenance
 

@@ -9,7 +9,7 @@ import typer
 
 from cli.common import ConfigOption, JsonOption, KbOption, TopKOption, console, err, open_retriever
 from cli.render import documents_table, results_table
-from ingest.terminal import safe, visible
+from clikit import flag_overrides, safe, visible
 from rag.config import FUSIONS, MODES, load_settings
 
 ModeOption = Annotated[str | None, typer.Option("--mode", help=f"{' | '.join(MODES)} (retrieval.mode).")]
@@ -56,13 +56,7 @@ def ask(
     """Answer a question from a knowledge base with the local Ollama model, citing chunks as [n]."""
     from rag.chain import AnswerChain
 
-    settings = load_settings(config)
-    if top_k:
-        settings.retrieval.top_k = top_k
-    if mode:
-        settings.retrieval.mode = mode  # type: ignore[assignment]
-    if model:
-        settings.llm.model = model
+    settings = load_settings(config, **flag_overrides(retrieval={"top_k": top_k, "mode": mode}, llm={"model": model}))
     with open_retriever(settings, kb) as retriever:
         stream = AnswerChain(retriever, settings.llm).stream(question)
         for piece in stream:

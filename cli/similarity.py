@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from cli.common import ConfigOption, JsonOption, console, load_encoder_with_status
-from ingest.terminal import safe
+from clikit import safe
 from rag.config import load_settings
 
 LEVEL_STYLES = {"very_similar": "green", "related": "yellow", "unrelated": "red"}

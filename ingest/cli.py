@@ -8,21 +8,15 @@ command only when it is one of COMMANDS. A file or folder named like a command i
 
 from __future__ import annotations
 
-import io
 import sys
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
-from ingest.terminal import safe, visible
-from rag.config import KB_NAME_RULE, KBSettings, Settings, load_settings
-from rag.errors import RagError
+from clikit import ConfigOption, KbOption, console, err, flag_overrides, kb_name, run_app, safe
+from rag.config import Settings, load_settings
 
 COMMANDS = ("add", "list", "kbs", "delete", "drop")
 HELP = (
@@ -33,29 +27,11 @@ HELP = (
 
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   context_settings={"help_option_names": ["--help", "-h"]})
-console = Console()
-err = Console(stderr=True)
 
 
-def kb_name(value: str | None) -> str | None:
-    """Callback of every --kb option: the kb.name rule (rag.config.KBSettings), as a usage error."""
-    if value is not None:
-        try:
-            KBSettings(name=value)
-        except ValidationError:
-            raise typer.BadParameter(f"{value!r} is not a knowledge-base name: {KB_NAME_RULE}.") from None
-    return value
-
-
-KbOption = Annotated[str | None, typer.Option("--kb", help="Knowledge base name (default: kb.name setting).",
-                                              callback=kb_name)]
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="YAML file overriding configs/default.yaml.", show_default=False)
-]
-
-
-def _settings(config: Path | None) -> Settings:
-    return load_settings(config)
+def _settings(config: Path | None, **overrides: dict[str, object]) -> Settings:
+    """The settings of one command: files and environment, then the command's own flags (section dicts)."""
+    return load_settings(config, **flag_overrides(**overrides))
 
 
 def _open_store(settings: Settings):
@@ -82,7 +58,7 @@ def add(
     from ingest.progress import RichProgress, print_summary
     from rag.encoder import load_encoder
 
-    settings = _settings(config)
+    settings = _settings(config, ingest={"text_field": text_field or None})
     if if_empty:
         name = kb or settings.kb.name
         with _open_store(settings) as store:
@@ -90,8 +66,6 @@ def add(
         if chunks:
             console.print(f"knowledge base '{name}' already holds {chunks} chunks; nothing ingested (--if-empty)")
             raise typer.Exit(0)
-    if text_field:
-        settings.ingest.text_field = text_field
     with console.status(f"Loading embedding model {safe(settings.embedding.model)} ..."):
         encoder = load_encoder(settings.embedding, data_dir=settings.app.data_dir)
     store = _open_store(settings)
@@ -200,53 +174,6 @@ def _dash_path_hint(argv: list[str]) -> str:
         return ""
     return (f"A path starting with '-' is taken for an option: write it ./{paths[0]}, or after '--' "
             f"(rag-ingest -- {paths[0]}).")
-
-
-def _usage_context(typer_app: typer.Typer, argv: list[str], prog_name: str) -> typer.Context:
-    """The context of the command ``argv`` names, for the usage line of an error that did not record one
-    (Typer's parser raises "Option '--x' requires an argument" without it)."""
-    group = typer.main.get_command(typer_app)
-    ctx = group.make_context(prog_name, [], resilient_parsing=True)
-    name = next((arg for arg in argv if not arg.startswith("-")), None)
-    command = group.get_command(ctx, name) if name and isinstance(group, typer.core.TyperGroup) else None
-    if command is not None:
-        ctx = command.make_context(name, [], parent=ctx, resilient_parsing=True)
-    return ctx
-
-
-def _show_usage_error(exc: typer.TyperException, hint: str, usage: Callable[[], typer.Context]) -> None:
-    """Typer's usual message (Usage: line, "Try ... --help", "Error: ..."), control characters made visible."""
-    if hasattr(exc, "ctx") and exc.ctx is None:
-        exc.ctx = usage()
-    buffer = io.StringIO()
-    show = getattr(exc, "show", None)  # Typer's vendored click exceptions; a bare TyperException has none
-    if show is not None:
-        show(file=buffer)
-    else:
-        buffer.write(f"Error: {exc.format_message()}\n")
-    if hint:
-        buffer.write(hint + "\n")
-    sys.stderr.write(visible(buffer.getvalue(), multiline=True))
-
-
-def run_app(typer_app: typer.Typer, argv: list[str], prog_name: str, usage_hint: str = "") -> None:
-    """Run a Typer app as a console script: a usage error prints the usage and exits 2 (``usage_hint``
-    appended), a RagError becomes a one-paragraph message and exit code 2."""
-    warnings.filterwarnings("ignore")
-    try:
-        code = typer_app(args=argv, prog_name=prog_name, standalone_mode=False)
-    except RagError as exc:
-        err.print(f"[red]error:[/red] {safe(exc, multiline=True)}", highlight=False)
-        sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        err.print("aborted")
-        sys.exit(1)
-    except typer.TyperException as exc:  # usage errors: Typer raises its own (vendored) click exceptions
-        _show_usage_error(exc, usage_hint, lambda: _usage_context(typer_app, argv, prog_name))
-        sys.exit(exc.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
 
 
 def main() -> None:

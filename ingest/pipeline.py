@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ingest.bookkeeping import FILE_FIELDS, file_unchanged, is_complete
 from ingest.chunker import CHUNKER_VERSION, WINDOW_CHARS, TokenChunker
 from ingest.discovery import FileFinder, FoundFile, display_path
 from ingest.readers import ReaderOptions, read_file
@@ -34,8 +35,6 @@ from rag.encoder import Encoder
 from rag.errors import ConfigError
 from rag.store import ChunkRecord, KnowledgeBase, MilvusStore, ModelInfo, StoredDocument
 from rag.store.schema import MAX_PATH, MAX_TEXT
-
-_FILE_FIELDS = ("file_hash", "file_docs", "root", "mtime", "size", "fs_path")  # what _refresh rewrites
 
 
 def sha256(data: bytes | str) -> str:
@@ -166,7 +165,7 @@ class IngestPipeline:
                 self._fail(report, progress, FileResult(source, "failed", reason=exc.strerror or str(exc)))
                 continue
             file_hash = sha256(data)
-            if self._file_unchanged(stored, file_hash):
+            if file_unchanged(stored, file_hash, self.pipeline_id):
                 seen.update(d.doc_id for d in stored)
                 result = FileResult(source, "unchanged", len(stored), sum(d.chunks for d in stored))
                 report.count("unchanged", len(stored))
@@ -237,17 +236,6 @@ class IngestPipeline:
             out.append((found, source, mine))
         return out
 
-    def _file_unchanged(self, stored: list[StoredDocument], file_hash: str) -> bool:
-        if not stored:
-            return False
-        for doc in stored:
-            meta = doc.metadata[0]
-            if meta.get("file_hash") != file_hash or meta.get("file_docs") != len(stored):
-                return False
-            if not doc.is_complete(meta.get("content_hash", ""), self.pipeline_id):
-                return False
-        return True
-
     def _plan_file(
         self, found: FoundFile, source: str, file_hash: str, stored: list[StoredDocument],
         progress: ProgressListener,
@@ -275,7 +263,7 @@ class IngestPipeline:
             if found.fs_path is not None:
                 base["fs_path"] = found.fs_path
             previous = stored_by_id.get(doc_id)
-            if previous is not None and previous.is_complete(content_hash, self.pipeline_id):
+            if previous is not None and is_complete(previous, content_hash, self.pipeline_id):
                 to_refresh.append((previous, base))
                 continue
             to_write.append(self._chunk_document(doc_id, doc, base, previous, source, progress))
@@ -358,7 +346,7 @@ class IngestPipeline:
         records = [
             ChunkRecord(
                 id=r["id"], doc_id=r["doc_id"], source=r["source"], chunk_index=r["chunk_index"], text=r["text"],
-                title=r["title"], metadata={**r["metadata"], **{k: base[k] for k in _FILE_FIELDS if k in base}},
+                title=r["title"], metadata={**r["metadata"], **{k: base[k] for k in FILE_FIELDS if k in base}},
                 dense=list(r["dense"]), sparse=r["sparse"],
             )
             for r in rows

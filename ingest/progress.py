@@ -8,8 +8,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from clikit import safe
 from ingest.report import FileResult, IngestReport
-from ingest.terminal import safe
+from ingest.summary import summarize
 
 
 class RichProgress:
@@ -88,27 +89,19 @@ class RichProgress:
 
 
 def print_summary(console: Console, report: IngestReport) -> None:
-    """The summary table (documents per outcome) and one line per failed file with its reason."""
-    title = f"Knowledge base '{safe(report.kb)}'" + (" (dry run: nothing written)" if report.dry_run else "")
-    table = Table(title=title, show_header=True, header_style="bold")
+    """The summary table (documents per outcome), one row per failed file with its reason, the totals line."""
+    summary = summarize(report)
+    table = Table(title=safe(summary.title), show_header=True, header_style="bold")
     table.add_column("outcome")
     table.add_column("documents", justify="right")
-    for outcome in ("added", "updated", "unchanged", "pruned"):
-        table.add_row(outcome, str(getattr(report, outcome)))
-    table.add_row("[red]failed[/red]" if report.failed else "failed", f"{len(report.failed)} files")
+    for outcome, documents in summary.outcomes:
+        table.add_row("[red]failed[/red]" if outcome == "failed" and summary.failed else outcome, documents)
     console.print(table)
-    if report.failed:
+    if summary.failed:
         failed = Table(title="Failed files", header_style="bold red")
         failed.add_column("file", overflow="fold")
         failed.add_column("reason", overflow="fold")
-        for result in report.failed:
-            failed.add_row(safe(result.source), safe(result.reason))
+        for source, reason in summary.failed:
+            failed.add_row(safe(source), safe(reason))
         console.print(failed)
-    rate = f"{report.tokens_per_second:,.0f} tokens/s" if report.encode_seconds else "no encoding needed"
-    console.print(
-        f"chunks written {report.chunks_written}, deleted {report.chunks_deleted}; encoded {report.texts_encoded} "
-        f"chunks, {report.tokens_encoded:,} tokens in {report.encode_seconds:.1f}s ({rate}); "
-        f"total {report.total_seconds:.1f}s"
-        + (f"; {report.ignored_files} files of unsupported types ignored" if report.ignored_files else ""),
-        highlight=False,
-    )
+    console.print(safe(summary.totals), highlight=False)

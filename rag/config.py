@@ -181,6 +181,21 @@ class Settings(BaseSettings):
         return env_settings, init_settings
 
 
+class _GivenSettings(Settings):
+    """Settings validated from the given data alone (no environment): how overrides are checked."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -214,8 +229,9 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         data = _merge(data, _read_yaml(Path(extra)))
     try:
         settings = Settings(**data)
-        if overrides:
-            settings = Settings.model_validate(_merge(settings.model_dump(), overrides))
+        if overrides:  # validated by the same rules, then kept as a plain Settings (already valid)
+            checked = _GivenSettings(**_merge(settings.model_dump(), overrides))
+            settings = Settings.model_construct(**{name: getattr(checked, name) for name in Settings.model_fields})
     except ValidationError as exc:
         raise ConfigError(_describe_validation_error(exc)) from None
     return settings

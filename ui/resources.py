@@ -76,11 +76,7 @@ def ollama_status(base_url: str, model: str) -> OllamaStatus:
 
 
 def milvus_reachable(milvus: MilvusStore) -> bool:
-    try:
-        milvus.client.list_collections()
-    except Exception:
-        return False
-    return True
+    return milvus.ping()
 
 
 def retriever(settings: Settings, kb: str, retrieval: RetrievalSettings | None = None) -> HybridRetriever:

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import streamlit as st
 
-from ingest.report import FileResult, IngestReport
+from ingest import FileResult, IngestReport, summarize
 from ui.i18n import t
 from ui.safe_markdown import escape_markdown
 
@@ -111,16 +111,12 @@ class StreamlitProgress:
 
 
 def show_summary(report: IngestReport) -> None:
-    """The CLI's summary: documents per outcome, failed files with their reasons, the chunks line."""
-    st.markdown(f"**{t('summary', kb=report.kb)}**")
-    outcomes = [{"outcome": o, "documents": str(getattr(report, o))}
-                for o in ("added", "updated", "unchanged", "pruned")]
-    outcomes.append({"outcome": "failed", "documents": f"{len(report.failed)} files"})
-    st.table(outcomes)  # st.table renders Markdown (images too) in its cells: only our own words and numbers here
-    if report.failed:
+    """The CLI's summary (ingest.summarize): documents per outcome, failed files with their reasons, the totals."""
+    summary = summarize(report)
+    st.markdown(f"**{t('summary', kb=summary.kb)}**")  # a knowledge-base name: letters, digits, underscores
+    # st.table renders Markdown (images too) in its cells: only our own words and numbers here
+    st.table([{"outcome": outcome, "documents": documents} for outcome, documents in summary.outcomes])
+    if summary.failed:
         st.error(t("failed_files") + "\n\n" + "\n".join(
-            f"- {escape_markdown(r.source)}: {escape_markdown(r.reason or '')}" for r in report.failed))
-    rate = f"{report.tokens_per_second:,.0f} tokens/s" if report.encode_seconds else "no encoding needed"
-    st.caption(f"chunks written {report.chunks_written}, deleted {report.chunks_deleted}; encoded "
-               f"{report.texts_encoded} chunks, {report.tokens_encoded:,} tokens in {report.encode_seconds:.1f}s "
-               f"({rate}); total {report.total_seconds:.1f}s")
+            f"- {escape_markdown(source)}: {escape_markdown(reason)}" for source, reason in summary.failed))
+    st.caption(summary.totals)  # our words and numbers

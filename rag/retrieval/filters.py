@@ -2,6 +2,7 @@
 
 Works the same on embedded milvus-lite and a Milvus server: ``source == "..."``, ``source like "prefix%"``
 (with ``%``, ``_`` and ``\\`` in the prefix escaped so they match literally) and ``metadata["key"] == value``.
+Values are escaped literals, not filter templates: milvus-lite rejects those (see rag.store.knowledge_base.quote).
 """
 
 from __future__ import annotations

@@ -45,11 +45,10 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
-from pymilvus.exceptions import MilvusException
 
 from rag.config import Fusion, Mode, RetrievalSettings, WeightSettings, with_overrides
 from rag.encoder import Encoder
-from rag.errors import InvalidInputError, StoreUnavailableError
+from rag.errors import InvalidInputError
 from rag.retrieval.cache import QueryEncoding, QueryEncodingCache
 from rag.retrieval.chunk_scores import Ranks, Scores
 from rag.retrieval.filters import SearchFilters
@@ -233,18 +232,7 @@ class HybridRetriever(BaseRetriever):
     # -- steps --------------------------------------------------------------------------------------
 
     def _milvus_search(self, field: str, vector: Any, limit: int, expr: str) -> list[dict[str, Any]]:
-        try:
-            hits = self.knowledge_base.client.search(
-                self.knowledge_base.name, data=[vector], anns_field=field, limit=limit, filter=expr,
-                output_fields=OUTPUT_FIELDS, search_params={"metric_type": "IP"},
-            )
-        except MilvusException as exc:
-            message = (getattr(exc, "message", None) or str(exc)).strip().splitlines()[0][:300]
-            raise StoreUnavailableError(
-                f"The {field} search on knowledge base {self.knowledge_base.name!r} failed ({message}). "
-                "Check that the Milvus server is running and that the filters name existing fields."
-            ) from None
-        return [dict(hit["entity"], id=hit["id"]) for hit in hits[0]] if hits else []
+        return self.knowledge_base.search(field, vector, limit, expr, OUTPUT_FIELDS)
 
     @staticmethod
     def _pool(mode: str, dense_hits: list[dict[str, Any]], sparse_hits: list[dict[str, Any]]) -> list[_Candidate]:

@@ -5,17 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
 
 from rag.config import MilvusSettings
-from rag.encoder.base import Encoder
 from rag.errors import KnowledgeBaseNotFoundError, ModelMismatchError, StoreLockedError, StoreUnavailableError
 from rag.store.guard import Guarded, unavailable_message
 from rag.store.knowledge_base import KnowledgeBase
+from rag.store.model_info import ModelInfo
 from rag.store.schema import (
     PROP_DIM,
     PROP_FINGERPRINT,
@@ -33,20 +32,6 @@ SERVER_PREFIXES = ("http://", "https://", "tcp://", "unix:")
 # that another process (e.g. `rag-ingest` after a test or a UI session) can open the directory.
 _EMBEDDED_USERS: Counter[str] = Counter()
 _EMBEDDED_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What a collection records about the model that made its vectors."""
-
-    name: str
-    fingerprint: str
-    dim: int
-
-    @classmethod
-    def of(cls, encoder: Encoder) -> ModelInfo:
-        """What a collection filled by ``encoder`` records (and what opening it with ``encoder`` checks)."""
-        return cls(encoder.model_name, encoder.fingerprint, encoder.dim)
 
 
 def is_server_uri(uri: str) -> bool:
@@ -123,7 +108,7 @@ class MilvusStore:
         try:
             client = MilvusClient(uri=uri, timeout=15, **kwargs)
             # Server connections: a server that stops mid-work gives a StoreUnavailableError on any operation.
-            self.client = client if self.embedded else Guarded(client, uri)
+            self._client = client if self.embedded else Guarded(client, uri)
             if self.embedded:
                 with _EMBEDDED_LOCK:
                     _EMBEDDED_USERS[uri] += 1
@@ -139,7 +124,7 @@ class MilvusStore:
         if self._closed:
             return
         self._closed = True
-        self.client.close()
+        self._client.close()
         if not self.embedded:
             return
         with _EMBEDDED_LOCK:
@@ -158,21 +143,33 @@ class MilvusStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def ping(self) -> bool:
+        """Whether the database answers now (a server that stopped does not)."""
+        try:
+            self._client.list_collections()
+        except Exception:
+            return False
+        return True
+
+    def collections(self) -> list[str]:
+        """Names of all collections in the database, knowledge bases of this project or not."""
+        return sorted(self._client.list_collections())
+
     def knowledge_bases(self) -> list[str]:
         """Names of the collections that are knowledge bases of this project."""
         names = []
-        for name in sorted(self.client.list_collections()):
-            props = self.client.describe_collection(name).get("properties", {})
+        for name in self.collections():
+            props = self._client.describe_collection(name).get("properties", {})
             if PROP_DIM in props:
                 names.append(name)
         return names
 
     def exists(self, name: str) -> bool:
-        return self.client.has_collection(name)
+        return self._client.has_collection(name)
 
     def open(self, name: str, model: ModelInfo | None = None, *, create: bool = False) -> KnowledgeBase:
         """Open knowledge base ``name``; with ``model``, check (or on create, record) the model that fills it."""
-        if not self.client.has_collection(name):
+        if not self._client.has_collection(name):
             if not create or model is None:
                 known = ", ".join(self.knowledge_bases()) or "none yet"
                 raise KnowledgeBaseNotFoundError(
@@ -180,7 +177,7 @@ class MilvusStore:
                     "Create it by ingesting documents: rag-ingest PATH --kb NAME."
                 )
             self._create(name, model)
-        props = self.client.describe_collection(name).get("properties", {})
+        props = self._client.describe_collection(name).get("properties", {})
         if PROP_DIM not in props:
             raise ModelMismatchError(
                 f"Collection {name!r} at {self.location} was not created by this project (it records no "
@@ -195,15 +192,15 @@ class MilvusStore:
                 "different models cannot be compared: set embedding.model back to the original model, or "
                 f"rebuild the knowledge base (rag-ingest kb drop {name}, then ingest again), or use another --kb."
             )
-        self.client.load_collection(name)
-        return KnowledgeBase(self.client, name, recorded)
+        self._client.load_collection(name)
+        return KnowledgeBase(self._client, name, recorded)
 
     def _create(self, name: str, model: ModelInfo) -> None:
         try:
-            self.client.create_collection(
+            self._client.create_collection(
                 name,
                 schema=build_schema(model.dim),
-                index_params=build_index_params(self.client),
+                index_params=build_index_params(self._client),
                 properties={
                     PROP_MODEL: model.name, PROP_FINGERPRINT: model.fingerprint,
                     PROP_DIM: str(model.dim), PROP_SCHEMA: SCHEMA_VERSION,
@@ -215,7 +212,7 @@ class MilvusStore:
     def drop(self, name: str) -> None:
         """Delete a knowledge base and all its chunks."""
         self.open(name)
-        self.client.drop_collection(name)
+        self._client.drop_collection(name)
 
 
 def _short(exc: BaseException) -> str:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pymilvus import MilvusClient
+from pymilvus.exceptions import MilvusException
 
+from rag.errors import StoreUnavailableError
+from rag.store.model_info import ModelInfo
 from rag.store.schema import ChunkRecord, decode_sparse
-
-if TYPE_CHECKING:
-    from rag.store.client import ModelInfo
 
 WRITE_BATCH = 256
 FILTER_BATCH = 200
@@ -23,9 +23,11 @@ _LITERAL_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "
 def quote(value: str) -> str:
     """A Milvus filter-expression string literal for ``value``.
 
-    Hand-escaped because milvus-lite 3.2 rejects filter templates (``filter_params``: "unexpected character
-    '{'"). Its parser ends a literal at a raw newline or carriage return and knows the escapes \\\\, \\",
-    \\n and \\r; every other character (tabs, control characters, any Unicode) is taken as it is.
+    Hand-escaped, not passed as a filter template (``filter="source == {s}"`` with ``filter_params``),
+    because milvus-lite 3.2.2 rejects templates in query, delete and search alike ("unexpected character
+    '{'"); a Milvus server accepts them, but one code path serves both. milvus-lite's parser ends a literal
+    at a raw newline or carriage return and knows the escapes \\\\, \\", \\n and \\r; every other
+    character (tabs, control characters, any Unicode) is taken as it is.
     """
     return '"' + value.translate(_LITERAL_ESCAPES) + '"'
 
@@ -36,7 +38,8 @@ def in_filter(field_name: str, values: Sequence[str]) -> str:
 
 @dataclass
 class StoredDocument:
-    """What the collection holds for one document: its chunks' ids, indexes and recorded metadata."""
+    """What the collection holds for one document: its chunks' ids, indexes and recorded metadata (in the same
+    order). The store gives the metadata back as written; what its keys mean is the writer's business."""
 
     doc_id: str
     source: str
@@ -49,45 +52,79 @@ class StoredDocument:
     def chunks(self) -> int:
         return len(self.chunk_ids)
 
-    def is_complete(self, content_hash: str, pipeline: str) -> bool:
-        """True when every chunk carries this hash + pipeline and indexes 0..n-1 are all present once."""
-        if not self.metadata:
-            return False
-        expected = self.metadata[0].get("chunk_count")
-        return (
-            all(m.get("content_hash") == content_hash and m.get("pipeline") == pipeline for m in self.metadata)
-            and sorted(self.chunk_indexes) == list(range(expected if isinstance(expected, int) else -1))
-        )
-
 
 class KnowledgeBase:
-    """One collection: upsert chunks, delete documents, list what is stored."""
+    """One collection: upsert chunks, delete documents, list what is stored, search by one vector field.
+
+    The only way to a collection's data: nothing outside ``rag.store`` calls the pymilvus client.
+    """
 
     def __init__(self, client: MilvusClient, name: str, model: ModelInfo) -> None:
-        self.client = client
+        self._client = client
         self.name = name
         self.model = model
 
     def upsert(self, records: Iterable[ChunkRecord]) -> int:
         rows = [r.to_row() for r in records]
         for start in range(0, len(rows), WRITE_BATCH):
-            self.client.upsert(self.name, rows[start : start + WRITE_BATCH])
+            self._client.upsert(self.name, rows[start : start + WRITE_BATCH])
         return len(rows)
+
+    def flush(self) -> None:
+        """Seal what was written (a Milvus server indexes sealed segments; searches see unsealed ones too)."""
+        self._client.flush(self.name)
+
+    def search(
+        self, field_name: str, vector: Any, limit: int, filter_expr: str = "", output_fields: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """The ``limit`` chunks whose ``field_name`` vector ("dense" or "sparse") has the largest inner product
+        with ``vector``, best first, among those matching ``filter_expr``: each row's ``output_fields`` and its
+        ``id``. A search Milvus refuses (server gone, bad filter) is a StoreUnavailableError naming the field."""
+        try:
+            hits = self._client.search(
+                self.name, data=[vector], anns_field=field_name, limit=limit, filter=filter_expr,
+                output_fields=list(output_fields), search_params={"metric_type": "IP"},
+            )
+        except MilvusException as exc:
+            message = (getattr(exc, "message", None) or str(exc)).strip().splitlines()[0][:300]
+            raise StoreUnavailableError(
+                f"The {field_name} search on knowledge base {self.name!r} failed ({message}). "
+                "Check that the Milvus server is running and that the filters name existing fields."
+            ) from None
+        return [dict(hit["entity"], id=hit["id"]) for hit in hits[0]] if hits else []
+
+    def rows(self, filter_expr: str, fields: Sequence[str], limit: int | None = None) -> list[dict[str, Any]]:
+        """Stored rows matching ``filter_expr`` (all rows when empty) with ``fields``, at most ``limit``."""
+        out: list[dict[str, Any]] = []
+        for row in self._scan(filter_expr, list(fields)):
+            if limit is not None and len(out) >= limit:
+                break
+            out.append(row)
+        return out
+
+    def layout(self) -> dict[str, Any]:
+        """The collection's fields (name -> Milvus type) and vector indexes (field -> index type and metric)."""
+        description = self._client.describe_collection(self.name)
+        indexes = {}
+        for name in ("dense", "sparse"):
+            index = self._client.describe_index(self.name, name)
+            indexes[name] = {"index_type": index.get("index_type"), "metric_type": index.get("metric_type")}
+        return {"fields": {f["name"]: f["type"].name for f in description["fields"]}, "indexes": indexes}
 
     def delete_ids(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), FILTER_BATCH):
-            self.client.delete(self.name, ids=list(ids[start : start + FILTER_BATCH]))
+            self._client.delete(self.name, ids=list(ids[start : start + FILTER_BATCH]))
 
     def delete_documents(self, doc_ids: Sequence[str]) -> None:
         for start in range(0, len(doc_ids), FILTER_BATCH):
-            self.client.delete(self.name, filter=in_filter("doc_id", doc_ids[start : start + FILTER_BATCH]))
+            self._client.delete(self.name, filter=in_filter("doc_id", doc_ids[start : start + FILTER_BATCH]))
 
     def count(self) -> int:
-        result = self.client.query(self.name, filter="", output_fields=["count(*)"])
+        result = self._client.query(self.name, filter="", output_fields=["count(*)"])
         return int(result[0]["count(*)"])
 
     def _scan(self, filter_expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
-        iterator = self.client.query_iterator(self.name, batch_size=1000, filter=filter_expr, output_fields=fields)
+        iterator = self._client.query_iterator(self.name, batch_size=1000, filter=filter_expr, output_fields=fields)
         try:
             while rows := iterator.next():
                 yield from rows

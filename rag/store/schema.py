@@ -43,9 +43,8 @@ def decode_sparse(stored: dict[Any, Any]) -> SparseVector:
 class ChunkRecord:
     """One chunk as stored. ``id`` is derived from the document, its content hash and the chunk index.
 
-    ``metadata`` holds at least: content_hash and chunk_count (the document's, for completeness checks),
-    pipeline (chunking + model fingerprint), root (absolute folder it was ingested from), file_type,
-    mtime, and page / heading where the reader knows them.
+    ``metadata`` is the writer's, stored and returned as given (JSON). The retriever shows page, heading and
+    file_type where present; rag-ingest's bookkeeping keys are described in ``ingest.bookkeeping``.
     """
 
     id: str

@@ -269,3 +269,15 @@ def test_item9_file_named_like_an_option(settings: Settings, tmp_path: Path) -> 
     assert run_cli(["./-name.txt"], settings, cwd=tmp_path).returncode == 0
     assert run_cli(["--", "-name.txt"], settings, cwd=tmp_path).returncode == 0
     assert "-name.txt" in run_cli(["list"], settings).stdout
+
+
+def test_text_field_flag_beats_the_environment_and_config(settings: Settings, tmp_path: Path) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"id": "r1", "body": "annual leave fifteen days", "content": "remote work three days"}\n',
+                    encoding="utf-8")
+    result = run_cli([str(rows), "--text-field", "content"], settings,
+                     extra_env={"RAG_INGEST__TEXT_FIELD": "body"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    with MilvusStore(settings.milvus) as store:
+        [chunk] = store.open(settings.kb.name).chunks("rows.jsonl#r1")
+    assert chunk["text"] == "remote work three days"

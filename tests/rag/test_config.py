@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from rag.config import load_settings
+from rag.config import DEFAULT_CONFIG, Settings, load_settings
 from rag.errors import ConfigError
 
 
@@ -64,3 +66,45 @@ def test_invalid_settings_are_one_clear_error(tmp_path: Path, yaml_text: str, ex
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings(tmp_path / "nope.yaml")
+
+
+def disagreements(yaml_data: dict[str, Any]) -> list[str]:
+    """Where a defaults YAML differs from the models' defaults: missing or extra sections and keys, values."""
+    problems = [f"section {name}" for name in set(yaml_data) ^ set(Settings.model_fields)]
+    for section, field in Settings.model_fields.items():
+        model_defaults = type(field.default)().model_dump()
+        written = yaml_data.get(section) or {}
+        problems += [f"{section}.{key} missing or extra" for key in set(written) ^ set(model_defaults)]
+        problems += [f"{section}.{key}: yaml {written[key]!r}, model {value!r}"
+                     for key, value in model_defaults.items() if key in written and written[key] != value]
+    return problems
+
+
+def test_default_yaml_agrees_with_the_models_key_by_key() -> None:
+    """The pydantic models are the one source of defaults; configs/default.yaml documents them and must say the
+    same: every section and key, no more, with the same values."""
+    assert disagreements(yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))) == []
+
+
+def test_the_agreement_check_sees_each_kind_of_difference() -> None:
+    data = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    data["retrieval"]["top_k"] = 6
+    del data["llm"]["model"]
+    data["app"]["colour"] = "blue"
+    assert sorted(disagreements(data)) == ["app.colour missing or extra", "llm.model missing or extra",
+                                           "retrieval.top_k: yaml 6, model 5"]
+
+
+def test_overrides_win_over_files_and_environment_and_are_validated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "my.yaml"
+    cfg.write_text("retrieval:\n  top_k: 7\n")
+    monkeypatch.setenv("RAG_RETRIEVAL__MODE", "sparse")
+    monkeypatch.setenv("RAG_INGEST__TEXT_FIELD", "body")
+    base = load_settings(cfg)
+    flagged = load_settings(cfg, retrieval={"mode": "dense"}, ingest={"text_field": "content"})
+    assert (base.retrieval.top_k, base.retrieval.mode, base.ingest.text_field) == (7, "sparse", "body")
+    assert (flagged.retrieval.top_k, flagged.retrieval.mode, flagged.ingest.text_field) == (7, "dense", "content")
+    with pytest.raises(ConfigError, match=r"retrieval\.mode"):
+        load_settings(cfg, retrieval={"mode": "fuzzy"})

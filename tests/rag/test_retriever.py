@@ -135,7 +135,7 @@ def test_document_contract(retriever: HybridRetriever, demo: tuple[Settings, Mil
             "weights"} <= set(meta["scores"])
     assert meta["metadata"]["file_type"] == meta["source"].rsplit(".", 1)[1]
     pdf = retriever.search("sync engine", top_k=50, filters={"source": "tech-note-sync.pdf"}).documents
-    stored = demo[1].client.query(KB, filter='source == "tech-note-sync.pdf"', output_fields=["id"], limit=1000)
+    stored = demo[1].open(KB).rows('source == "tech-note-sync.pdf"', ["id"])
     assert len(pdf) == len(stored) and {d.metadata["page"] for d in pdf} == {1, 2, 3}
     faq = retriever.search("notebook", top_k=50, filters={"source": "product-faq.md"}).documents
     assert all(d.metadata["heading"].startswith("Inkwell Product FAQ") for d in faq)
@@ -165,7 +165,7 @@ def test_colbert_rerank_exact_and_ordered(m3: Encoder, make_retriever: Callable[
 
 def test_exact_chunk_text_comes_first_with_dense_one(retriever: HybridRetriever,
                                                     demo: tuple[Settings, MilvusStore]) -> None:
-    rows = demo[1].client.query(KB, filter="chunk_index == 1", output_fields=["id", "text", "source"], limit=8)
+    rows = demo[1].open(KB).rows("chunk_index == 1", ["id", "text", "source"], limit=8)
     assert len(rows) >= 5
     for row in rows:
         first = retriever.search(row["text"], mode="dense").documents[0]

@@ -9,11 +9,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pymilvus import MilvusClient
 
+from ingest.bookkeeping import is_complete
 from rag.config import MilvusSettings
 from rag.errors import KnowledgeBaseNotFoundError, ModelMismatchError, StoreUnavailableError
+from rag.retrieval.filters import SearchFilters
 from rag.store import ChunkRecord, MilvusStore, ModelInfo
 from rag.store.knowledge_base import in_filter, quote
+from tests.support.milvus_server import MilvusServer
 
 MODEL = ModelInfo("tiny", "abc123", 4)
 
@@ -29,8 +33,9 @@ def _roundtrip(store: MilvusStore) -> None:
     base.upsert([_record(i) for i in range(3)] + [_record(0, 'odd "name" \\ 文件.md')])
     assert base.count() == 4
     docs = base.documents()
-    assert docs["a.md"].chunks == 3 and docs["a.md"].is_complete("h1", "p")
-    assert not docs["a.md"].is_complete("h2", "p")
+    assert docs["a.md"].chunks == 3 and is_complete(docs["a.md"], "h1", "p")
+    assert not is_complete(docs["a.md"], "h2", "p")
+    assert docs["a.md"].metadata[0] == {"content_hash": "h1", "pipeline": "p", "chunk_count": 3}  # as written
     assert set(base.documents(['odd "name" \\ 文件.md'])) == {'odd "name" \\ 文件.md'}
     rows = base.chunks("a.md", vectors=True)
     assert [r["chunk_index"] for r in rows] == [0, 1, 2]
@@ -38,12 +43,12 @@ def _roundtrip(store: MilvusStore) -> None:
     base.delete_documents(["a.md"])
     assert base.count() == 1
     assert store.knowledge_bases() == ["kb_one"]
-    desc = store.client.describe_collection("kb_one")
-    types = {f["name"]: f["type"].name for f in desc["fields"]}
+    layout = base.layout()
+    types = layout["fields"]
     assert types == {"id": "VARCHAR", "doc_id": "VARCHAR", "source": "VARCHAR", "chunk_index": "INT64",
                      "text": "VARCHAR", "title": "VARCHAR", "metadata": "JSON", "dense": "FLOAT_VECTOR",
                      "sparse": "SPARSE_FLOAT_VECTOR"}
-    indexes = {name: store.client.describe_index("kb_one", name) for name in ("dense", "sparse")}
+    indexes = layout["indexes"]
     assert indexes["dense"]["metric_type"] == "IP"
     assert (indexes["sparse"]["index_type"], indexes["sparse"]["metric_type"]) == ("SPARSE_INVERTED_INDEX", "IP")
     store.drop("kb_one")
@@ -85,7 +90,9 @@ def test_missing_kb_and_foreign_collection(tmp_path: Path) -> None:
     with MilvusStore(MilvusSettings(uri=str(tmp_path / "m.db"))) as store:
         with pytest.raises(KnowledgeBaseNotFoundError, match="rag-ingest PATH --kb"):
             store.open("nope")
-        store.client.create_collection("foreign", dimension=4)
+        other_program = MilvusClient(str(tmp_path / "m.db"))  # a collection made by some other program
+        other_program.create_collection("foreign", dimension=4)
+        assert store.collections() == ["foreign"]
         with pytest.raises(ModelMismatchError, match="not created by this project"):
             store.open("foreign", MODEL)
         assert store.knowledge_bases() == []
@@ -126,3 +133,56 @@ def test_unreachable_server_and_bad_uri(tmp_path: Path) -> None:
 def test_filter_quoting() -> None:
     assert quote('a"b\\c') == '"a\\"b\\\\c"'
     assert in_filter("doc_id", ["x", "y"]) == 'doc_id in ["x", "y"]'
+
+
+ODD_NAMES = ['quote " in it.md', "back\\slash\\.md", "new\nline.md", "carriage\rreturn.md", "中文 文件名.md",
+             'all "of\\ them\n中.md', "tab\tand % _ like.md"]
+
+
+def _vector(i: int) -> list[float]:
+    return [1.0, 0.0, 0.0, 0.0] if i == 0 else [0.0, 1.0, 0.0, 0.0] if i == 1 else [0.6, 0.8, 0.0, 0.0]
+
+
+def test_search_finds_best_first_and_filters_by_any_text(tmp_path: Path) -> None:
+    with MilvusStore(MilvusSettings(uri=str(tmp_path / "m.db"))) as store:
+        base = store.open("kb", MODEL, create=True)
+        records = [ChunkRecord(f"id{n}{i}", name, name, i, f"{name} {i}", "T", {"file_type": "md"}, _vector(i),
+                               {i + 1: 1.0}) for n, name in enumerate([*ODD_NAMES, "plain.md"]) for i in range(3)]
+        base.upsert(records)
+
+        dense = base.search("dense", [1.0, 0.0, 0.0, 0.0], 10, "", ["source", "chunk_index"])
+        assert [row["chunk_index"] for row in dense] == [0] * 8 + [2] * 2  # inner products 1.0, then 0.6
+        assert {"id", "source", "chunk_index"} == set(dense[0])
+        sparse = base.search("sparse", {2: 1.0}, 100, "", ["chunk_index"])
+        assert {row["chunk_index"] for row in sparse} == {1}  # only chunks holding token 2
+
+        for name in ODD_NAMES:
+            hits = base.search("dense", [0.0, 1.0, 0.0, 0.0], 10, SearchFilters(source=name).expression(),
+                               ["source", "chunk_index"])
+            assert [(h["source"], h["chunk_index"]) for h in hits] == [(name, 1), (name, 2), (name, 0)]
+            assert set(base.documents([name])) == {name}
+            assert set(base.documents(sources=[name])) == {name}
+            assert [r["chunk_index"] for r in base.chunks(name)] == [0, 1, 2]
+        prefix = base.search("dense", [1.0, 0.0, 0.0, 0.0], 50, SearchFilters(source_prefix="tab\t").expression(),
+                             ["source"])
+        assert {h["source"] for h in prefix} == {"tab\tand % _ like.md"}
+        meta = base.search("dense", [1.0, 0.0, 0.0, 0.0], 50,
+                           SearchFilters(metadata={"file_type": 'md"\\\n中'}).expression(), ["source"])
+        assert meta == []
+
+        base.delete_documents(ODD_NAMES)
+        assert set(base.documents()) == {"plain.md"}
+        assert len(base.rows("", ["id"])) == 3 and len(base.rows("", ["id"], limit=2)) == 2
+
+
+def test_ping_says_whether_the_server_answers(tmp_path: Path) -> None:
+    server = MilvusServer(tmp_path / "server.db").start()
+    try:
+        with MilvusStore(MilvusSettings(uri=server.uri)) as store:
+            assert store.ping()
+            server.stop()
+            assert not store.ping()
+    finally:
+        server.stop()
+    with MilvusStore(MilvusSettings(uri=str(tmp_path / "m.db"))) as store:
+        assert store.ping()

@@ -8,9 +8,7 @@ import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
-from ingest.pipeline import IngestPipeline
-from ingest.readers import SUPPORTED_SUFFIXES
-from ingest.report import IngestReport
+from ingest import SUPPORTED_SUFFIXES, IngestPipeline, IngestReport
 from rag.config import KBSettings, Settings
 from rag.errors import RagError
 from rag.store import MilvusStore, StoredDocument

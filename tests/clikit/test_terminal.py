@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from ingest.terminal import safe, visible
+from clikit.terminal import safe, visible
 
 
 def printed(markup: str) -> str:
