@@ -96,12 +96,15 @@ MODES: tuple[Mode, ...] = get_args(Mode)
 FUSIONS: tuple[Fusion, ...] = get_args(Fusion)
 
 
+MILVUS_MAX_LIMIT = 16384  # the most results one Milvus search returns (its topk limit)
+
+
 class RetrievalSettings(BaseModel):
     """How a query finds and scores chunks; see configs/default.yaml for what each score means."""
 
     mode: Mode = "hybrid"
     fusion: Fusion = "weighted"
-    top_k: int = Field(5, ge=1, le=1000)
+    top_k: int = Field(5, ge=1, le=MILVUS_MAX_LIMIT)  # rag eval asks for 2 x Recall@k's largest k
     candidate_factor: int = Field(4, ge=1, le=100)
     weights: WeightSettings = WeightSettings()
     colbert_rerank: bool = False

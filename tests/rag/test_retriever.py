@@ -431,7 +431,7 @@ def test_unknown_constructor_argument_is_an_error(m3: Encoder, demo: tuple[Setti
 
 def test_per_call_options_follow_the_settings_rules(retriever: HybridRetriever) -> None:
     for options, message in (({"fusion": "max"}, "fusion must be one of 'weighted' or 'rrf', got 'max'"),
-                             ({"top_k": 1001}, "top_k: Input should be less than or equal to 1000"),
+                             ({"top_k": 16385}, "top_k: Input should be less than or equal to 16384"),
                              ({"min_score": "high"}, "min_score: Input should be a valid number"),
                              ({"weights": {"dense": -1}}, "weights must be numbers of 0 or more"),
                              ({"mode": "dense", "colbert": True, "weights": {"dense": 0, "colbert": 0}},
