@@ -12,6 +12,7 @@ torch_index="${TORCH_INDEX_URL-https://download.pytorch.org/whl/cpu}"
 torch_pin="$(grep -E '^torch==' "$lock")"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-# A build of the locked torch version that is already installed (CPU or CUDA) is kept.
-.venv/bin/python -m pip install -q -c "$lock" ${torch_index:+--extra-index-url "$torch_index"} "$torch_pin"
+# torch alone from the CPU index (its dependencies come with the project, at the locked versions); a build of the
+# locked torch version that is already installed (CPU or CUDA) is kept.
+.venv/bin/python -m pip install -q --no-deps -c "$lock" ${torch_index:+--extra-index-url "$torch_index"} "$torch_pin"
 .venv/bin/python -m pip install -q -c "$lock" -e ".${extras:+[$extras]}"
