@@ -13,11 +13,14 @@ import typer
 
 from cli.common import ConfigOption, KbOption, console, err, load_encoder_with_status
 from ingest.terminal import safe, visible
-from rag.config import Settings, load_settings
+from rag.config import MODES as RETRIEVAL_MODES
+from rag.config import Mode, Settings, load_settings
 from rag.errors import InvalidInputError
 
-MODES = {"dense": ("dense", False), "sparse": ("sparse", False), "hybrid": ("hybrid", False),
-         "hybrid+colbert": ("hybrid", True)}
+# What `--modes` accepts: each retrieval mode, and hybrid with ColBERT reranking; name -> (mode, colbert).
+MODES: dict[str, tuple[Mode, bool]] = {
+    **{mode: (mode, False) for mode in RETRIEVAL_MODES}, "hybrid+colbert": ("hybrid", True),
+}
 WHOLE_DOCUMENT_TOKENS = 1_000_000  # --whole-documents: never split; the encoder cuts at the model's length
 CHUNKS_PER_DOCUMENT = 2  # chunks fetched per document wanted, so that aggregation still fills the top k
 

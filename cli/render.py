@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from ingest.terminal import safe
+from rag.retrieval.chunk_scores import Scores
+from rag.retrieval.provenance import Provenance
 
 if TYPE_CHECKING:  # not imported at run time: a usage error of `rag` is reported without loading pymilvus
     from langchain_core.documents import Document
@@ -22,11 +24,12 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 def location(meta: dict[str, Any]) -> str:
     """``source``, with page or heading when the reader recorded one (plain text; :func:`row` escapes it)."""
-    where = meta.get("doc_id") or meta["source"]
-    if meta.get("page") is not None:
-        where += f" p.{meta['page']}"
-    elif meta.get("heading"):
-        where += f" › {meta['heading']}"
+    origin = Provenance.from_metadata(meta)
+    where = origin.doc_id or origin.source
+    if origin.page is not None:
+        where += f" p.{origin.page}"
+    elif origin.heading:
+        where += f" › {origin.heading}"
     return where
 
 
@@ -59,9 +62,9 @@ def documents_table(documents: list[Document], *, title: str, caption: str = "",
 
 def row(doc: Document, *, cite: bool = False) -> list[str]:
     meta = doc.metadata
-    scores = meta["scores"]
+    scores = Scores.from_metadata(meta)
     rank = f"[{meta['rank']}]" if cite else str(meta["rank"])
     return [
-        rank, safe(location(meta)), str(meta["chunk_index"]), f"{100 * scores['dense']:.1f}", _num(scores["sparse"]),
-        _num(scores.get("colbert")), _num(scores.get("hybrid")), _num(scores["final"], 4), safe(terms(meta)),
+        rank, safe(location(meta)), str(Provenance.from_metadata(meta).chunk_index), f"{100 * scores.dense:.1f}",
+        _num(scores.sparse), _num(scores.colbert), _num(scores.hybrid), _num(scores.final, 4), safe(terms(meta)),
     ]

@@ -10,9 +10,10 @@ import typer
 from cli.common import ConfigOption, JsonOption, KbOption, TopKOption, console, err, open_retriever
 from cli.render import documents_table, results_table
 from ingest.terminal import safe, visible
-from rag.config import load_settings
+from rag.config import FUSIONS, MODES, load_settings
 
-ModeOption = Annotated[str | None, typer.Option("--mode", help="dense | sparse | hybrid (retrieval.mode).")]
+ModeOption = Annotated[str | None, typer.Option("--mode", help=f"{' | '.join(MODES)} (retrieval.mode).")]
+FusionOption = Annotated[str | None, typer.Option(help=f"{' | '.join(FUSIONS)} (retrieval.fusion).")]
 
 
 def search(
@@ -20,7 +21,7 @@ def search(
     kb: KbOption = None,
     top_k: TopKOption = None,
     mode: ModeOption = None,
-    fusion: Annotated[str | None, typer.Option(help="weighted | rrf (retrieval.fusion).")] = None,
+    fusion: FusionOption = None,
     colbert: Annotated[bool | None, typer.Option("--colbert/--no-colbert", help="ColBERT rerank.")] = None,
     min_score: Annotated[float | None, typer.Option(help="Keep chunks with final >= this.")] = None,
     source: Annotated[str | None, typer.Option(help="Only chunks of this source file.")] = None,

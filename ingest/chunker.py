@@ -7,7 +7,11 @@ chunk is counted again and any that is still over the limit is cut on token boun
 Speed: pieces are counted with the tokenizer's Rust backend (no per-call transformers overhead), each distinct
 piece once; text longer than ``WINDOW_CHARS`` is split window by window, each window ending at the strongest
 separator in its second half, so the work and memory per step stay bounded, time grows linearly with the
-size, and ``on_progress`` reports after every window. A chunk never spans two windows (version 2).
+size, and ``on_progress`` reports after every window. A chunk never spans two windows.
+
+CHUNKER_VERSION stays "1": text of up to one window is chunked exactly as before, so existing knowledge bases
+are not re-encoded. A section longer than a window that was stored before keeps its (equally valid) chunks
+until its file changes.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from tokenizers import Tokenizer
 
 SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", ". ", "! ", "? ", "; ", "，", ", ", "、", " ", ""]
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "1"
 WINDOW_CHARS = 100_000
 
 ProgressCallback = Callable[[int, int], None]  # (characters done, characters in all)

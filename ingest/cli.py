@@ -71,8 +71,8 @@ def add(
     config: ConfigOption = None,
     prune: Annotated[bool, typer.Option(help="Delete documents whose file no longer exists on disk.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Show what would change; encode and write nothing.")] = False,
-    include: Annotated[list[str] | None, typer.Option(help="Only files matching this glob (repeatable).")] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching this glob (repeatable).")] = None,
+    include: Annotated[list[str] | None, typer.Option(help="Only files matching (gitignore glob; repeatable).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching (gitignore glob; repeatable).")] = None,
     text_field: Annotated[str | None, typer.Option(help="Record files: the field holding the text.")] = None,
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Ingest only if the knowledge base does not exist "
                                            "or holds no chunks (first-start seeding); else do nothing.")] = False,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import errno
-import fnmatch
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pathspec import GitIgnoreSpec
+
 from ingest.readers import SUPPORTED_SUFFIXES
+from rag.errors import InvalidInputError
 
 
 def display_path(path: str) -> str:
@@ -73,9 +75,20 @@ class Discovery:
     ignored: int = 0  # files of unsupported types inside folders
 
 
-def _matches(source: str, patterns: Sequence[str]) -> bool:
-    name = source.rsplit("/", 1)[-1]
-    return any(fnmatch.fnmatch(source, p) or fnmatch.fnmatch(name, p) for p in patterns)
+def gitignore_spec(patterns: Sequence[str], what: str) -> GitIgnoreSpec:
+    """``patterns`` as one gitignore-style matcher; an invalid one is an InvalidInputError naming it.
+
+    As in .gitignore, paths are relative to the folder given: ``*`` does not cross ``/``, ``**`` does, a
+    pattern without a ``/`` (``*.md``) matches a name at any depth, ``docs/*.md`` only directly under
+    ``docs``, ``drafts/`` a folder and all below it, and ``!pattern`` takes back an earlier match.
+    """
+    for pattern in patterns:
+        try:
+            GitIgnoreSpec.from_lines([pattern])
+        except ValueError as exc:
+            message = f"the {what} glob {pattern!r} is not a valid gitignore-style pattern ({exc})"
+            raise InvalidInputError(message) from exc
+    return GitIgnoreSpec.from_lines(patterns)
 
 
 def _stat_reason(exc: OSError) -> str:
@@ -102,11 +115,15 @@ def _unreadable(source: str, exc: OSError, path: Path) -> FailedPath:
 
 
 class FileFinder:
-    """Walks paths, following folder symlinks once each, applying include/exclude globs and the size limit."""
+    """Walks paths, following folder symlinks once each, applying include/exclude globs and the size limit.
+
+    The globs follow .gitignore rules (see gitignore_spec) on paths relative to the folder given; a file
+    given by name is matched by its name, and only against ``include``.
+    """
 
     def __init__(self, include: Sequence[str] = (), exclude: Sequence[str] = (), max_file_mb: float = 50.0) -> None:
-        self.include = list(include)
-        self.exclude = list(exclude)
+        self.include = gitignore_spec(include, "include") if include else None
+        self.exclude = gitignore_spec(exclude, "exclude")
         self.max_bytes = int(max_file_mb * 1024 * 1024)
         self.max_file_mb = max_file_mb
 
@@ -145,7 +162,7 @@ class FileFinder:
             kept = []
             for d in sorted(dirs):
                 rel = display_path((here / d).relative_to(root).as_posix())
-                if _matches(rel, self.exclude) or _matches(rel + "/", self.exclude):
+                if self.exclude.match_file(rel + "/"):  # an excluded folder is not entered
                     continue
                 try:
                     (here / d).stat()
@@ -159,9 +176,9 @@ class FileFinder:
                 self._add(here / name, root, rel, found, explicit=False)
 
     def _add(self, path: Path, root: Path, source: str, found: Discovery, *, explicit: bool) -> None:
-        if not explicit and _matches(source, self.exclude):
+        if not explicit and self.exclude.match_file(source):
             return
-        if self.include and not _matches(source, self.include):
+        if self.include is not None and not self.include.match_file(source):
             return
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
             if explicit:

@@ -30,7 +30,8 @@ class RichProgress:
         self.chunks_done = 0
         self.chunks_total = 0
         self.tokens = 0
-        self.encode_started: float | None = None
+        self.encode_seconds = 0.0  # time spent encoding, as the report counts it (not reading or writing)
+        self.encode_mark: float | None = None  # when the batch now being encoded started
         self.chunking_decile: dict[str, int] = {}
 
     def __enter__(self) -> RichProgress:
@@ -56,13 +57,17 @@ class RichProgress:
             )
 
     def chunks_planned(self, chunks: int) -> None:
+        """The pipeline starts encoding ``chunks`` texts now: the encoding time is counted from here."""
         self.chunks_total += chunks
+        self.encode_mark = time.perf_counter()
         self._refresh()
 
     def encoded(self, texts: int, tokens: int) -> None:
+        """A batch is encoded: its time runs from the previous batch (or the start of encoding) until now."""
         now = time.perf_counter()
-        if self.encode_started is None:
-            self.encode_started = now
+        if self.encode_mark is not None:
+            self.encode_seconds += now - self.encode_mark
+        self.encode_mark = now
         self.chunks_done += texts
         self.tokens += tokens
         self._refresh()
@@ -78,10 +83,7 @@ class RichProgress:
             self.console.print(f"chunking    {safe(source)}: {percent}%", highlight=False)
 
     def _refresh(self) -> None:
-        rate = "-"
-        if self.encode_started is not None:
-            elapsed = time.perf_counter() - self.encode_started
-            rate = f"{self.tokens / elapsed:,.0f}" if elapsed > 0 else "-"
+        rate = f"{self.tokens / self.encode_seconds:,.0f}" if self.encode_seconds > 0 else "-"
         self.progress.update(self.task, chunks=f"{self.chunks_done}/{self.chunks_total}", rate=rate)
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from rag.errors import ConfigError
+from rag.errors import ConfigError, InvalidInputError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
@@ -87,11 +88,19 @@ class WeightSettings(BaseModel):
     colbert: float = Field(1.0, ge=0)
 
 
+Mode = Literal["dense", "sparse", "hybrid"]
+"""Which searches supply candidates and which score orders them (see rag.retrieval.fusion)."""
+Fusion = Literal["weighted", "rrf"]
+"""How hybrid mode fuses dense and sparse: a weighted mean of the scores, or reciprocal rank fusion."""
+MODES: tuple[Mode, ...] = get_args(Mode)
+FUSIONS: tuple[Fusion, ...] = get_args(Fusion)
+
+
 class RetrievalSettings(BaseModel):
     """How a query finds and scores chunks; see configs/default.yaml for what each score means."""
 
-    mode: Literal["dense", "sparse", "hybrid"] = "hybrid"
-    fusion: Literal["weighted", "rrf"] = "weighted"
+    mode: Mode = "hybrid"
+    fusion: Fusion = "weighted"
     top_k: int = Field(5, ge=1, le=1000)
     candidate_factor: int = Field(4, ge=1, le=100)
     weights: WeightSettings = WeightSettings()
@@ -210,6 +219,27 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     except ValidationError as exc:
         raise ConfigError(_describe_validation_error(exc)) from None
     return settings
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def with_overrides(model: ModelT, **changes: Any) -> ModelT:
+    """A copy of ``model`` with ``changes``, checked by the model's own rules; InvalidInputError says what is wrong.
+
+    For per-call options (e.g. ``HybridRetriever.search(query, mode=...)``): the same validation as the config.
+    """
+    try:
+        return type(model).model_validate({**model.model_dump(), **changes})
+    except ValidationError as exc:
+        raise InvalidInputError("; ".join(_problem(err) for err in exc.errors()) + ".") from None
+
+
+def _problem(err: ErrorDetails) -> str:
+    where = ".".join(str(part) for part in err["loc"]) or "value"
+    if err["type"] == "literal_error":
+        return f"{where} must be one of {err.get('ctx', {}).get('expected', '?')}, got {err['input']!r}"
+    return f"{where}: {err['msg']}"
 
 
 def _describe_validation_error(exc: ValidationError) -> str:

@@ -24,6 +24,7 @@ from rag.retrieval.scores import (
     lexical_score,
     matched_terms,
     resolve_weights,
+    weighted_hybrid,
 )
 
 LEVEL_LABELS = {
@@ -92,7 +93,8 @@ def compare_texts(
     dense = dense_score(encoded.dense[0], encoded.dense[1])
     sparse = lexical_score(encoded.sparse[0], encoded.sparse[1])
     colbert = colbert_score(encoded.colbert[0], encoded.colbert[1])
-    hybrid = (w["dense"] * dense + w["sparse"] * sparse + w["colbert"] * colbert) / sum(w.values())
+    hybrid = weighted_hybrid({"dense": dense, "sparse": sparse, "colbert": colbert}, w)
+    assert hybrid is not None  # the weights were checked above
     level = level_for(dense, levels)
     return SimilarityResult(
         text_a=a, text_b=b, dense=dense, sparse=sparse, colbert=colbert, hybrid=hybrid,

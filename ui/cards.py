@@ -9,6 +9,7 @@ import streamlit as st
 
 from rag.config import Settings
 from rag.evaluation.judgments import Label, append_judgment
+from rag.retrieval import Provenance, Scores
 from ui.exports import to_csv, to_json
 from ui.i18n import t
 from ui.markup import card_html, formula_lines
@@ -17,7 +18,8 @@ JUDGED_KEY = "judged"
 
 
 def _judge(data_dir: str, kb: str, query: str, doc: Mapping[str, Any], label: Label, key: str) -> None:
-    append_judgment(data_dir, kb=kb, query=query, chunk_id=str(doc["id"]), source=str(doc["source"]), label=label)
+    source = Provenance.from_metadata(doc).source
+    append_judgment(data_dir, kb=kb, query=query, chunk_id=str(doc["id"]), source=source, label=label)
     st.session_state.setdefault(JUDGED_KEY, {})[key] = label
 
 
@@ -28,7 +30,7 @@ def render_card(doc: Mapping[str, Any], *, query: str, kb: str, key: str, settin
     with st.container(border=True):
         st.html(card_html(doc, settings.levels, labels, settings.retrieval.rrf_k, cited=cited))
         with st.expander(t("formula")):
-            st.code("\n".join(formula_lines(doc["scores"], settings.retrieval.rrf_k)), language=None)
+            st.code("\n".join(formula_lines(Scores.from_metadata(doc), settings.retrieval.rrf_k)), language=None)
         judged = st.session_state.get(JUDGED_KEY, {}).get(key)
         left, right, note = st.columns([1, 1, 3])
         for column, label, text in ((left, "relevant", t("relevant")), (right, "not_relevant", t("not_relevant"))):
@@ -51,12 +53,12 @@ def render_cards(docs: Sequence[Mapping[str, Any]], *, query: str, kb: str, key:
                     cited=rank in cited)
 
 
-def render_downloads(docs: Sequence[Mapping[str, Any]], *, query: str, key: str, **extra: Any) -> None:
-    """CSV and JSON downloads of the retrieval (query, chunks, all scores)."""
+def render_downloads(docs: Sequence[Mapping[str, Any]], *, query: str, key: str, rrf_k: int, **extra: Any) -> None:
+    """CSV and JSON downloads of the retrieval (query, chunks, all scores; the CSV also each final's formula)."""
     if not docs:
         return
     left, right, _ = st.columns([1, 1, 3])
-    left.download_button(t("download_csv"), to_csv(query, docs), file_name="retrieval.csv", mime="text/csv",
+    left.download_button(t("download_csv"), to_csv(query, docs, rrf_k), file_name="retrieval.csv", mime="text/csv",
                          key=f"{key}-csv", on_click="ignore")
     right.download_button(t("download_json"), to_json(query, docs, **extra), file_name="retrieval.json",
                           mime="application/json", key=f"{key}-json", on_click="ignore")

@@ -10,6 +10,9 @@ from typing import Any
 
 from langchain_core.documents import Document
 
+from rag.retrieval import Provenance, ScoreFusion, Scores
+from rag.retrieval.fusion import DEFAULT_RRF_K
+
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 SCORE_COLUMNS = ("dense", "sparse", "colbert", "hybrid", "rrf", "final", "dense_rank", "sparse_rank", "colbert_rank")
@@ -20,16 +23,17 @@ def doc_dict(doc: Document) -> dict[str, Any]:
     return {"text": doc.page_content, **doc.metadata}
 
 
-def rows(query: str, docs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One flat row per chunk, for CSV and tables."""
+def rows(query: str, docs: Sequence[Mapping[str, Any]], rrf_k: int = DEFAULT_RRF_K) -> list[dict[str, Any]]:
+    """One flat row per chunk, for CSV and tables; ``formula`` is the chunk's final score with its numbers."""
     out = []
     for doc in docs:
-        scores = doc.get("scores") or {}
+        scores, origin = Scores.from_metadata(doc), Provenance.from_metadata(doc)
+        flat = scores.to_metadata()
         out.append({
             "query": query, "kb": doc.get("kb", ""), "rank": doc.get("rank"), "chunk_id": doc.get("id"),
-            "source": doc.get("source"), "page": doc.get("page"), "heading": doc.get("heading"),
-            "chunk_index": doc.get("chunk_index"), **{name: scores.get(name) for name in SCORE_COLUMNS},
-            "mode": scores.get("mode"), "fusion": scores.get("fusion"),
+            "source": origin.source, "page": origin.page, "heading": origin.heading, "chunk_index": origin.chunk_index,
+            **{name: flat[name] for name in SCORE_COLUMNS}, "mode": scores.mode, "fusion": scores.fusion,
+            "formula": ScoreFusion.of(scores, rrf_k).worked(scores) if scores.mode else "",
             "matched_terms": " ".join(str(m["term"]) for m in doc.get("matched_terms") or []),
             "text": doc.get("text", ""),
         })
@@ -43,9 +47,9 @@ def neutralise_formula(value: Any) -> Any:
     return value
 
 
-def to_csv(query: str, docs: Sequence[Mapping[str, Any]]) -> str:
+def to_csv(query: str, docs: Sequence[Mapping[str, Any]], rrf_k: int = DEFAULT_RRF_K) -> str:
     """The retrieval as CSV, one row per chunk; text cells that would run as formulas are neutralised."""
-    table = [{name: neutralise_formula(value) for name, value in row.items()} for row in rows(query, docs)]
+    table = [{name: neutralise_formula(value) for name, value in row.items()} for row in rows(query, docs, rrf_k)]
     buffer = io.StringIO()
     columns = list(table[0]) if table else ["query"]
     writer = csv.DictWriter(buffer, fieldnames=columns)

@@ -8,7 +8,7 @@ from html import escape
 from typing import Any
 
 from rag.config import LevelSettings
-from rag.retrieval import final_formula, hybrid_formula
+from rag.retrieval import Provenance, ScoreFusion, Scores
 from rag.similarity import level_for, level_label
 
 LEVEL_COLOURS = {"very_similar": "#1a7f37", "related": "#b26a00", "unrelated": "#c62828"}
@@ -52,33 +52,19 @@ def bar(value: float, scale: float = 1.0, colour: str = "#4c78a8") -> str:
             f'height:8px;background:{colour};border-radius:4px"></span></span>')
 
 
-def formula_lines(scores: Mapping[str, Any], rrf_k: int) -> list[str]:
+def formula_lines(scores: Scores, rrf_k: int) -> list[str]:
     """How this chunk's final score was computed: the formulas, then with this chunk's numbers."""
-    weights = scores.get("weights") or {}
-    colbert = scores.get("colbert") is not None
-    names = ["dense", "sparse", *(["colbert"] if colbert else [])]
-    lines = [final_formula(scores["mode"], scores["fusion"], weights, colbert=colbert, rrf_k=rrf_k),
-             hybrid_formula(weights, names)]
-    terms = " + ".join(f"{weights.get(n, 0.0):g} x {scores[n]:.4f}" for n in names)
-    total = sum(weights.get(n, 0.0) for n in names)
-    if scores.get("hybrid") is not None:
-        lines.append(f"hybrid = ({terms}) / {total:g} = {scores['hybrid']:.4f}")
-    ranks = [(n, scores.get(f"{n}_rank")) for n in ("dense", "sparse", "colbert")]
-    present = [f"1/({rrf_k} + {r})" for _, r in ranks if r is not None]
-    if present:
-        lines.append(f"rrf = {' + '.join(present)} = {scores.get('rrf', 0.0):.4f}   "
-                     + ", ".join(f"{n}_rank = {r}" for n, r in ranks if r is not None))
-    lines.append(f"final = {scores['final']:.4f}")
-    return lines
+    return ScoreFusion.of(scores, rrf_k).explain(scores)
 
 
 def where(doc: Mapping[str, Any], page_label: str) -> str:
     """``source · p. 3 · heading`` for a card header (not escaped)."""
-    parts = [str(doc.get("source", ""))]
-    if doc.get("page") not in (None, ""):
+    origin = Provenance.from_metadata(doc)
+    parts = [origin.source]
+    if origin.has_page:
         parts.append(page_label)
-    if doc.get("heading"):
-        parts.append(str(doc["heading"]))
+    if origin.heading:
+        parts.append(str(origin.heading))
     return " · ".join(parts)
 
 
@@ -89,33 +75,34 @@ def card_html(doc: Mapping[str, Any], levels: LevelSettings, labels: Mapping[str
     ``doc`` is a retrieved chunk as a dict (``text`` plus the Document metadata); ``labels`` holds the
     translated words chunk, page, cited and matched_terms.
     """
-    s = doc["scores"]
-    dense = float(s["dense"])
+    s = Scores.from_metadata(doc)
+    origin = Provenance.from_metadata(doc)
+    dense = float(s.dense)
     level = level_for(dense, levels)
     colour = LEVEL_COLOURS[level]
     rank = int(doc.get("rank", 0))
     meta = doc.get("metadata") or {}
     count = meta.get("chunk_count")
-    number = int(doc.get("chunk_index", 0)) + 1
+    number = origin.chunk_index + 1
     chunk = labels["chunk"].format(n=f"{number}/{count}" if isinstance(count, int) else number)
-    head = escape(where(doc, labels["page"].format(n=doc.get("page"))))
+    head = escape(where(doc, labels["page"].format(n=origin.page)))
     cite = (f'<span style="background:#1f6feb;color:white;border-radius:4px;padding:0 5px;margin-left:6px;'
             f'font-size:0.8em">{escape(labels["cited"])}</span>') if cited else ""
-    sparse_scale = max(1.0, float(s["sparse"]))
+    sparse_scale = max(1.0, float(s.sparse))
     rows = [f'<div>dense <b data-score="dense" style="color:{colour};font-size:1.25em">{dense * 100:.1f}%</b>'
             f'{bar(dense, 1.0, colour)}<span data-level="{level}" style="background:{LEVEL_BACKGROUNDS[level]};'
             f'color:{colour};border-radius:4px;padding:1px 6px">{escape(level_label(level))}</span></div>',
-            f'<div>sparse <b data-score="sparse">{float(s["sparse"]):.4f}</b>'
-            f'{bar(float(s["sparse"]), sparse_scale)}</div>']
-    if s.get("colbert") is not None:
-        rows.append(f'<div>colbert <b data-score="colbert">{float(s["colbert"]):.4f}</b>'
-                    f'{bar(float(s["colbert"]))}</div>')
-    if s.get("hybrid") is not None:
+            f'<div>sparse <b data-score="sparse">{float(s.sparse):.4f}</b>'
+            f'{bar(float(s.sparse), sparse_scale)}</div>']
+    if s.colbert is not None:
+        rows.append(f'<div>colbert <b data-score="colbert">{float(s.colbert):.4f}</b>'
+                    f'{bar(float(s.colbert))}</div>')
+    if s.hybrid is not None:
         tip = escape(" ; ".join(formula_lines(s, rrf_k)[1:3]), quote=True)
-        rows.append(f'<div title="{tip}">hybrid <b data-score="hybrid">{float(s["hybrid"]):.4f}</b>'
-                    f'{bar(float(s["hybrid"]))}<span style="color:#888">ⓘ</span></div>')
-    if s.get("fusion") == "rrf" and s.get("mode") == "hybrid":
-        rows.append(f'<div>rrf <b data-score="rrf">{float(s.get("rrf", 0.0)):.4f}</b></div>')
+        rows.append(f'<div title="{tip}">hybrid <b data-score="hybrid">{float(s.hybrid):.4f}</b>'
+                    f'{bar(float(s.hybrid))}<span style="color:#888">ⓘ</span></div>')
+    if ScoreFusion.of(s, rrf_k).kind == "rrf":
+        rows.append(f'<div>rrf <b data-score="rrf">{float(s.rrf):.4f}</b></div>')
     terms = [str(m["term"]) for m in doc.get("matched_terms") or []]
     term_line = ""
     if any(visible_term(term) for term in terms):

@@ -12,6 +12,7 @@ from rag.encoder import Encoder, load_encoder
 from rag.retrieval import HybridRetriever
 from rag.store import MilvusStore
 from ui.i18n import t
+from ui.safe_markdown import escape_markdown
 
 _READY: set[tuple[str, ...]] = set()  # resources already created, so later runs skip the spinner
 
@@ -31,7 +32,8 @@ def encoder(settings: Settings) -> Encoder:
     key = (settings.embedding.model_dump_json(), settings.app.data_dir)
     if ("encoder", *key) in _READY:
         return _encoder(*key)
-    with st.spinner(t("loading_encoder", model=settings.embedding.model, device=settings.embedding.device)):
+    with st.spinner(t("loading_encoder", model=escape_markdown(settings.embedding.model),
+                      device=settings.embedding.device)):
         value = _encoder(*key)
     _READY.add(("encoder", *key))
     return value
@@ -49,7 +51,7 @@ def store(settings: Settings) -> MilvusStore:
         if value.embedded or milvus_reachable(value):
             return value
         _forget_store(key, value)
-    with st.spinner(t("loading_store", uri=settings.milvus.uri)):
+    with st.spinner(t("loading_store", uri=escape_markdown(settings.milvus.uri))):
         value = _store(key)
     _READY.add(("store", key))
     return value

@@ -11,6 +11,7 @@ Two ways, for the two kinds of places:
   coloured text) never see the untrusted text.
 - :func:`escape_markdown` for plain-text places (captions, error boxes, widget labels): every ASCII punctuation
   character is backslash-escaped, so the text shows exactly as it is, with no Markdown construct at all.
+  :func:`code_span` for a path or URL shown as code.
 
 Streamlit 1.67 also renders Markdown images in st.table cells, expander labels, radio options and toasts (checked
 in Chromium); selectbox / multiselect options and st.dataframe cells are plain text.
@@ -39,6 +40,17 @@ def escape_markdown(text: str) -> str:
     an invisible word joiner goes before ``://``, ``.`` after ``www`` and ``@``, which no autolink matches.
     """
     return _PUNCTUATION.sub(r"\\\1", _AUTOLINK.sub(WORD_JOINER, text))
+
+
+def code_span(text: str) -> str:
+    """``text`` (a path, a URL) as a Markdown code span that shows it exactly, backticks included.
+
+    The fence is one backtick longer than the longest run inside, and spaces pad it so that text starting or
+    ending with a backtick cannot close it (CommonMark strips one padding space on each side).
+    """
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}"
 
 
 def _image(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from rag.config import Settings
 from rag.errors import RagError
 from ui import resources
 from ui.i18n import LANG_KEY, LANGUAGES, t
-from ui.safe_markdown import escape_markdown
+from ui.safe_markdown import code_span, escape_markdown
 from ui.state import MODES
 
 
@@ -72,20 +72,20 @@ def _status(settings: Settings, encoder: object, milvus: object, errors: dict[st
     sb.divider()
     sb.caption(t("status"))
     reachable = milvus is not None and resources.milvus_reachable(milvus)  # type: ignore[arg-type]
-    sb.markdown(_line(reachable, t("status_milvus"), f"`{settings.milvus.uri}` · "
+    sb.markdown(_line(reachable, t("status_milvus"), f"{code_span(settings.milvus.uri)} · "
                                                      f"{t('reachable') if reachable else t('unreachable')}"))
     if "milvus" in errors:
         sb.error(escape_markdown(errors["milvus"]))
     model = Path(settings.embedding.model).name or settings.embedding.model
     device = getattr(encoder, "device", settings.embedding.device)
     sb.markdown(_line(encoder is not None, t("status_encoder"),
-                      f"`{model}` · {device} · {t('loaded') if encoder is not None else t('not_loaded')}"))
+                      f"{code_span(model)} · {device} · {t('loaded') if encoder is not None else t('not_loaded')}"))
     if "encoder" in errors:
         sb.error(escape_markdown(errors["encoder"]))
     status = resources.ollama_status(settings.llm.base_url, str(st.session_state.get("opt_model")))
     detail = t("reachable") if status.reachable else t("unreachable")
     if status.reachable:
         detail += f" · {t('model_present') if status.model_present else t('model_missing')}"
-    sb.markdown(_line(status.ok, t("status_ollama"), f"`{settings.llm.base_url}` · {detail}"))
+    sb.markdown(_line(status.ok, t("status_ollama"), f"{code_span(settings.llm.base_url)} · {detail}"))
     if not status.ok:
         sb.caption(escape_markdown(status.message))

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from rag.config import LLMSettings, RetrievalSettings, Settings, load_settings
+from rag.config import MODES as RETRIEVAL_MODES
+from rag.config import LLMSettings, Mode, RetrievalSettings, Settings, load_settings
 
-MODES = ("hybrid", "dense", "sparse")
+# The retrieval modes as the sidebar offers them: the default mode first.
+MODES: tuple[Mode, ...] = tuple(sorted(RETRIEVAL_MODES, key=lambda mode: mode != RetrievalSettings().mode))
 
 
 def app_settings() -> Settings:
@@ -22,7 +24,7 @@ class Options:
 
     kb: str | None
     top_k: int
-    mode: str
+    mode: Mode
     min_score: float
     colbert: bool
     model: str
@@ -45,7 +47,7 @@ def options(settings: Settings) -> Options:
     return Options(
         kb=ss.get("opt_kb") or None,
         top_k=int(ss.get("opt_top_k", r.top_k)),
-        mode=str(ss.get("opt_mode", r.mode)),
+        mode=ss.get("opt_mode", r.mode),
         min_score=float(ss.get("opt_min_score", r.min_score)),
         colbert=bool(ss.get("opt_colbert", r.colbert_rerank)),
         model=str(ss.get("opt_model") or settings.llm.model),

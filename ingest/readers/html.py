@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import codecs
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
+from bs4.dammit import EncodingDetector, UnicodeDammit
 from bs4.element import PreformattedString
 
 from ingest.readers.base import ReadError, SourceDocument
@@ -24,7 +26,7 @@ _BLOCK = {
     "ul",
 }
 _SECTION_HEADINGS = {"h1": 1, "h2": 2, "h3": 3}
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+_WHATWG_CODECS = {"gb2312": "gb18030", "gbk": "gb18030", "iso8859-1": "cp1252", "ascii": "cp1252"}
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 _BREAK = "\n"
 
@@ -37,7 +39,9 @@ class _Heading:
 
 def read_html(data: bytes, path: Path) -> SourceDocument:
     """Visible text of an HTML page; title from <title>, else the first <h1>, else the file stem."""
-    soup = BeautifulSoup(decode_html(data), "lxml")
+    with warnings.catch_warnings():  # XHTML starts with an XML declaration: the HTML parser is meant for it
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(decode_html(data), "lxml")
     tokens: list[str | _Heading] = []
     try:
         title = _inline(soup.title) if soup.title else ""
@@ -63,22 +67,32 @@ def read_html(data: bytes, path: Path) -> SourceDocument:
 
 
 def decode_html(data: bytes) -> str:
-    """Decode with the <meta> charset when declared and it fits (GB2312/GBK read as GB18030), else guess."""
-    match = _META_CHARSET.search(data[:4096])
-    if match and not data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    """Decode by byte-order mark, else by the declared charset when it fits, else guess as for text files.
+
+    bs4's EncodingDetector finds the BOM and the ``<meta>`` (or XML) declaration; the declared name is read
+    as browsers do (WHATWG): GB2312/GBK as GB18030, Latin-1/ASCII as CP1252, a UTF-16/32 declaration
+    ignored (bytes that say so carry a BOM). A wrong declaration is common, so one that does not decode
+    falls back to guessing.
+    """
+    _, bom = EncodingDetector.strip_byte_order_mark(data)
+    declared = None if bom else EncodingDetector.find_declared_encoding(data, is_html=True)
+    encoding = _codec(declared) if declared else None
+    if encoding:
         try:
-            encoding = codecs.lookup(match.group(1).decode("ascii")).name
-        except LookupError:
-            encoding = ""
-        encoding = {"gb2312": "gb18030", "gbk": "gb18030", "iso8859-1": "cp1252", "ascii": "cp1252"}.get(
-            encoding, encoding
-        )
-        if encoding and not encoding.startswith(("utf-16", "utf-32")):
-            try:
-                return data.decode(encoding).replace("\r\n", "\n").replace("\r", "\n")
-            except UnicodeDecodeError:
-                pass  # a wrong declaration is common; fall back to guessing
+            return data.decode(encoding).replace("\r\n", "\n").replace("\r", "\n")
+        except UnicodeDecodeError:
+            pass
     return decode_text(data)
+
+
+def _codec(declared: str) -> str | None:
+    """The Python codec browsers use for a declared charset name, or None when unknown or not usable."""
+    try:
+        name = codecs.lookup(UnicodeDammit.CHARSET_ALIASES.get(declared, declared).strip()).name
+    except (LookupError, ValueError):
+        return None
+    name = _WHATWG_CODECS.get(name, name)
+    return None if name.startswith(("utf-16", "utf-32")) else name
 
 
 def _walk(node: Tag, out: list[str | _Heading], pre: bool = False) -> None:

@@ -1,16 +1,17 @@
-"""Plain text (.txt) and Markdown (.md): one document; Markdown is split into sections at ATX headings."""
+"""Plain text (.txt) and Markdown (.md): one document; Markdown is split into sections at its headings."""
 
 from __future__ import annotations
 
-import re
+from itertools import pairwise
 from pathlib import Path
+
+from markdown_it import MarkdownIt
 
 from ingest.readers.base import ReadError, Section, SourceDocument
 from ingest.readers.encoding import decode_text
 from ingest.readers.sections import HeadingSections
 
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_COMMONMARK = MarkdownIt("commonmark")
 
 
 def read_text(data: bytes, path: Path) -> SourceDocument:
@@ -29,24 +30,45 @@ def read_markdown(data: bytes, path: Path) -> SourceDocument:
 
 
 def markdown_sections(text: str) -> tuple[list[Section], str | None]:
-    """Sections of Markdown ``text`` and its first level-1 heading; '#' lines inside code fences are text."""
+    """Sections of Markdown ``text`` and its first level-1 heading.
+
+    Headings are the top-level ATX (``# Title``) and setext (``Title`` over ``===`` or ``---``) headings
+    CommonMark finds (markdown-it-py), so ``#`` lines in code blocks and fences are text. A leading YAML
+    front matter block (``---`` ... ``---``) is text too, not a setext heading.
+    """
+    lines = text.split("\n")
+    skip = _front_matter_lines(lines)
+    headings: dict[int, tuple[int, int, str]] = {}  # first line -> (line after it, level, heading text)
+    tokens = _COMMONMARK.parse("\n".join(lines[skip:]))
+    for opening, inline in pairwise(tokens):
+        if opening.type == "heading_open" and opening.level == 0 and opening.map:
+            heading = " ".join(inline.content.split())
+            if heading:
+                first, after = (skip + n for n in opening.map)
+                headings[first] = (after, int(opening.tag[1:]), heading)
     builder = HeadingSections()
     title: str | None = None
-    fence: str | None = None
-    for line in text.split("\n"):
-        marker = m.group(1) if (m := _FENCE.match(line)) else ""
-        if fence is None and marker:
-            fence = marker
-        elif fence is not None and marker.startswith(fence):
-            fence = None
-        elif fence is None and (m := _ATX.match(line)) and (heading := (m.group(2) or "").strip()):
-            level = len(m.group(1))
+    number = 0
+    while number < len(lines):
+        if number in headings:
+            number, level, heading = headings[number]
             if level == 1 and title is None:
                 title = heading
             builder.heading(level, heading)
             continue
-        builder.line(line.rstrip())
+        builder.line(lines[number].rstrip())
+        number += 1
     return builder.finish(), title
+
+
+def _front_matter_lines(lines: list[str]) -> int:
+    """How many leading lines are a YAML front matter block (``---`` to ``---`` or ``...``), else 0."""
+    if not lines or lines[0].rstrip() != "---":
+        return 0
+    for number, line in enumerate(lines[1:], start=1):
+        if line.rstrip() in ("---", "..."):
+            return number + 1
+    return 0
 
 
 def _decoded(data: bytes) -> str:

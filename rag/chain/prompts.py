@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from langchain_core.documents import Document
 from langchain_core.prompts import ChatPromptTemplate
+
+from rag.retrieval.provenance import Provenance
 
 Language = Literal["en", "zh"]
 
@@ -109,15 +111,15 @@ def neutralise(text: str) -> str:
 
 def block_label(document: Document, language: Language = "en") -> str:
     """``source (page 3 · Guide > Install)``, or ``glossary.csv (title)`` for a record: where a block comes from."""
-    meta: dict[str, Any] = document.metadata
-    source = str(meta.get("source") or meta.get("doc_id") or meta.get("title") or "?")
+    origin = Provenance.from_metadata(document.metadata)
+    source = origin.source or origin.doc_id or origin.title or "?"
     where = []
-    if meta.get("page") not in (None, ""):
-        where.append(f"第 {meta['page']} 页" if language == "zh" else f"page {meta['page']}")
-    if meta.get("heading"):
-        where.append(str(meta["heading"]))
-    if not where and meta.get("title") and meta.get("doc_id") not in (None, source):
-        where.append(str(meta["title"]))  # a row of a record file (doc_id "file.csv#key"): its title
+    if origin.has_page:
+        where.append(f"第 {origin.page} 页" if language == "zh" else f"page {origin.page}")
+    if origin.heading:
+        where.append(str(origin.heading))
+    if not where and origin.title and origin.doc_id not in ("", source):
+        where.append(origin.title)  # a row of a record file (doc_id "file.csv#key"): its title
     return f"{source} ({' · '.join(where)})" if where else source
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from langchain_core.documents import Document
 from ranx import Qrels, Run, evaluate
 
+from rag.retrieval.chunk_scores import Scores
+
 
 @dataclass
 class ModeResult:
@@ -33,7 +35,7 @@ def documents_run(documents: Sequence[Document], key: str = "doc_id", strip_pref
     scores: dict[str, float] = {}
     for doc in documents:
         name = str(doc.metadata[key]).removeprefix(strip_prefix)
-        score = float(doc.metadata["scores"]["final"])
+        score = Scores.from_metadata(doc.metadata).final
         if name not in scores or score > scores[name]:
             scores[name] = score
     return scores

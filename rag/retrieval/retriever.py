@@ -23,10 +23,9 @@ What the scores mean (every returned chunk carries all of them in ``metadata["sc
   None when that search did not return it (the chunk still gets an exact score of that kind).
 - ``rrf``: reciprocal rank fusion, sum over the lists holding the chunk of 1 / (rrf_k + rank). Depends only on
   ranks, not on score values; about 0.033 at most for two lists with k = 60. Comparable within one query only.
-- ``final``: the score that orders the results and that ``min_score`` applies to: ``dense`` in dense mode,
-  ``sparse`` in sparse mode, ``hybrid`` (fusion weighted) or ``rrf`` (fusion rrf) in hybrid mode. With ColBERT
-  reranking, the reranked chunks' final score also includes colbert (weighted: its weight joins the sum;
-  rrf: the rank by colbert becomes a third list) and they come before the chunks outside the rerank set.
+- ``final``: the score that orders the results and that ``min_score`` applies to. Which scores make it for
+  each mode, fusion and ColBERT reranking (and its formula) is the rule of :class:`rag.retrieval.fusion.ScoreFusion`,
+  written only there; with ColBERT reranking the reranked chunks come before the chunks outside the rerank set.
 
 ``min_score`` is inclusive: a chunk is kept when ``final >= min_score``; 0 (or less) keeps everything, and a
 value above every score returns nothing.
@@ -41,78 +40,58 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field, PrivateAttr
+from langchain_core.runnables.config import run_in_executor
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 from pymilvus.exceptions import MilvusException
 
-from rag.config import RetrievalSettings, WeightSettings
+from rag.config import Fusion, Mode, RetrievalSettings, WeightSettings, with_overrides
 from rag.encoder import Encoder
 from rag.errors import InvalidInputError, StoreUnavailableError
 from rag.retrieval.cache import QueryEncoding, QueryEncodingCache
+from rag.retrieval.chunk_scores import Ranks, Scores
 from rag.retrieval.filters import SearchFilters
+from rag.retrieval.fusion import ScoreFusion
+from rag.retrieval.provenance import Provenance
 from rag.retrieval.results import RetrievalResult
-from rag.retrieval.scores import (
-    colbert_score,
-    dense_scores,
-    hybrid_formula,
-    lexical_score,
-    matched_terms,
-    resolve_weights,
-    rrf_formula,
-    rrf_score,
-    weighted_hybrid,
-)
+from rag.retrieval.scores import colbert_score, dense_scores, lexical_score, matched_terms, resolve_weights
 from rag.store import KnowledgeBase, MilvusStore, ModelInfo
 from rag.store.schema import SCALAR_FIELDS, decode_sparse
 
-MODES = ("dense", "sparse", "hybrid")
-FUSIONS = ("weighted", "rrf")
 MAX_MILVUS_LIMIT = 16384
 OUTPUT_FIELDS = [*SCALAR_FIELDS, "dense", "sparse"]
 
 
 class _Candidate:
-    """A chunk under consideration: its stored row, its ranks in the two lists and its scores."""
+    """A chunk under consideration: its stored row, its sparse vector and its scores (ranks included)."""
 
-    __slots__ = ("colbert", "colbert_rank", "dense", "dense_rank", "final", "hybrid", "row", "rrf", "sparse",
-                 "sparse_rank", "sparse_vec")
+    __slots__ = ("row", "scores", "sparse_vec")
 
-    def __init__(self, row: dict[str, Any]) -> None:
+    def __init__(self, row: dict[str, Any], ranks: Ranks) -> None:
         self.row = row
         self.sparse_vec = decode_sparse(row.get("sparse") or {})
-        self.dense_rank: int | None = None
-        self.sparse_rank: int | None = None
-        self.colbert_rank: int | None = None
-        self.dense = 0.0
-        self.sparse = 0.0
-        self.colbert: float | None = None
-        self.hybrid: float | None = None
-        self.rrf = 0.0
-        self.final = 0.0
+        self.scores = Scores(ranks=ranks)
 
 
-def final_formula(mode: str, fusion: str, weights: Mapping[str, float], *, colbert: bool, rrf_k: int) -> str:
-    """How ``final`` is computed for these settings, e.g. ``final = hybrid = (1.0 x dense + 0.3 x sparse) / 1.3``."""
-    if mode == "hybrid" and fusion == "rrf":
-        return "final = " + rrf_formula(rrf_k, ("dense", "sparse", "colbert") if colbert else ("dense", "sparse"))
-    if mode == "hybrid":
-        names = ("dense", "sparse", "colbert") if colbert else ("dense", "sparse")
-        return "final = " + hybrid_formula(weights, names)
-    if colbert:
-        return "final = " + hybrid_formula(weights, (mode, "colbert"), name=f"{mode}+colbert")
-    return f"final = {mode}"
+def _number_of_results(k: Any, top_k: Any) -> Any:
+    """``k`` (LangChain's name) or ``top_k`` (this project's); both only when they agree."""
+    if k is not None and top_k is not None and k != top_k:
+        raise InvalidInputError(f"k ({k!r}) and top_k ({top_k!r}) both set the number of results; give one.")
+    return k if k is not None else top_k
 
 
 class HybridRetriever(BaseRetriever):
     """Dense + sparse (+ ColBERT) retrieval on one knowledge base; see the module docstring for the scores.
 
     ``invoke(query)`` returns the Documents; ``search(query, ...)`` returns a RetrievalResult with the
-    settings used and the time spent, and takes per-call overrides.
+    settings used and the time spent, and takes per-call overrides. The number of results is ``k``
+    (LangChain's name) or ``top_k`` (``settings.top_k``), in the constructor and per call
+    (``invoke(query, k=3)``); any other unknown constructor argument is an error.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
     encoder: Encoder
     knowledge_base: KnowledgeBase
@@ -120,6 +99,23 @@ class HybridRetriever(BaseRetriever):
     filters: SearchFilters | None = None
     cache_size: int = 256
     _cache: QueryEncodingCache = PrivateAttr()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _k_sets_top_k(cls, data: Any) -> Any:
+        """``k=`` / ``top_k=`` in the constructor set ``settings.top_k`` (validated like the config)."""
+        if not isinstance(data, dict) or ("k" not in data and "top_k" not in data):
+            return data
+        data = dict(data)
+        number = _number_of_results(data.pop("k", None), data.pop("top_k", None))
+        if number is not None:
+            settings = data.get("settings")
+            if settings is None:
+                settings = RetrievalSettings()
+            elif not isinstance(settings, RetrievalSettings):
+                settings = RetrievalSettings.model_validate(settings)
+            data["settings"] = with_overrides(settings, top_k=number)
+        return data
 
     def model_post_init(self, context: Any, /) -> None:
         self._cache = QueryEncodingCache(self.encoder, self.cache_size)
@@ -132,6 +128,11 @@ class HybridRetriever(BaseRetriever):
         return cls(encoder=encoder, knowledge_base=store.open(kb, ModelInfo.of(encoder)), settings=settings, **kwargs)
 
     @property
+    def k(self) -> int:
+        """The number of results a search returns unless told otherwise (``settings.top_k``)."""
+        return self.settings.top_k
+
+    @property
     def query_cache(self) -> QueryEncodingCache:
         return self._cache
 
@@ -139,52 +140,65 @@ class HybridRetriever(BaseRetriever):
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
         kwargs.pop("verbose", None)
+        if "k" in kwargs:
+            kwargs["top_k"] = _number_of_results(kwargs.pop("k"), kwargs.get("top_k"))
         return self.search(query, **kwargs).documents
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        """``ainvoke``: the same search with the same per-call options (``k=3``), run in a worker thread.
+
+        BaseRetriever's default drops the per-call options; the search itself is synchronous (model, pymilvus).
+        """
+        return await run_in_executor(None, self._get_relevant_documents, query, run_manager=run_manager.get_sync(),
+                                     **kwargs)
 
     def search(
         self,
         query: str,
         *,
         top_k: int | None = None,
-        mode: str | None = None,
-        fusion: str | None = None,
+        mode: Mode | None = None,
+        fusion: Fusion | None = None,
         filters: SearchFilters | Mapping[str, Any] | None = None,
         min_score: float | None = None,
         colbert: bool | None = None,
         weights: WeightSettings | Mapping[str, float] | None = None,
     ) -> RetrievalResult:
-        """Search the knowledge base; arguments left as None take their value from the retrieval settings."""
+        """Search the knowledge base; arguments left as None take their value from the retrieval settings.
+
+        The overrides are checked by the same rules as the retrieval settings (InvalidInputError if wrong).
+        """
         started = time.perf_counter()
-        cfg = self.settings
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("The query is empty: type a question or a few words to search for.")
-        top_k = cfg.top_k if top_k is None else top_k
-        mode = mode or cfg.mode
-        fusion = fusion or cfg.fusion
-        use_colbert = cfg.colbert_rerank if colbert is None else colbert
-        floor = cfg.min_score if min_score is None else float(min_score)
-        w = resolve_weights(cfg.weights if weights is None else weights)
+        overrides = {name: value for name, value in (
+            ("top_k", top_k), ("mode", mode), ("fusion", fusion), ("min_score", min_score), ("colbert_rerank", colbert),
+            ("weights", None if weights is None else resolve_weights(weights)),
+        ) if value is not None}
+        cfg = with_overrides(self.settings, **overrides) if overrides else self.settings
+        rule = ScoreFusion.from_settings(cfg)
         flt = SearchFilters.coerce(filters if filters is not None else self.filters)
-        _check(top_k, mode, fusion, w, use_colbert)
-        if mode == "sparse" and not getattr(self.encoder, "supports_sparse", True):
+        if cfg.mode == "sparse" and not getattr(self.encoder, "supports_sparse", True):
             raise InvalidInputError(
                 f"mode sparse needs sparse (lexical) weights, which the embedding model {self.encoder.model_name!r} "
                 "does not produce (it is dense-only); use mode dense or hybrid, or embedding.backend: bge-m3."
             )
         result = RetrievalResult(
-            query=query, kb=self.knowledge_base.name, mode=mode, fusion=fusion, top_k=top_k, min_score=floor,
-            colbert=use_colbert, weights=w, filters=flt.as_dict(),
-            formula=final_formula(mode, fusion, w, colbert=use_colbert, rrf_k=cfg.rrf_k),
+            query=query, kb=self.knowledge_base.name, mode=cfg.mode, fusion=cfg.fusion, top_k=cfg.top_k,
+            min_score=cfg.min_score, colbert=cfg.colbert_rerank, weights=dict(rule.weights), filters=flt.as_dict(),
+            formula=rule.formula(),
         )
         timings = result.timings
 
         tick = time.perf_counter()
-        encoding, result.cached_query = self._cache.get(query, colbert=use_colbert)
+        encoding, result.cached_query = self._cache.get(query, colbert=cfg.colbert_rerank)
         timings.encode_ms = _ms(tick)
 
         tick = time.perf_counter()
         expr = flt.expression()
-        limit = min(top_k * cfg.candidate_factor, MAX_MILVUS_LIMIT)
+        limit = min(cfg.top_k * cfg.candidate_factor, MAX_MILVUS_LIMIT)
         # The two searches run at the same time: Milvus works on both while this thread waits. A query without
         # any sparse weight (e.g. only unknown tokens) has no sparse search.
         sparse_future = None
@@ -196,23 +210,22 @@ class HybridRetriever(BaseRetriever):
         result.dense_hits, result.sparse_hits = len(dense_hits), len(sparse_hits)
 
         tick = time.perf_counter()
-        pool = self._pool(mode, dense_hits, sparse_hits)
-        self._score(pool, encoding, mode, fusion, w)
+        pool = self._pool(cfg.mode, dense_hits, sparse_hits)
+        self._score(pool, encoding, rule)
         pool.sort(key=_order)
         timings.rescoring_ms = _ms(tick)
 
-        if use_colbert and pool:
+        if cfg.colbert_rerank and pool:
             tick = time.perf_counter()
-            pool = self._rerank(pool, encoding, mode, fusion, w)
+            pool = self._rerank(pool, encoding, rule, cfg.rerank_candidates)
             timings.rerank_ms = _ms(tick)
 
         tick = time.perf_counter()
-        kept = [c for c in pool if floor <= 0 or c.final >= floor]
+        floor = cfg.min_score
+        kept = [c for c in pool if floor <= 0 or c.scores.final >= floor]
         result.candidates = len(pool)
         result.below_min_score = len(pool) - len(kept)
-        result.documents = [
-            self._document(c, rank, encoding, mode, fusion, w) for rank, c in enumerate(kept[:top_k], start=1)
-        ]
+        result.documents = [self._document(c, rank, encoding) for rank, c in enumerate(kept[: cfg.top_k], start=1)]
         timings.rescoring_ms += _ms(tick)
         timings.total_ms = _ms(started)
         return result
@@ -244,99 +257,46 @@ class HybridRetriever(BaseRetriever):
         if mode in ("sparse", "hybrid"):
             for row in sparse_hits:
                 rows.setdefault(row["id"], row)
-        pool = []
-        for chunk_id, row in rows.items():
-            candidate = _Candidate(row)
-            candidate.dense_rank, candidate.sparse_rank = dense_ranks.get(chunk_id), sparse_ranks.get(chunk_id)
-            pool.append(candidate)
-        return pool
+        return [_Candidate(row, Ranks(dense=dense_ranks.get(chunk_id), sparse=sparse_ranks.get(chunk_id)))
+                for chunk_id, row in rows.items()]
 
-    def _score(self, pool: list[_Candidate], q: QueryEncoding, mode: str, fusion: str, w: dict[str, float]) -> None:
-        """Exact dense, sparse, hybrid and rrf scores from the stored vectors, and the final score before reranking."""
+    @staticmethod
+    def _score(pool: list[_Candidate], q: QueryEncoding, rule: ScoreFusion) -> None:
+        """Exact dense and sparse scores from the stored vectors; hybrid, rrf and final by the fusion rule."""
         if not pool:
             return
         dense = dense_scores(q.dense, np.asarray([c.row["dense"] for c in pool], np.float32))
-        k = self.settings.rrf_k
         for candidate, value in zip(pool, dense.tolist(), strict=True):
-            candidate.dense = value
-            candidate.sparse = lexical_score(q.sparse, candidate.sparse_vec)
-            candidate.hybrid = weighted_hybrid({"dense": candidate.dense, "sparse": candidate.sparse}, w)
-            candidate.rrf = rrf_score((candidate.dense_rank, candidate.sparse_rank), k)
-            candidate.final = _final(candidate, mode, fusion, w)
+            candidate.scores.dense = value
+            candidate.scores.sparse = lexical_score(q.sparse, candidate.sparse_vec)
+            rule.fuse(candidate.scores)
 
-    def _rerank(
-        self, pool: list[_Candidate], q: QueryEncoding, mode: str, fusion: str, w: dict[str, float]
-    ) -> list[_Candidate]:
-        """ColBERT-score the best ``rerank_candidates``, reorder them; the rest keep their order after them."""
-        head, tail = pool[: self.settings.rerank_candidates], pool[self.settings.rerank_candidates :]
+    def _rerank(self, pool: list[_Candidate], q: QueryEncoding, rule: ScoreFusion, size: int) -> list[_Candidate]:
+        """ColBERT-score the best ``size`` candidates, reorder them; the rest keep their order after them."""
+        head, tail = pool[:size], pool[size:]
         encoded = self.encoder.encode([c.row["text"] for c in head], colbert=True)
         for candidate, vecs in zip(head, encoded.colbert or [], strict=True):
-            candidate.colbert = colbert_score(q.colbert if q.colbert is not None else np.zeros((0, 1)), vecs)
-        by_colbert = sorted(head, key=lambda c: (-(c.colbert or 0.0), c.row["id"]))
+            candidate.scores.colbert = colbert_score(q.colbert if q.colbert is not None else np.zeros((0, 1)), vecs)
+        by_colbert = sorted(head, key=lambda c: (-(c.scores.colbert or 0.0), c.row["id"]))
         for rank, candidate in enumerate(by_colbert, start=1):
-            candidate.colbert_rank = rank
-        k = self.settings.rrf_k
+            candidate.scores.ranks.colbert = rank
         for candidate in head:
-            candidate.hybrid = weighted_hybrid(
-                {"dense": candidate.dense, "sparse": candidate.sparse, "colbert": candidate.colbert}, w
-            )
-            candidate.rrf = rrf_score((candidate.dense_rank, candidate.sparse_rank, candidate.colbert_rank), k)
-            candidate.final = _final(candidate, mode, fusion, w)
+            rule.fuse(candidate.scores)
         head.sort(key=_order)
         return head + tail
 
-    def _document(
-        self, c: _Candidate, rank: int, q: QueryEncoding, mode: str, fusion: str, w: dict[str, float]
-    ) -> Document:
+    def _document(self, c: _Candidate, rank: int, q: QueryEncoding) -> Document:
         row = c.row
-        stored = dict(row.get("metadata") or {})
-        scores = {
-            "dense": c.dense, "sparse": c.sparse, "colbert": c.colbert, "hybrid": c.hybrid, "rrf": c.rrf,
-            "dense_rank": c.dense_rank, "sparse_rank": c.sparse_rank, "colbert_rank": c.colbert_rank,
-            "final": c.final, "mode": mode, "fusion": fusion, "weights": dict(w),
-        }
+        terms = matched_terms(q.sparse, c.sparse_vec, self.encoder.tokenizer)
         metadata = {
-            "id": row["id"], "doc_id": row["doc_id"], "source": row["source"], "chunk_index": row["chunk_index"],
-            "title": row.get("title", ""), "page": stored.get("page"), "heading": stored.get("heading"),
-            "rank": rank, "kb": self.knowledge_base.name, "scores": scores,
-            "matched_terms": matched_terms(q.sparse, c.sparse_vec, self.encoder.tokenizer), "metadata": stored,
+            "id": row["id"], **Provenance.from_row(row).to_metadata(), "rank": rank, "kb": self.knowledge_base.name,
+            "scores": c.scores.to_metadata(), "matched_terms": terms, "metadata": dict(row.get("metadata") or {}),
         }
         return Document(page_content=row["text"], metadata=metadata, id=row["id"])
 
 
-def _final(c: _Candidate, mode: str, fusion: str, w: dict[str, float]) -> float:
-    """The score that orders results: see ``final`` in the module docstring."""
-    if mode == "hybrid":
-        value = c.rrf if fusion == "rrf" else c.hybrid
-    elif c.colbert is None:
-        value = c.dense if mode == "dense" else c.sparse
-    else:
-        value = weighted_hybrid({mode: c.dense if mode == "dense" else c.sparse, "colbert": c.colbert}, w)
-    return float(value) if value is not None else 0.0  # None only when all weights are 0, refused by _check
-
-
 def _order(c: _Candidate) -> tuple[float, float, str]:
-    return (-c.final, -c.dense, c.row["id"])
-
-
-def _check(top_k: int, mode: str, fusion: str, w: dict[str, float], colbert: bool) -> None:
-    if not isinstance(top_k, int) or top_k < 1:
-        raise InvalidInputError(f"top_k must be a whole number of 1 or more, got {top_k!r}.")
-    if mode not in MODES:
-        raise InvalidInputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
-    if fusion not in FUSIONS:
-        raise InvalidInputError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}.")
-    if mode == "hybrid" and fusion == "weighted":
-        used = ["dense", "sparse", "colbert"] if colbert else ["dense", "sparse"]
-    elif mode != "hybrid" and colbert:
-        used = [mode, "colbert"]
-    else:
-        return
-    if sum(w[name] for name in used) <= 0:
-        raise InvalidInputError(
-            f"the weights of {' and '.join(used)} are all 0, so the final score is undefined; give at least one "
-            "a positive weight (retrieval.weights)."
-        )
+    return (-c.scores.final, -c.scores.dense, c.row["id"])
 
 
 _EXECUTOR: ThreadPoolExecutor | None = None

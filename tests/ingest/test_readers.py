@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import errno
 import json
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -146,6 +148,46 @@ def test_markdown_without_h1_is_titled_by_stem(tmp_path: Path) -> None:
     assert doc.title == "notes" and doc.sections[0].metadata == {"heading": "Part"}
 
 
+SETEXT = """Guide
+=====
+
+Welcome.
+
+Install
+-------
+Run the installer.
+
+~~~
+Not a heading
+=============
+~~~
+
+Appendix
+===
+Last words.
+"""
+
+
+def test_markdown_setext_headings_are_sections(tmp_path: Path) -> None:
+    [doc] = read_file(write(tmp_path, "setext.md", SETEXT))
+    assert doc.title == "Guide"
+    assert [(s.metadata.get("heading"), s.text) for s in doc.sections] == [
+        ("Guide", "Guide\n\nWelcome."),
+        ("Guide > Install", "Install\nRun the installer.\n\n~~~\nNot a heading\n=============\n~~~"),
+        ("Appendix", "Appendix\nLast words."),
+    ]
+
+
+def test_markdown_front_matter_and_nested_hashes_are_text(tmp_path: Path) -> None:
+    text = "---\ntitle: Notes\n---\n> # quoted\n\n    # indented code\n\n# Real\nbody"
+    [doc] = read_file(write(tmp_path, "notes.md", text))
+    assert doc.title == "Real"
+    assert [(s.metadata.get("heading"), s.text) for s in doc.sections] == [
+        (None, "---\ntitle: Notes\n---\n> # quoted\n\n    # indented code"),
+        ("Real", "Real\nbody"),
+    ]
+
+
 # --- pdf -------------------------------------------------------------------------------------------------
 
 
@@ -218,6 +260,42 @@ def test_html_keeps_visible_text_only(tmp_path: Path) -> None:
 
 def test_html_meta_charset_and_h1_title(tmp_path: Path) -> None:
     html = '<html><head><meta charset="gb2312"></head><body><h1>远程办公</h1><p>每周最多三天。</p></body>'
+    [doc] = read_file(write(tmp_path, "zh.html", html.encode("gbk")))
+    assert doc.title == "远程办公" and doc.sections[0].text == "远程办公\n每周最多三天。"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        '<meta http-equiv="Content-Type" content="text/html; charset=windows-1252">',
+        "<meta charset='ISO-8859-1'>",  # read as CP1252, as browsers do: the quotes below are CP1252-only
+        '<?xml version="1.0" encoding="windows-1252"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN"'
+        ' "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n<html xmlns="http://www.w3.org/1999/xhtml">',
+    ],
+)
+def test_html_declared_charset_forms_are_honoured(tmp_path: Path, head: str) -> None:
+    html = f"{head}<body><p>Caf\u00e9 \u201cna\u00efve\u201d \u2013 \u20ac5</p></body>"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # XHTML is read without bs4's "XML parsed as HTML" warning
+        [doc] = read_file(write(tmp_path, "w.html", html.encode("cp1252")))
+    assert doc.sections[0].text == "Caf\u00e9 \u201cna\u00efve\u201d \u2013 \u20ac5"
+
+
+def test_html_charset_aliases_browsers_know(tmp_path: Path) -> None:
+    html = '<meta charset="x-sjis"><p>年休</p>'  # too short to guess: detection reads it as GB18030
+    [doc] = read_file(write(tmp_path, "ja.html", html.encode("shift_jis")))
+    assert doc.sections[0].text == "年休"
+
+
+def test_html_byte_order_mark_wins_over_the_declaration(tmp_path: Path) -> None:
+    html = '<meta charset="windows-1252"><p>\u5e74\u5047 caf\u00e9</p>'
+    [doc] = read_file(write(tmp_path, "bom.html", codecs.BOM_UTF16_LE + html.encode("utf-16-le")))
+    assert doc.sections[0].text == "\u5e74\u5047 caf\u00e9"
+
+
+@pytest.mark.parametrize("declared", ["utf-8", "no-such-charset", "utf-16"])
+def test_html_wrong_or_unusable_declaration_falls_back_to_detection(tmp_path: Path, declared: str) -> None:
+    html = f'<meta charset="{declared}"><h1>远程办公</h1><p>每周最多三天。</p>'
     [doc] = read_file(write(tmp_path, "zh.html", html.encode("gbk")))
     assert doc.title == "远程办公" and doc.sections[0].text == "远程办公\n每周最多三天。"
 

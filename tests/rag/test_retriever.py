@@ -7,7 +7,9 @@ are non-empty, so sparse scores are never trivially 0.
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,15 +17,19 @@ from typing import Any
 import pytest
 from langchain_core.documents import Document
 from langchain_core.runnables import RunnableLambda
+from pydantic import ValidationError
+from rich.console import Console
 
+from cli.render import results_table
 from ingest.pipeline import IngestPipeline
-from rag.config import EmbeddingSettings, RetrievalSettings, Settings
+from rag.config import FUSIONS, MODES, EmbeddingSettings, RetrievalSettings, Settings
 from rag.encoder import BGEM3Encoder, Encoder
 from rag.errors import InvalidInputError, ModelMismatchError
-from rag.retrieval import HybridRetriever, RetrievalResult
+from rag.retrieval import HybridRetriever, RetrievalResult, Scores
 from rag.store import MilvusStore
 from rag.testing.tiny_bge_m3 import build_bge_m3_like
 from tests.conftest import EXAMPLES, example_texts
+from ui.markup import formula_lines
 
 KB = "demo"
 QUERIES = [
@@ -331,3 +337,105 @@ def test_same_results_on_a_milvus_server(m3: Encoder, demo: tuple[Settings, Milv
         assert remote.search(QUERIES[2], filters={"source_prefix": "product"}).documents[0].metadata["source"] \
             == "product-faq.md"
         server.drop("demo_server")
+
+
+EXPECTED_FORMULA = {
+    ("dense", False): "final = dense",
+    ("dense", True): "final = dense+colbert = (1.0 x dense + 1.0 x colbert) / 2.0",
+    ("sparse", False): "final = sparse",
+    ("sparse", True): "final = sparse+colbert = (0.3 x sparse + 1.0 x colbert) / 1.3",
+    ("hybrid", False): "final = hybrid = (1.0 x dense + 0.3 x sparse) / 1.3",
+    ("hybrid", True): "final = hybrid = (1.0 x dense + 0.3 x sparse + 1.0 x colbert) / 2.3",
+    ("rrf", False): "final = rrf = 1/(60 + dense_rank) + 1/(60 + sparse_rank)",
+    ("rrf", True): "final = rrf = 1/(60 + dense_rank) + 1/(60 + sparse_rank) + 1/(60 + colbert_rank)",
+}
+
+
+def evaluate(formula: str, scores: Scores | None = None) -> float:
+    """The right-hand side of ``final = [name =] expression`` as a number, names replaced by the chunk's scores."""
+    expression = formula.split(" = ")[-1] if scores is None else formula.split(" = ", 2)[-1]
+    values = {} if scores is None else {
+        "dense": scores.dense, "sparse": scores.sparse, "colbert": scores.colbert, "dense_rank": scores.ranks.dense,
+        "sparse_rank": scores.ranks.sparse, "colbert_rank": scores.ranks.colbert,
+    }
+    # a list that does not hold the chunk adds nothing to rrf (its rank is None)
+    expression = re.sub(r"1/\(\d+ \+ ([a-z]+_rank)\)", lambda m: "0" if values[m.group(1)] is None else m.group(0),
+                        expression)
+    arithmetic = re.sub(r"[a-z_]+", lambda m: "*" if m.group(0) == "x" else repr(values[m.group(0)]), expression)
+    assert re.fullmatch(r"[-0-9.e+*/() ]+", arithmetic), arithmetic
+    return float(eval(arithmetic, {"__builtins__": {}}))  # only numbers and + * / ( ), checked above
+
+
+def table_rows(result: RetrievalResult) -> tuple[str, list[list[str]]]:
+    """The CLI table as a user sees it: its whole text and the cells of each chunk's row."""
+    console = Console(width=400, record=True, file=io.StringIO())
+    console.print(results_table(result))
+    text = console.export_text()
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in text.splitlines()
+            if line.startswith("│") and line.split("│")[1].strip().isdigit()]
+    return text, rows
+
+
+@pytest.mark.parametrize("colbert", [False, True], ids=["no-colbert", "colbert"])
+@pytest.mark.parametrize("fusion", FUSIONS)
+@pytest.mark.parametrize("mode", MODES)
+def test_one_rule_retriever_web_formula_and_cli_table_agree(
+    mode: str, fusion: str, colbert: bool, make_retriever: Callable[..., HybridRetriever]
+) -> None:
+    retriever = make_retriever(mode=mode, fusion=fusion, colbert_rerank=colbert, rerank_candidates=3)
+    result = retriever.search(QUERIES[1], top_k=6)
+    docs = result.documents
+    rule = "rrf" if (mode, fusion) == ("hybrid", "rrf") else mode
+    assert result.formula == EXPECTED_FORMULA[rule, colbert] and len(docs) == 6
+    scores = [Scores.from_metadata(d.metadata) for d in docs]
+    finals = [s.final for s in scores]
+    reranked = sum(s.colbert is not None for s in scores)
+    assert reranked == (3 if colbert else 0)
+    for part in (finals[:reranked], finals[reranked:]):  # reranked chunks first, each group by final
+        assert part == sorted(part, reverse=True)
+
+    text, rows = table_rows(result)
+    assert result.formula in " ".join(text.split())
+    assert [row[0] for row in rows] == [str(d.metadata["rank"]) for d in docs]
+    assert [row[7] for row in rows] == [f"{f:.4f}" for f in finals]
+
+    for doc, s in zip(docs, scores, strict=True):
+        lines = formula_lines(s, retriever.settings.rrf_k)
+        # the chunk's own formula: the search's, or without colbert for a chunk outside the rerank set
+        assert lines[0] == EXPECTED_FORMULA[rule, s.colbert is not None]
+        assert evaluate(lines[0], s) == pytest.approx(s.final, abs=1e-9)
+        assert evaluate(lines[-1]) == pytest.approx(s.final, abs=1e-4)  # the numbers shown give the final
+        assert lines[-1].endswith(f" = {s.final:.4f}")
+        assert doc.metadata["scores"] == s.to_metadata()
+
+
+def test_k_is_langchains_name_for_top_k(m3: Encoder, demo: tuple[Settings, MilvusStore],
+                                        retriever: HybridRetriever) -> None:
+    store = demo[1]
+    three = HybridRetriever.from_store(m3, store, KB, RetrievalSettings(), k=3)
+    assert three.k == 3 and len(three.invoke(QUERIES[0])) == 3
+    assert len(three.invoke(QUERIES[0], k=1)) == 1 and len(three.invoke(QUERIES[0], top_k=2)) == 2
+    assert len(HybridRetriever.from_store(m3, store, KB, RetrievalSettings(), top_k=2).invoke(QUERIES[0])) == 2
+    assert retriever.k == 5 and len(retriever.invoke(QUERIES[0], k=4)) == 4
+    with pytest.raises(InvalidInputError, match="give one"):
+        retriever.invoke(QUERIES[0], k=2, top_k=3)
+    with pytest.raises(InvalidInputError, match="top_k"):
+        HybridRetriever.from_store(m3, store, KB, RetrievalSettings(), k=0)
+
+
+def test_unknown_constructor_argument_is_an_error(m3: Encoder, demo: tuple[Settings, MilvusStore]) -> None:
+    for wrong in ({"n_results": 3}, {"search_kwargs": {"k": 3}}, {"mode": "dense"}):
+        with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+            HybridRetriever.from_store(m3, demo[1], KB, RetrievalSettings(), **wrong)
+
+
+def test_per_call_options_follow_the_settings_rules(retriever: HybridRetriever) -> None:
+    for options, message in (({"fusion": "max"}, "fusion must be one of 'weighted' or 'rrf', got 'max'"),
+                             ({"top_k": 1001}, "top_k: Input should be less than or equal to 1000"),
+                             ({"min_score": "high"}, "min_score: Input should be a valid number"),
+                             ({"weights": {"dense": -1}}, "weights must be numbers of 0 or more"),
+                             ({"mode": "dense", "colbert": True, "weights": {"dense": 0, "colbert": 0}},
+                              "weights of dense and colbert are all 0")):
+        with pytest.raises(InvalidInputError, match=re.escape(message)):
+            retriever.search("x", **options)
+    assert retriever.search(QUERIES[0], fusion="rrf", weights={"dense": 0, "sparse": 0}).documents  # rrf: no weights

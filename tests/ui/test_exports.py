@@ -35,3 +35,12 @@ def test_item3_numbers_and_plain_text_stay_as_they_are() -> None:
     [row] = csv.DictReader(io.StringIO(to_csv("remote work", [chunk(text="Employees = staff")])))
     assert (row["sparse"], row["final"], row["dense"]) == ("-0.12", "-0.12", "0.5")
     assert (row["text"], row["source"], row["query"], row["rank"]) == ("Employees = staff", "a.txt", "remote work", "1")
+
+
+def test_csv_has_each_chunks_final_with_its_numbers() -> None:
+    scores = {"dense": 0.8, "sparse": 2.0, "colbert": None, "hybrid": 1.4 / 1.3, "rrf": 1 / 12 + 1 / 15,
+              "dense_rank": 2, "sparse_rank": 5, "colbert_rank": None, "final": 1 / 12 + 1 / 15, "mode": "hybrid",
+              "fusion": "rrf", "weights": {"dense": 1.0, "sparse": 0.3, "colbert": 1.0}}
+    [row] = csv.DictReader(io.StringIO(to_csv("q", [chunk(scores=scores)], rrf_k=10)))
+    assert row["formula"] == f"final = 1/(10 + 2) + 1/(10 + 5) = {1 / 12 + 1 / 15:.4f}"
+    assert (row["dense_rank"], row["colbert_rank"], row["fusion"]) == ("2", "", "rrf")

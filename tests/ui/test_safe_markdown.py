@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import pytest
 from markdown_it import MarkdownIt
 
-from ui.safe_markdown import WORD_JOINER, escape_markdown, markdown_html
+from ui.safe_markdown import WORD_JOINER, code_span, escape_markdown, markdown_html
 
 OUT = "http://127.0.0.1:9"
 # What Streamlit's GFM autolink finder matches in text (mdast-util-gfm-autolink-literal).
@@ -99,3 +99,13 @@ def test_item1_escape_markdown_shows_the_text_exactly_as_text(text: str) -> None
     assert [c.type for c in inline.children or []] == ["text"]
     assert inline.children[0].content.replace(WORD_JOINER, "") == text
     assert not _AUTOLINKS.search(inline.children[0].content)  # Streamlit's GFM autolink finder sees none
+
+
+@pytest.mark.parametrize("text", [
+    "/models/bge-m3", "/m/a`b", "`x`", "``", "/m/[red]x_y_ ![i](http://127.0.0.1:9/a.gif)", " padded ", "年假",
+])
+def test_code_span_shows_a_path_exactly_as_code(text: str) -> None:
+    tokens = MarkdownIt("commonmark").parse(f"🟢 **Model** · {code_span(text)} · loaded")
+    [inline] = [t for t in tokens if t.type == "inline"]
+    spans = [c.content for c in inline.children or [] if c.type == "code_inline"]
+    assert spans == [text]

@@ -33,7 +33,8 @@ def render_extras(index: int, turn: dict[str, Any], settings: Settings) -> None:
     st.markdown(f"**{t('sources', n=len(docs))}**")
     render_cards(docs, query=turn["standalone"] or turn["question"], kb=turn["kb"], key=f"turn{index}",
                  settings=settings, cited=set(cited_numbers(turn["answer"])))
-    render_downloads(docs, query=turn["question"], key=f"turn{index}", kb=turn["kb"], answer=turn["answer"])
+    render_downloads(docs, query=turn["question"], key=f"turn{index}", rrf_k=settings.retrieval.rrf_k, kb=turn["kb"],
+                     answer=turn["answer"])
 
 
 def show_answer(text: str, where: Any = st) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from rag.config import Settings
+from rag.config import FUSIONS, Settings
 from rag.errors import InvalidInputError, RagError
 from rag.retrieval import RetrievalResult
 from ui import resources
@@ -74,7 +74,7 @@ def page() -> None:
     left, middle, right = st.columns(3)
     left.radio(t("mode"), MODES, key="rc_mode", horizontal=True)
     middle.number_input(t("top_k"), min_value=1, max_value=200, step=1, key="rc_top_k")
-    right.selectbox(t("fusion"), ["weighted", "rrf"], key="rc_fusion")
+    right.selectbox(t("fusion"), FUSIONS, key="rc_fusion")
     for column, name in zip(st.columns(3), ("dense", "sparse", "colbert"), strict=True):
         column.number_input(t("weight", name=name), min_value=0.0, max_value=10.0, step=0.1, key=f"rc_w_{name}")
     if st.button(t("search"), key="rc_search", type="primary"):
@@ -93,8 +93,8 @@ def page() -> None:
     with tab_table:
         if docs:
             table(result)
-        render_downloads(docs, query=result.query, key="rc", **{k: v for k, v in result.to_dict().items()
-                                                                if k not in ("documents", "query")})
+        render_downloads(docs, query=result.query, key="rc", rrf_k=settings.retrieval.rrf_k,
+                         **{k: v for k, v in result.to_dict().items() if k not in ("documents", "query")})
     with tab_cards:
         render_cards(docs, query=result.query, kb=result.kb, key="rc", settings=settings)
 
