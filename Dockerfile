@@ -28,15 +28,17 @@ RUN useradd --create-home --uid "${APP_UID}" --shell /usr/sbin/nologin app \
 
 WORKDIR /app
 
-# 1) torch first, from the PyTorch index of the chosen variant (cpu = no CUDA libraries).
+# 1) torch first, from the PyTorch index of the chosen variant (cpu = no CUDA libraries). TORCH_VERSION is
+#    requirements.lock's torch pin (tests/test_packaging.py checks that they agree).
 RUN pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" "torch==${TORCH_VERSION}"
 
-# 2) The other pinned dependencies, read from pyproject.toml only: this layer is rebuilt when the
-#    dependencies change, not when the source does. torch is already satisfied by step 1.
-COPY pyproject.toml ./
+# 2) The other dependencies, read from pyproject.toml and installed at requirements.lock's versions (the
+#    tested set): this layer is rebuilt when the dependencies change, not when the source does. torch is
+#    already satisfied by step 1.
+COPY pyproject.toml requirements.lock ./
 RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; \
 print('\n'.join(d for d in deps if not d.startswith('torch')))" > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
+    && pip install -c requirements.lock -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
 # 3) The source (filtered by .dockerignore), installed editable so that rag.config finds

