@@ -9,7 +9,7 @@ from tests.conftest import ROOT
 
 # Where users read commands: the docs and the config comments; and for milvus-lite, the messages of the code.
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *sorted((ROOT / "configs").glob("*.yaml"))]
-CODE = [p for package in ("rag", "ingest", "cli", "ui") for p in sorted((ROOT / package).rglob("*.py"))]
+CODE = [p for package in ("rag", "ingest", "cli", "clikit", "ui") for p in sorted((ROOT / package).rglob("*.py"))]
 MILVUS_LITE_SERVER = re.compile(r"milvus-lite server --[^`'\"\n]*")
 STREAMLIT_RUN = re.compile(r"streamlit run [^`'\"\n]*")
 
