@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -11,6 +11,9 @@ from rich.table import Table
 from cli.common import ConfigOption, JsonOption, KbOption, console
 from clikit import safe
 from rag.config import load_settings
+
+if TYPE_CHECKING:  # not imported at run time: a usage error of `rag` is reported without loading pymilvus
+    from rag.workbench import DocumentEntry
 
 
 def _where(page: int | None, heading: str | None) -> str:
@@ -26,19 +29,26 @@ def chunks(
         help="Only chunks whose text or source contains every one of these words (% and _ match themselves)."
     )] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Chunks per page.")] = 20,
-    offset: Annotated[int, typer.Option(min=0, help="Chunks to skip (the page's start).")] = 0,
+    offset: Annotated[int, typer.Option(min=0, help="Chunks (or documents) to skip: the page's start.")] = 0,
+    documents: Annotated[bool, typer.Option(
+        "--documents", help="List the documents with their chunk counts instead of chunks."
+    )] = False,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """List a knowledge base's chunks with id, source, chunk number, page or heading and full text, a page at a
-    time (--limit, --offset)."""
+    time (--limit, --offset); or its documents with their chunk counts (--documents)."""
     from rag.store import MilvusStore
     from rag.workbench import ChunkBrowser
 
     settings = load_settings(config)
     name = kb or settings.kb.name
     with MilvusStore(settings.milvus) as store:
-        page = ChunkBrowser(store.open(name)).chunks(source=source, contains=contains, limit=limit, offset=offset)
+        browser = ChunkBrowser(store.open(name))
+        if documents:
+            _print_documents(name, browser.documents(limit=limit, offset=offset), as_json)
+            return
+        page = browser.chunks(source=source, contains=contains, limit=limit, offset=offset)
     if as_json:
         print(json.dumps({"kb": name, **page.to_dict()}, ensure_ascii=False, indent=2))
         return
@@ -53,6 +63,18 @@ def chunks(
     shown = f"chunks {offset + 1}-{offset + len(page.chunks)}" if page.chunks else "no chunks"
     more = f"; next page: --offset {offset + limit}" if page.has_more else ""
     console.print(f"{shown} of knowledge base {safe(name)}{more}", highlight=False)
+
+
+def _print_documents(name: str, entries: list[DocumentEntry], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"kb": name, "documents": [e.to_dict() for e in entries]}, ensure_ascii=False, indent=2))
+        return
+    table = Table(header_style="bold")
+    for column in ("document", "source", "title", "chunks"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        table.add_row(safe(entry.doc_id), safe(entry.source), safe(entry.title), str(entry.chunks))
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:

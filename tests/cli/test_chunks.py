@@ -65,3 +65,13 @@ def test_chunks_table_prints_texts_safely(ingested: Settings) -> None:
     assert "next page: --offset 1" in paged.stdout
     missing = run_cli(["chunks", "--kb", "no_such_kb"], ingested, program="rag")
     assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_documents_with_chunk_counts(ingested: Settings) -> None:
+    listed = run_cli(["chunks", "--documents", "--json"], ingested, program="rag")
+    assert listed.returncode == 0, listed.stderr
+    counts = {d["source"]: d["chunks"] for d in json.loads(listed.stdout)["documents"]}
+    guide = json.loads(run_cli(["chunks", "--source", "guide.md", "--json"], ingested, program="rag").stdout)
+    assert counts == {"guide.md": len(guide["chunks"]), ODD_NAME: 1}
+    table = run_cli(["chunks", "--documents"], ingested, program="rag")
+    assert "[red]notes[bold]" in table.stdout and "chunks" in table.stdout
