@@ -15,6 +15,8 @@ from rag.config import load_settings
 if TYPE_CHECKING:  # not imported at run time: a usage error of `rag` is reported without loading pymilvus
     from rag.workbench import DocumentEntry
 
+ID_WIDTH = 64  # chunk ids are sha256 hex digests
+
 
 def _where(page: int | None, heading: str | None) -> str:
     if page is not None:
@@ -53,8 +55,9 @@ def chunks(
         print(json.dumps({"kb": name, **page.to_dict()}, ensure_ascii=False, indent=2))
         return
     table = Table(header_style="bold", show_lines=True)
-    for column in ("#", "source", "chunk", "page / heading", "text", "id"):
+    for column in ("#", "source", "chunk", "page / heading", "text"):
         table.add_column(column, overflow="fold")
+    table.add_column("id", no_wrap=True, min_width=ID_WIDTH)  # whole, to be copied (e.g. to `rag explain`)
     for number, chunk in enumerate(page.chunks, start=offset + 1):
         origin = chunk.provenance
         table.add_row(str(number), safe(origin.doc_id or origin.source), str(origin.chunk_index),

@@ -61,6 +61,8 @@ def test_chunks_table_prints_texts_safely(ingested: Settings) -> None:
     assert "[red]notes[bold]" in result.stdout  # markup shown as typed, not applied
     assert "\x1b" not in result.stdout and "\\x1b[2J" in result.stdout
     assert "chunks 1-1 of knowledge base test_kb" in result.stdout
+    found = json.loads(run_cli(["chunks", "--contains", "a_b", "--json"], ingested, program="rag").stdout)
+    assert found["chunks"][0]["id"] in result.stdout  # whole on one line, to be copied
     paged = run_cli(["chunks", "--limit", "1"], ingested, program="rag")
     assert "next page: --offset 1" in paged.stdout
     missing = run_cli(["chunks", "--kb", "no_such_kb"], ingested, program="rag")
