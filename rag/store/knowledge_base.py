@@ -9,12 +9,13 @@ from typing import Any
 from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
 
-from rag.errors import StoreUnavailableError
+from rag.errors import InvalidInputError, StoreUnavailableError
 from rag.store.model_info import ModelInfo
 from rag.store.schema import ChunkRecord, decode_sparse
 
 WRITE_BATCH = 256
 FILTER_BATCH = 200
+QUERY_WINDOW = 16384
 
 
 _LITERAL_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"})
@@ -34,6 +35,18 @@ def quote(value: str) -> str:
 
 def in_filter(field_name: str, values: Sequence[str]) -> str:
     return f"{field_name} in [{', '.join(quote(v) for v in values)}]"
+
+
+# Pattern escapes of milvus-lite's ``like``: \% and \_ are a literal % and _. A literal backslash cannot be
+# written (milvus-lite 3.2.2 passes \\s on as the regex \s, whitespace), so it becomes _, any one character:
+# a search for a\b also finds a/b.
+_LIKE_ESCAPES = str.maketrans({"\\": "_", "%": "\\%", "_": "\\_"})
+
+
+def contains_filter(field_name: str, text: str) -> str:
+    """A filter for rows whose ``field_name`` contains ``text`` (a ``like "%...%"`` pattern): ``%`` and ``_``
+    match themselves, not any characters; a backslash matches any one character (see ``_LIKE_ESCAPES``)."""
+    return f"{field_name} like {quote('%' + text.translate(_LIKE_ESCAPES) + '%')}"
 
 
 @dataclass
@@ -101,6 +114,17 @@ class KnowledgeBase:
                 break
             out.append(row)
         return out
+
+    def page(self, filter_expr: str, fields: Sequence[str], limit: int, offset: int = 0) -> list[dict[str, Any]]:
+        """At most ``limit`` rows matching ``filter_expr`` after skipping ``offset``, in Milvus' own order (stable
+        between calls on unchanged data). Milvus answers only ``offset + limit <= 16384`` (QUERY_WINDOW)."""
+        if offset + limit > QUERY_WINDOW:
+            raise InvalidInputError(
+                f"Milvus pages at most {QUERY_WINDOW} rows deep (offset {offset} + limit {limit}); narrow the "
+                "search with a source or words instead."
+            )
+        return self._client.query(self.name, filter=filter_expr, output_fields=list(fields), limit=limit,
+                                  offset=offset)
 
     def layout(self) -> dict[str, Any]:
         """The collection's fields (name -> Milvus type) and vector indexes (field -> index type and metric)."""

@@ -1,0 +1,84 @@
+"""`rag chunks`: browse a knowledge base's chunks page by page, by source or by words in their text or source."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from cli.common import ConfigOption, JsonOption, KbOption, console
+from clikit import safe
+from rag.config import load_settings
+
+if TYPE_CHECKING:  # not imported at run time: a usage error of `rag` is reported without loading pymilvus
+    from rag.workbench import DocumentEntry
+
+ID_WIDTH = 64  # chunk ids are sha256 hex digests
+
+
+def _where(page: int | None, heading: str | None) -> str:
+    if page is not None:
+        return f"p.{page}"
+    return heading or ""
+
+
+def chunks(
+    kb: KbOption = None,
+    source: Annotated[str | None, typer.Option(help="Only the chunks of this source file, in order.")] = None,
+    contains: Annotated[str | None, typer.Option(
+        help="Only chunks whose text or source contains every one of these words (% and _ match themselves)."
+    )] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Chunks per page.")] = 20,
+    offset: Annotated[int, typer.Option(min=0, help="Chunks (or documents) to skip: the page's start.")] = 0,
+    documents: Annotated[bool, typer.Option(
+        "--documents", help="List the documents with their chunk counts instead of chunks."
+    )] = False,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """List a knowledge base's chunks with id, source, chunk number, page or heading and full text, a page at a
+    time (--limit, --offset); or its documents with their chunk counts (--documents)."""
+    from rag.store import MilvusStore
+    from rag.workbench import ChunkBrowser
+
+    settings = load_settings(config)
+    name = kb or settings.kb.name
+    with MilvusStore(settings.milvus) as store:
+        browser = ChunkBrowser(store.open(name))
+        if documents:
+            _print_documents(name, browser.documents(limit=limit, offset=offset), as_json)
+            return
+        page = browser.chunks(source=source, contains=contains, limit=limit, offset=offset)
+    if as_json:
+        print(json.dumps({"kb": name, **page.to_dict()}, ensure_ascii=False, indent=2))
+        return
+    table = Table(header_style="bold", show_lines=True)
+    for column in ("#", "source", "chunk", "page / heading", "text"):
+        table.add_column(column, overflow="fold")
+    table.add_column("id", no_wrap=True, min_width=ID_WIDTH)  # whole, to be copied (e.g. to `rag explain`)
+    for number, chunk in enumerate(page.chunks, start=offset + 1):
+        origin = chunk.provenance
+        table.add_row(str(number), safe(origin.doc_id or origin.source), str(origin.chunk_index),
+                      safe(_where(origin.page, origin.heading)), safe(chunk.text, multiline=True), chunk.id)
+    console.print(table)
+    shown = f"chunks {offset + 1}-{offset + len(page.chunks)}" if page.chunks else "no chunks"
+    more = f"; next page: --offset {offset + limit}" if page.has_more else ""
+    console.print(f"{shown} of knowledge base {safe(name)}{more}", highlight=False)
+
+
+def _print_documents(name: str, entries: list[DocumentEntry], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"kb": name, "documents": [e.to_dict() for e in entries]}, ensure_ascii=False, indent=2))
+        return
+    table = Table(header_style="bold")
+    for column in ("document", "source", "title", "chunks"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        table.add_row(safe(entry.doc_id), safe(entry.source), safe(entry.title), str(entry.chunks))
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(chunks)
