@@ -1,0 +1,195 @@
+"""Explain a miss: why one chunk of a knowledge base was (or was not) retrieved for a query.
+
+Everything is computed with the retriever's own code: the chunk's scores from its stored vectors by
+:mod:`rag.retrieval.scores` and :class:`rag.retrieval.fusion.ScoreFusion`, its candidate-list positions from
+the same Milvus searches, the verdict from a real :meth:`HybridRetriever.search`. Ranks are exact: every
+chunk Milvus returns (up to its limit of 16384) is rescored from its stored vectors and the chunks scoring
+strictly higher are counted; past that limit the rank is given as an exact bound ("below rank 16384").
+
+The cuts, in the order a search applies them (``lost_at``):
+
+- ``candidates``: the chunk is in none of the Milvus lists the mode uses (``top_k x candidate_factor`` each);
+- ``min_score``: it was a candidate but its ``final`` is below ``min_score``;
+- ``top_k``: it was a candidate above ``min_score`` but ranked below ``top_k`` after fusion;
+- ``retrieved``: it was not missed (``retrieved_rank`` says where).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rag.config import MILVUS_MAX_LIMIT, with_overrides
+from rag.errors import InvalidInputError
+from rag.retrieval.chunk_scores import Ranks, Scores
+from rag.retrieval.fusion import ScoreFusion
+from rag.retrieval.retriever import OUTPUT_FIELDS, HybridRetriever
+from rag.retrieval.scores import decode_token, dense_scores, lexical_score, matched_terms
+from rag.store.knowledge_base import quote
+from rag.store.schema import decode_sparse
+
+MISSING_TERMS = 10
+MAX_CANDIDATE_FACTOR = 100  # RetrievalSettings.candidate_factor's upper bound
+LISTS_OF_MODE = {"dense": ("dense",), "sparse": ("sparse",), "hybrid": ("dense", "sparse")}
+
+
+@dataclass
+class ListRank:
+    """The chunk's place for one score (dense or sparse) among all chunks of the knowledge base.
+
+    ``rank``: 1 + the number of chunks with a strictly higher exact score, or the bound when ``exact`` is
+    False ("below rank N"). ``position``: its place in Milvus' own list for that score (what the candidate
+    cut uses), None when that list does not hold it.
+    """
+
+    rank: int
+    exact: bool = True
+    position: int | None = None
+
+    def describe(self) -> str:
+        return f"rank {self.rank}" if self.exact else f"below rank {self.rank}"
+
+
+@dataclass
+class Fix:
+    """A change of one setting, and what re-running the retrieval with it gave (not a guess)."""
+
+    setting: str
+    value: Any
+    retrieved_rank: int | None
+
+    @property
+    def works(self) -> bool:
+        return self.retrieved_rank is not None
+
+
+@dataclass
+class Explanation:
+    """Why ``chunk_id`` was or was not retrieved for ``query`` with these retrieval settings."""
+
+    query: str
+    kb: str
+    chunk_id: str
+    source: str
+    chunk_index: int
+    text: str
+    scores: Scores
+    dense: ListRank
+    sparse: ListRank
+    matched_terms: list[dict[str, Any]]
+    missing_terms: list[dict[str, Any]]
+    candidate_limit: int
+    lost_at: str
+    reason: str
+    retrieved_rank: int | None = None
+    pool_rank: int | None = None
+    fixes: list[Fix] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["scores"] = self.scores.to_metadata()
+        data["fixes"] = [{**asdict(f), "works": f.works} for f in self.fixes]
+        return data
+
+
+def explain(retriever: HybridRetriever, query: str, chunk_id: str) -> Explanation:
+    """Explain where ``chunk_id`` stands for ``query`` with ``retriever``'s settings (see the module docstring)."""
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInputError("The query is empty: type the question the chunk should answer.")
+    kb, cfg = retriever.knowledge_base, retriever.settings
+    found = kb.rows(f"id == {quote(chunk_id)}", OUTPUT_FIELDS, limit=1)
+    if not found:
+        raise InvalidInputError(f"Knowledge base {kb.name!r} has no chunk with id {chunk_id!r}.")
+    row = found[0]
+    q, _ = retriever.query_cache.get(query)
+    chunk_sparse = decode_sparse(row.get("sparse") or {})
+    expr = (retriever.filters.expression() if retriever.filters is not None else "")
+
+    dense_hits = kb.search("dense", q.dense.tolist(), MILVUS_MAX_LIMIT, expr, OUTPUT_FIELDS)
+    sparse_hits = kb.search("sparse", q.sparse, MILVUS_MAX_LIMIT, expr, OUTPUT_FIELDS) if q.sparse else []
+    dense_value = float(dense_scores(q.dense, np.asarray([row["dense"]], np.float32))[0])
+    sparse_value = lexical_score(q.sparse, chunk_sparse)
+    dense_rank = _list_rank(chunk_id, dense_value, dense_hits,
+                            dense_scores(q.dense, np.asarray([h["dense"] for h in dense_hits], np.float32)).tolist())
+    sparse_rank = _list_rank(chunk_id, sparse_value, sparse_hits,
+                             [lexical_score(q.sparse, decode_sparse(h.get("sparse") or {})) for h in sparse_hits])
+
+    limit = min(cfg.top_k * cfg.candidate_factor, MILVUS_MAX_LIMIT)
+    rule = ScoreFusion.from_settings(cfg)
+    in_list = {"dense": _within(dense_rank.position, limit), "sparse": _within(sparse_rank.position, limit)}
+    scores = Scores(dense=dense_value, sparse=sparse_value, ranks=Ranks(
+        dense=dense_rank.position if in_list["dense"] else None,
+        sparse=sparse_rank.position if in_list["sparse"] else None))
+    rule.fuse(scores)
+
+    result = retriever.search(query)
+    retrieved = next((d.metadata["rank"] for d in result.documents if d.metadata["id"] == chunk_id), None)
+    used = LISTS_OF_MODE[cfg.mode]
+    pool_rank = None
+    if retrieved is not None:
+        lost_at, reason = "retrieved", f"retrieved at rank {retrieved} of {cfg.top_k}."
+    elif not any(in_list[name] for name in used):
+        lost_at = "candidates"
+        where = " and ".join(f"{name} {(dense_rank if name == 'dense' else sparse_rank).describe()}" for name in used)
+        reason = (f"outside the {' and '.join(used)} candidate list{'s' if len(used) > 1 else ''} "
+                  f"(top_k {cfg.top_k} x candidate_factor {cfg.candidate_factor} = {limit}): {where}.")
+    elif cfg.min_score > 0 and scores.final < cfg.min_score:
+        lost_at, reason = "min_score", f"final {scores.final:.4f} is below min_score {cfg.min_score:g}."
+    else:
+        pool_rank = _pool_rank(scores, dense_value, chunk_id, dense_hits, sparse_hits, limit, cfg.mode, q, rule)
+        lost_at, reason = "top_k", f"ranked {pool_rank} after fusion, below top_k {cfg.top_k}."
+
+    terms = matched_terms(q.sparse, chunk_sparse, retriever.encoder.tokenizer)
+    missing = sorted(((int(t), float(w)) for t, w in q.sparse.items() if t not in chunk_sparse),
+                     key=lambda item: (-item[1], item[0]))[:MISSING_TERMS]
+    explanation = Explanation(
+        query=query, kb=kb.name, chunk_id=chunk_id, source=row.get("source", ""),
+        chunk_index=int(row.get("chunk_index", 0)), text=row.get("text", ""), scores=scores, dense=dense_rank,
+        sparse=sparse_rank, matched_terms=terms,
+        missing_terms=[{"term": decode_token(retriever.encoder.tokenizer, t), "token_id": t, "query_weight": w}
+                       for t, w in missing],
+        candidate_limit=limit, lost_at=lost_at, reason=reason, retrieved_rank=retrieved, pool_rank=pool_rank,
+    )
+    if lost_at == "candidates":
+        explanation.fixes.append(_candidate_factor_fix(retriever, query, chunk_id, dense_rank, sparse_rank, used))
+    return explanation
+
+
+def _within(position: int | None, limit: int) -> bool:
+    return position is not None and position <= limit
+
+
+def _list_rank(chunk_id: str, value: float, hits: list[dict[str, Any]], values: list[float]) -> ListRank:
+    """Exact rank of ``value`` among the rescored ``hits``; a bound when Milvus' list is cut and lacks the chunk."""
+    position = next((i for i, h in enumerate(hits, start=1) if h["id"] == chunk_id), None)
+    above = sum(1 for h, v in zip(hits, values, strict=True) if v > value and h["id"] != chunk_id)
+    if position is None and len(hits) >= MILVUS_MAX_LIMIT:
+        return ListRank(rank=MILVUS_MAX_LIMIT, exact=False)
+    return ListRank(rank=above + 1, position=position)
+
+
+def _pool_rank(scores: Scores, dense_value: float, chunk_id: str, dense_hits: list[dict[str, Any]],
+               sparse_hits: list[dict[str, Any]], limit: int, mode: str, q: Any, rule: ScoreFusion) -> int:
+    """The chunk's place among the search's candidates, ordered by the retriever's own order."""
+    pool = HybridRetriever._pool(mode, dense_hits[:limit], sparse_hits[:limit])
+    HybridRetriever._score(pool, q, rule)
+    key = (-scores.final, -dense_value, chunk_id)
+    return 1 + sum(1 for c in pool if (-c.scores.final, -c.scores.dense, c.row["id"]) < key)
+
+
+def _candidate_factor_fix(retriever: HybridRetriever, query: str, chunk_id: str, dense: ListRank,
+                          sparse: ListRank, used: tuple[str, ...]) -> Fix:
+    """The smallest candidate_factor that puts the chunk in a list the mode uses, checked by searching with it."""
+    cfg = retriever.settings
+    positions = [r.position for name, r in (("dense", dense), ("sparse", sparse)) if name in used and r.position]
+    needed = math.ceil(min(positions) / cfg.top_k) if positions else None
+    if needed is None or needed > MAX_CANDIDATE_FACTOR:
+        return Fix("candidate_factor", None, None)
+    changed = HybridRetriever(encoder=retriever.encoder, knowledge_base=retriever.knowledge_base,
+                              settings=with_overrides(cfg, candidate_factor=needed), filters=retriever.filters)
+    result = changed.search(query)
+    rank = next((d.metadata["rank"] for d in result.documents if d.metadata["id"] == chunk_id), None)
+    return Fix("candidate_factor", needed, rank)
