@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cli import evaluate, search, similarity
+from cli import evaluate, explain, search, similarity
 from cli.common import ConfigOption, err
 from clikit import run_app, safe
 
@@ -26,6 +26,7 @@ app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, rich_ma
 search.register(app)
 similarity.register(app)
 evaluate.register(app)
+explain.register(app)
 
 
 def is_loopback(address: str) -> bool:
