@@ -12,6 +12,9 @@ The cuts, in the order a search applies them (``lost_at``):
 - ``min_score``: it was a candidate but its ``final`` is below ``min_score``;
 - ``top_k``: it was a candidate above ``min_score`` but ranked below ``top_k`` after fusion;
 - ``retrieved``: it was not missed (``retrieved_rank`` says where).
+
+The verdict always comes from the real search. With ColBERT reranking, the scores of a chunk that was not
+retrieved are those before the rerank (no colbert score), and its ``min_score`` / ``top_k`` diagnosis too.
 """
 
 from __future__ import annotations
@@ -126,7 +129,10 @@ def explain(retriever: HybridRetriever, query: str, chunk_id: str) -> Explanatio
     rule.fuse(scores)
 
     result = retriever.search(query)
-    retrieved = next((d.metadata["rank"] for d in result.documents if d.metadata["id"] == chunk_id), None)
+    hit = next((d for d in result.documents if d.metadata["id"] == chunk_id), None)
+    retrieved = None if hit is None else int(hit.metadata["rank"])
+    if hit is not None:
+        scores = Scores.from_metadata(hit.metadata)  # the search's own numbers, ColBERT included
     used = LISTS_OF_MODE[cfg.mode]
     pool_rank = None
     if retrieved is not None:

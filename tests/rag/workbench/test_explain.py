@@ -173,3 +173,14 @@ def test_to_dict_is_json(make_retriever: Callable[..., HybridRetriever]) -> None
     data = json.loads(json.dumps(explain(make_retriever(), QUERY, first.metadata["id"]).to_dict()))
     assert data["lost_at"] == "retrieved" and data["scores"]["final"] == first.metadata["scores"]["final"]
     assert data["dense"]["exact"] is True
+
+
+def test_a_chunk_retrieved_with_colbert_reranking_keeps_the_search_scores(
+    make_retriever: Callable[..., HybridRetriever]
+) -> None:
+    retriever = make_retriever(colbert_rerank=True)
+    second = retriever.search(QUERY).documents[1]
+    result = explain(retriever, QUERY, second.metadata["id"])
+    assert (result.lost_at, result.retrieved_rank) == ("retrieved", 2)
+    assert result.scores.colbert is not None
+    assert result.scores.to_metadata() == second.metadata["scores"]
