@@ -58,7 +58,7 @@ def explain(
             console.print(f"no {fix.setting} within its limits brings it into the candidate lists", highlight=False)
         else:
             outcome = f"retrieved at rank {fix.retrieved_rank}" if fix.works else "still not in top_k"
-            console.print(f"{fix.setting} >= {fix.value}: checked, {outcome}", highlight=False)
+            console.print(f"try {fix.setting} = {fix.value}: checked by searching again, {outcome}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

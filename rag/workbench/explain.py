@@ -13,6 +13,11 @@ The cuts, in the order a search applies them (``lost_at``):
 - ``top_k``: it was a candidate above ``min_score`` but ranked below ``top_k`` after fusion;
 - ``retrieved``: it was not missed (``retrieved_rank`` says where).
 
+Each miss comes with the smallest change that would bring the chunk in (``fixes``), each checked by running
+the search again with it: outside the lists, the smallest ``candidate_factor`` that makes it a candidate; below
+``min_score``, its ``final`` rounded down; below ``top_k``, the sparse weight nearest the current one that ranks
+it within ``top_k`` (weighted hybrid only), and the ``top_k`` that reaches it.
+
 The verdict always comes from the real search. With ColBERT reranking, the scores of a chunk that was not
 retrieved are those before the rerank (no colbert score), and its ``min_score`` / ``top_k`` diagnosis too.
 """
@@ -20,7 +25,7 @@ retrieved are those before the rerank (no colbert score), and its ``min_score`` 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +40,7 @@ from rag.store.knowledge_base import quote
 from rag.store.schema import decode_sparse
 
 MISSING_TERMS = 10
+SPARSE_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.5, 2.0, 3.0, 5.0)
 MAX_CANDIDATE_FACTOR = 100  # RetrievalSettings.candidate_factor's upper bound
 LISTS_OF_MODE = {"dense": ("dense",), "sparse": ("sparse",), "hybrid": ("dense", "sparse")}
 
@@ -145,7 +151,9 @@ def explain(retriever: HybridRetriever, query: str, chunk_id: str) -> Explanatio
     elif cfg.min_score > 0 and scores.final < cfg.min_score:
         lost_at, reason = "min_score", f"final {scores.final:.4f} is below min_score {cfg.min_score:g}."
     else:
-        pool_rank = _pool_rank(scores, dense_value, chunk_id, dense_hits, sparse_hits, limit, cfg.mode, q, rule)
+        pool = HybridRetriever._pool(cfg.mode, dense_hits[:limit], sparse_hits[:limit])
+        HybridRetriever._score(pool, q, rule)
+        pool_rank = _pool_rank(pool, chunk_id, rule)
         lost_at, reason = "top_k", f"ranked {pool_rank} after fusion, below top_k {cfg.top_k}."
 
     terms = matched_terms(q.sparse, chunk_sparse, retriever.encoder.tokenizer)
@@ -161,6 +169,16 @@ def explain(retriever: HybridRetriever, query: str, chunk_id: str) -> Explanatio
     )
     if lost_at == "candidates":
         explanation.fixes.append(_candidate_factor_fix(retriever, query, chunk_id, dense_rank, sparse_rank, used))
+    elif lost_at == "min_score":
+        floor = math.floor(scores.final * 10_000) / 10_000
+        explanation.fixes.append(_checked(retriever, query, chunk_id, "min_score", floor))
+    elif lost_at == "top_k" and pool_rank is not None:
+        if rule.kind == "weighted" and cfg.mode == "hybrid":
+            weight = _sparse_weight_that_fits(pool, chunk_id, rule, cfg.top_k)
+            if weight is not None:
+                explanation.fixes.append(_checked(retriever, query, chunk_id, "weights.sparse", weight,
+                                                  weights={**rule.weights, "sparse": weight}))
+        explanation.fixes.append(_checked(retriever, query, chunk_id, "top_k", pool_rank))
     return explanation
 
 
@@ -177,13 +195,30 @@ def _list_rank(chunk_id: str, value: float, hits: list[dict[str, Any]], values: 
     return ListRank(rank=above + 1, position=position)
 
 
-def _pool_rank(scores: Scores, dense_value: float, chunk_id: str, dense_hits: list[dict[str, Any]],
-               sparse_hits: list[dict[str, Any]], limit: int, mode: str, q: Any, rule: ScoreFusion) -> int:
-    """The chunk's place among the search's candidates, ordered by the retriever's own order."""
-    pool = HybridRetriever._pool(mode, dense_hits[:limit], sparse_hits[:limit])
-    HybridRetriever._score(pool, q, rule)
-    key = (-scores.final, -dense_value, chunk_id)
-    return 1 + sum(1 for c in pool if (-c.scores.final, -c.scores.dense, c.row["id"]) < key)
+def _pool_rank(pool: list[Any], chunk_id: str, rule: ScoreFusion) -> int:
+    """The chunk's place among the search's candidates under ``rule``, in the retriever's own order."""
+    keys = {c.row["id"]: (-rule.final(c.scores), -c.scores.dense, c.row["id"]) for c in pool}
+    return 1 + sum(1 for key in keys.values() if key < keys[chunk_id])
+
+
+def _sparse_weight_that_fits(pool: list[Any], chunk_id: str, rule: ScoreFusion, top_k: int) -> float | None:
+    """The sparse weight nearest the current one that ranks the chunk within ``top_k`` among these candidates."""
+    current = rule.weights["sparse"]
+    for weight in sorted(SPARSE_WEIGHTS, key=lambda w: (abs(w - current), w)):
+        changed = replace(rule, weights={**rule.weights, "sparse": weight})
+        if sum(changed.weights[name] for name in changed.used) > 0 and _pool_rank(pool, chunk_id, changed) <= top_k:
+            return weight
+    return None
+
+
+def _checked(retriever: HybridRetriever, query: str, chunk_id: str, setting: str, value: Any,
+             **changes: Any) -> Fix:
+    """``setting = value`` (or ``changes``) applied to the retriever's settings; where a search then puts the chunk."""
+    changed = HybridRetriever(encoder=retriever.encoder, knowledge_base=retriever.knowledge_base,
+                              settings=with_overrides(retriever.settings, **(changes or {setting: value})),
+                              filters=retriever.filters)
+    documents = changed.search(query).documents
+    return Fix(setting, value, next((d.metadata["rank"] for d in documents if d.metadata["id"] == chunk_id), None))
 
 
 def _candidate_factor_fix(retriever: HybridRetriever, query: str, chunk_id: str, dense: ListRank,
@@ -194,8 +229,4 @@ def _candidate_factor_fix(retriever: HybridRetriever, query: str, chunk_id: str,
     needed = math.ceil(min(positions) / cfg.top_k) if positions else None
     if needed is None or needed > MAX_CANDIDATE_FACTOR:
         return Fix("candidate_factor", None, None)
-    changed = HybridRetriever(encoder=retriever.encoder, knowledge_base=retriever.knowledge_base,
-                              settings=with_overrides(cfg, candidate_factor=needed), filters=retriever.filters)
-    result = changed.search(query)
-    rank = next((d.metadata["rank"] for d in result.documents if d.metadata["id"] == chunk_id), None)
-    return Fix("candidate_factor", needed, rank)
+    return _checked(retriever, query, chunk_id, "candidate_factor", needed)

@@ -40,6 +40,9 @@ def test_explain_json_equals_the_library_and_names_the_cut(demo: Settings, encod
     for name in ("dense", "sparse", "hybrid", "final"):
         assert printed["scores"][name] == pytest.approx(getattr(expected.scores, name), abs=1e-6)
     assert printed["dense"]["rank"] == expected.dense.rank and printed["sparse"]["rank"] == expected.sparse.rank
+    assert [(f["setting"], f["value"], f["retrieved_rank"], f["works"]) for f in printed["fixes"]] == [
+        (f.setting, f.value, f.retrieved_rank, f.works) for f in expected.fixes]
+    assert printed["fixes"], "a missed chunk comes with a checked change"
 
     first = ranked[0].metadata["id"]
     table = run_cli(["explain", QUERY, "--chunk", first], demo, program="rag")

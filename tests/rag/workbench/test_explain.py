@@ -18,7 +18,7 @@ from rag.retrieval.retriever import OUTPUT_FIELDS
 from rag.retrieval.scores import dense_scores, lexical_score
 from rag.store import MilvusStore
 from rag.store.schema import decode_sparse
-from rag.workbench.explain import explain
+from rag.workbench.explain import SPARSE_WEIGHTS, explain
 from tests.conftest import EXAMPLES
 
 KB = "demo"
@@ -136,6 +136,11 @@ def test_a_chunk_below_min_score_is_lost_there(make_retriever: Callable[..., Hyb
     assert result.lost_at == "min_score"
     assert result.scores.final == pytest.approx(final, abs=1e-12)
     assert f"below min_score {final + 0.01:g}" in result.reason
+    (fix,) = result.fixes
+    assert fix.setting == "min_score" and final - 1e-4 <= fix.value <= final
+    assert fix.works and fix.retrieved_rank == 1
+    lowered = make_retriever(min_score=fix.value).search(QUERY).documents
+    assert lowered[0].metadata["id"] == first.metadata["id"]
 
 
 def test_a_chunk_ranked_below_top_k_after_fusion_is_lost_there(
@@ -145,6 +150,8 @@ def test_a_chunk_ranked_below_top_k_after_fusion_is_lost_there(
     result = explain(make_retriever(top_k=2, candidate_factor=10), QUERY, fourth.metadata["id"])
     assert (result.lost_at, result.pool_rank) == ("top_k", 4)
     assert "below top_k 2" in result.reason
+    top_k = next(f for f in result.fixes if f.setting == "top_k")
+    assert (top_k.value, top_k.retrieved_rank) == (4, 4)
 
 
 def test_weights_decide_which_cut_loses_a_chunk(
@@ -156,6 +163,15 @@ def test_weights_decide_which_cut_loses_a_chunk(
     dense_heavy = explain(make_retriever(top_k=3, candidate_factor=20, weights={"dense": 1.0, "sparse": 0.0}),
                           QUERY, target)
     assert dense_heavy.lost_at == "top_k" and dense_heavy.pool_rank == by_dense.index(target) + 1
+    weight = next(f for f in dense_heavy.fixes if f.setting == "weights.sparse")
+    assert weight.value > 0 and weight.works and weight.retrieved_rank <= 3
+    applied = make_retriever(top_k=3, candidate_factor=20, weights={"dense": 1.0, "sparse": weight.value})
+    assert target in [d.metadata["id"] for d in applied.search(QUERY).documents]
+    # The nearest weight that works: the one before it on the grid, on the same side, does not.
+    grid = SPARSE_WEIGHTS[:SPARSE_WEIGHTS.index(weight.value)]
+    if grid:
+        closer = make_retriever(top_k=3, candidate_factor=20, weights={"dense": 1.0, "sparse": grid[-1]})
+        assert target not in [d.metadata["id"] for d in closer.search(QUERY).documents]
     sparse_heavy = explain(make_retriever(top_k=3, candidate_factor=20, weights={"dense": 0.0, "sparse": 1.0}),
                            QUERY, target)
     assert sparse_heavy.lost_at == "retrieved"
