@@ -53,6 +53,10 @@ def explain(
                               ("missing query terms", result.missing_terms, "query_weight")):
         shown = ", ".join(f"{t['term']} ({t[key]:.3f})" for t in items[:MAX_TERMS]) or "none"
         console.print(f"{label}: {safe(shown)}", highlight=False)
+    for n in result.neighbours:
+        where = f", retrieved at rank {n.retrieved_rank}" if n.retrieved_rank is not None else ""
+        console.print(f"chunk {n.relation} (#{n.chunk_index}, {safe(n.chunk_id)}): final {n.scores.final:.4f}, "
+                      f"{'higher' if n.higher else 'not higher'}{where}", highlight=False)
     for fix in result.fixes:
         if fix.value is None:
             console.print(f"no {fix.setting} within its limits brings it into the candidate lists", highlight=False)

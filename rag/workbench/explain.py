@@ -16,7 +16,8 @@ The cuts, in the order a search applies them (``lost_at``):
 Each miss comes with the smallest change that would bring the chunk in (``fixes``), each checked by running
 the search again with it: outside the lists, the smallest ``candidate_factor`` that makes it a candidate; below
 ``min_score``, its ``final`` rounded down; below ``top_k``, the sparse weight nearest the current one that ranks
-it within ``top_k`` (weighted hybrid only), and the ``top_k`` that reaches it.
+it within ``top_k`` (weighted hybrid only), and the ``top_k`` that reaches it. ``neighbours`` scores the
+chunks before and after it in its document: when one scores higher, the answer may span the two.
 
 The verdict always comes from the real search. With ColBERT reranking, the scores of a chunk that was not
 retrieved are those before the rerank (no colbert score), and its ``min_score`` / ``top_k`` diagnosis too.
@@ -76,6 +77,18 @@ class Fix:
 
 
 @dataclass
+class Neighbour:
+    """The chunk just before or after in the same document, scored the same way for the same query."""
+
+    relation: str  # "before" or "after"
+    chunk_id: str
+    chunk_index: int
+    scores: Scores
+    higher: bool
+    retrieved_rank: int | None = None
+
+
+@dataclass
 class Explanation:
     """Why ``chunk_id`` was or was not retrieved for ``query`` with these retrieval settings."""
 
@@ -96,11 +109,19 @@ class Explanation:
     retrieved_rank: int | None = None
     pool_rank: int | None = None
     fixes: list[Fix] = field(default_factory=list)
+    neighbours: list[Neighbour] = field(default_factory=list)
+
+    @property
+    def spans_neighbour(self) -> bool:
+        """Whether a chunk next to it in its document scores higher (the answer may run over two chunks)."""
+        return any(n.higher for n in self.neighbours)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["scores"] = self.scores.to_metadata()
         data["fixes"] = [{**asdict(f), "works": f.works} for f in self.fixes]
+        data["neighbours"] = [{**asdict(n), "scores": n.scores.to_metadata()} for n in self.neighbours]
+        data["spans_neighbour"] = self.spans_neighbour
         return data
 
 
@@ -167,6 +188,11 @@ def explain(retriever: HybridRetriever, query: str, chunk_id: str) -> Explanatio
                        for t, w in missing],
         candidate_limit=limit, lost_at=lost_at, reason=reason, retrieved_rank=retrieved, pool_rank=pool_rank,
     )
+    retrieved_ranks = {d.metadata["id"]: int(d.metadata["rank"]) for d in result.documents}
+    explanation.neighbours = _neighbours(retriever, row, q, rule, scores, dense_hits, sparse_hits, limit,
+                                         retrieved_ranks)
+    if explanation.spans_neighbour:
+        explanation.reason += " A chunk next to it in its document scores higher: the answer may span both."
     if lost_at == "candidates":
         explanation.fixes.append(_candidate_factor_fix(retriever, query, chunk_id, dense_rank, sparse_rank, used))
     elif lost_at == "min_score":
@@ -180,6 +206,26 @@ def explain(retriever: HybridRetriever, query: str, chunk_id: str) -> Explanatio
                                                   weights={**rule.weights, "sparse": weight}))
         explanation.fixes.append(_checked(retriever, query, chunk_id, "top_k", pool_rank))
     return explanation
+
+
+def _neighbours(retriever: HybridRetriever, row: dict[str, Any], q: Any, rule: ScoreFusion, scores: Scores,
+                dense_hits: list[dict[str, Any]], sparse_hits: list[dict[str, Any]], limit: int,
+                retrieved: dict[str, int]) -> list[Neighbour]:
+    """The chunks before and after ``row`` in its document, with the scores a search gives them."""
+    index = int(row.get("chunk_index", 0))
+    expr = f"doc_id == {quote(str(row.get('doc_id', '')))} and chunk_index in [{index - 1}, {index + 1}]"
+    dense_at = {h["id"]: i for i, h in enumerate(dense_hits[:limit], start=1)}
+    sparse_at = {h["id"]: i for i, h in enumerate(sparse_hits[:limit], start=1)}
+    out = []
+    for other in sorted(retriever.knowledge_base.rows(expr, OUTPUT_FIELDS), key=lambda r: r["chunk_index"]):
+        mine = Scores(dense=float(dense_scores(q.dense, np.asarray([other["dense"]], np.float32))[0]),
+                      sparse=lexical_score(q.sparse, decode_sparse(other.get("sparse") or {})),
+                      ranks=Ranks(dense=dense_at.get(other["id"]), sparse=sparse_at.get(other["id"])))
+        rule.fuse(mine)
+        out.append(Neighbour(relation="before" if other["chunk_index"] < index else "after", chunk_id=other["id"],
+                             chunk_index=int(other["chunk_index"]), scores=mine, higher=mine.final > scores.final,
+                             retrieved_rank=retrieved.get(other["id"])))
+    return out
 
 
 def _within(position: int | None, limit: int) -> bool:

@@ -200,3 +200,19 @@ def test_a_chunk_retrieved_with_colbert_reranking_keeps_the_search_scores(
     assert (result.lost_at, result.retrieved_rank) == ("retrieved", 2)
     assert result.scores.colbert is not None
     assert result.scores.to_metadata() == second.metadata["scores"]
+
+
+def test_a_neighbour_that_scores_higher_is_named(make_retriever: Callable[..., HybridRetriever]) -> None:
+    """The chunk after (or before) the best one, in the same document, is told that its neighbour wins."""
+    retriever = make_retriever()
+    best = retriever.search(QUERY).documents[0]
+    siblings = retriever.knowledge_base.rows(f'doc_id == "{best.metadata["doc_id"]}"', ["id", "chunk_index"])
+    index = next(r["chunk_index"] for r in siblings if r["id"] == best.metadata["id"])
+    target = next(r for r in siblings if r["chunk_index"] in (index - 1, index + 1))
+    result = explain(retriever, QUERY, target["id"])
+    (neighbour,) = [n for n in result.neighbours if n.chunk_id == best.metadata["id"]]
+    assert neighbour.relation == ("after" if target["chunk_index"] < index else "before")
+    assert neighbour.higher and neighbour.retrieved_rank == 1 and result.spans_neighbour
+    assert neighbour.scores.final == pytest.approx(best.metadata["scores"]["final"], abs=1e-12)
+    assert "may span both" in result.reason
+    assert all(n.chunk_index in (target["chunk_index"] - 1, target["chunk_index"] + 1) for n in result.neighbours)
