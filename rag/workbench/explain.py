@@ -4,10 +4,12 @@ Everything is computed with the retriever's own code: the chunk's scores from it
 :mod:`rag.retrieval.scores` and :class:`rag.retrieval.fusion.ScoreFusion`, its candidate-list positions from
 the same Milvus searches, the verdict from a real :meth:`HybridRetriever.search`. Ranks are exact: every
 chunk Milvus returns (up to its limit of 16384) is rescored from its stored vectors and the chunks scoring
-strictly higher are counted; past that limit the rank is given as an exact bound ("below rank 16384").
+strictly higher are counted; past that limit the rank is given as an exact bound ("below rank 16384"). With
+search filters, ranks are among the chunks the filters keep, as the search sees them.
 
 The cuts, in the order a search applies them (``lost_at``):
 
+- ``filters``: the retriever's search filters (source, source prefix, metadata) leave the chunk out;
 - ``candidates``: the chunk is in none of the Milvus lists the mode uses (``top_k x candidate_factor`` each);
 - ``min_score``: it was a candidate but its ``final`` is below ``min_score``;
 - ``top_k``: it was a candidate above ``min_score`` but ranked below ``top_k`` after fusion;
@@ -164,6 +166,8 @@ def explain(retriever: HybridRetriever, query: str, chunk_id: str) -> Explanatio
     pool_rank = None
     if retrieved is not None:
         lost_at, reason = "retrieved", f"retrieved at rank {retrieved} of {cfg.top_k}."
+    elif expr and not kb.rows(f"id == {quote(chunk_id)} and ({expr})", ["id"], limit=1):
+        lost_at, reason = "filters", f"the search filters ({expr}) leave it out."
     elif not any(in_list[name] for name in used):
         lost_at = "candidates"
         where = " and ".join(f"{name} {(dense_rank if name == 'dense' else sparse_rank).describe()}" for name in used)

@@ -216,3 +216,16 @@ def test_a_neighbour_that_scores_higher_is_named(make_retriever: Callable[..., H
     assert neighbour.scores.final == pytest.approx(best.metadata["scores"]["final"], abs=1e-12)
     assert "may span both" in result.reason
     assert all(n.chunk_index in (target["chunk_index"] - 1, target["chunk_index"] + 1) for n in result.neighbours)
+
+
+def test_a_chunk_the_filters_leave_out_is_lost_there(encoder: Encoder, demo: tuple[Settings, MilvusStore],
+                                                     make_retriever: Callable[..., HybridRetriever]) -> None:
+    best = make_retriever().search(QUERY).documents[0]
+    other = next(r["source"] for r in make_retriever().knowledge_base.rows("", ["source"])
+                 if r["source"] != best.metadata["source"])
+    filtered = HybridRetriever.from_store(encoder, demo[1], KB, RetrievalSettings(), filters={"source": other})
+    result = explain(filtered, QUERY, best.metadata["id"])
+    assert result.lost_at == "filters" and "leave it out" in result.reason and not result.fixes
+    same = HybridRetriever.from_store(encoder, demo[1], KB, RetrievalSettings(),
+                                      filters={"source": best.metadata["source"]})
+    assert explain(same, QUERY, best.metadata["id"]).lost_at == "retrieved"
