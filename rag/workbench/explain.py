@@ -127,37 +127,75 @@ class Explanation:
         return data
 
 
+@dataclass
+class _QueryView:
+    """What explaining any chunk for one query needs, computed once: the encoding, Milvus' full dense and sparse
+    lists with their exact scores, the fusion rule and the real search's result."""
+
+    q: Any
+    expr: str
+    dense_hits: list[dict[str, Any]]
+    sparse_hits: list[dict[str, Any]]
+    dense_values: list[float]
+    sparse_values: list[float]
+    rule: ScoreFusion
+    limit: int
+    result: Any
+
+    @classmethod
+    def of(cls, retriever: HybridRetriever, query: str) -> _QueryView:
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInputError("The query is empty: type the question the chunk should answer.")
+        kb, cfg = retriever.knowledge_base, retriever.settings
+        q, _ = retriever.query_cache.get(query)
+        expr = retriever.filters.expression() if retriever.filters is not None else ""
+        dense_hits = kb.search("dense", q.dense.tolist(), MILVUS_MAX_LIMIT, expr, OUTPUT_FIELDS)
+        sparse_hits = kb.search("sparse", q.sparse, MILVUS_MAX_LIMIT, expr, OUTPUT_FIELDS) if q.sparse else []
+        return cls(
+            q=q, expr=expr, dense_hits=dense_hits, sparse_hits=sparse_hits,
+            dense_values=dense_scores(q.dense, np.asarray([h["dense"] for h in dense_hits], np.float32)).tolist(),
+            sparse_values=[lexical_score(q.sparse, decode_sparse(h.get("sparse") or {})) for h in sparse_hits],
+            rule=ScoreFusion.from_settings(cfg), limit=min(cfg.top_k * cfg.candidate_factor, MILVUS_MAX_LIMIT),
+            result=retriever.search(query),
+        )
+
+
+def explain_document(retriever: HybridRetriever, query: str, source: str) -> list[Explanation]:
+    """:func:`explain` for every chunk of the document(s) from ``source``, in document order (one set of searches)."""
+    view = _QueryView.of(retriever, query)
+    rows = retriever.knowledge_base.rows(f"source == {quote(source)}", OUTPUT_FIELDS)
+    if not rows:
+        raise InvalidInputError(f"Knowledge base {retriever.knowledge_base.name!r} has no document {source!r}.")
+    rows.sort(key=lambda r: (r["doc_id"], r["chunk_index"]))
+    return [_explain_row(retriever, query, row, view) for row in rows]
+
+
 def explain(retriever: HybridRetriever, query: str, chunk_id: str) -> Explanation:
     """Explain where ``chunk_id`` stands for ``query`` with ``retriever``'s settings (see the module docstring)."""
-    if not isinstance(query, str) or not query.strip():
-        raise InvalidInputError("The query is empty: type the question the chunk should answer.")
-    kb, cfg = retriever.knowledge_base, retriever.settings
-    found = kb.rows(f"id == {quote(chunk_id)}", OUTPUT_FIELDS, limit=1)
+    view = _QueryView.of(retriever, query)
+    found = retriever.knowledge_base.rows(f"id == {quote(chunk_id)}", OUTPUT_FIELDS, limit=1)
     if not found:
-        raise InvalidInputError(f"Knowledge base {kb.name!r} has no chunk with id {chunk_id!r}.")
-    row = found[0]
-    q, _ = retriever.query_cache.get(query)
-    chunk_sparse = decode_sparse(row.get("sparse") or {})
-    expr = (retriever.filters.expression() if retriever.filters is not None else "")
+        raise InvalidInputError(f"Knowledge base {retriever.knowledge_base.name!r} has no chunk with id {chunk_id!r}.")
+    return _explain_row(retriever, query, found[0], view)
 
-    dense_hits = kb.search("dense", q.dense.tolist(), MILVUS_MAX_LIMIT, expr, OUTPUT_FIELDS)
-    sparse_hits = kb.search("sparse", q.sparse, MILVUS_MAX_LIMIT, expr, OUTPUT_FIELDS) if q.sparse else []
+
+def _explain_row(retriever: HybridRetriever, query: str, row: dict[str, Any], view: _QueryView) -> Explanation:
+    kb, cfg = retriever.knowledge_base, retriever.settings
+    chunk_id = row["id"]
+    q, expr, dense_hits, sparse_hits = view.q, view.expr, view.dense_hits, view.sparse_hits
+    chunk_sparse = decode_sparse(row.get("sparse") or {})
     dense_value = float(dense_scores(q.dense, np.asarray([row["dense"]], np.float32))[0])
     sparse_value = lexical_score(q.sparse, chunk_sparse)
-    dense_rank = _list_rank(chunk_id, dense_value, dense_hits,
-                            dense_scores(q.dense, np.asarray([h["dense"] for h in dense_hits], np.float32)).tolist())
-    sparse_rank = _list_rank(chunk_id, sparse_value, sparse_hits,
-                             [lexical_score(q.sparse, decode_sparse(h.get("sparse") or {})) for h in sparse_hits])
-
-    limit = min(cfg.top_k * cfg.candidate_factor, MILVUS_MAX_LIMIT)
-    rule = ScoreFusion.from_settings(cfg)
+    dense_rank = _list_rank(chunk_id, dense_value, dense_hits, view.dense_values)
+    sparse_rank = _list_rank(chunk_id, sparse_value, sparse_hits, view.sparse_values)
+    limit, rule = view.limit, view.rule
     in_list = {"dense": _within(dense_rank.position, limit), "sparse": _within(sparse_rank.position, limit)}
     scores = Scores(dense=dense_value, sparse=sparse_value, ranks=Ranks(
         dense=dense_rank.position if in_list["dense"] else None,
         sparse=sparse_rank.position if in_list["sparse"] else None))
     rule.fuse(scores)
 
-    result = retriever.search(query)
+    result = view.result
     hit = next((d for d in result.documents if d.metadata["id"] == chunk_id), None)
     retrieved = None if hit is None else int(hit.metadata["rank"])
     if hit is not None:

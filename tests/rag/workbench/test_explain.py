@@ -18,7 +18,7 @@ from rag.retrieval.retriever import OUTPUT_FIELDS
 from rag.retrieval.scores import dense_scores, lexical_score
 from rag.store import MilvusStore
 from rag.store.schema import decode_sparse
-from rag.workbench.explain import SPARSE_WEIGHTS, explain
+from rag.workbench.explain import SPARSE_WEIGHTS, explain, explain_document
 from tests.conftest import EXAMPLES
 
 KB = "demo"
@@ -229,3 +229,20 @@ def test_a_chunk_the_filters_leave_out_is_lost_there(encoder: Encoder, demo: tup
     same = HybridRetriever.from_store(encoder, demo[1], KB, RetrievalSettings(),
                                       filters={"source": best.metadata["source"]})
     assert explain(same, QUERY, best.metadata["id"]).lost_at == "retrieved"
+
+
+def test_the_chunks_of_a_document_are_each_explained_as_alone(make_retriever: Callable[..., HybridRetriever]) -> None:
+    retriever = make_retriever(top_k=3)
+    best = retriever.search(QUERY).documents[0]
+    results = explain_document(retriever, QUERY, best.metadata["source"])
+    assert [r.chunk_index for r in results] == sorted(r.chunk_index for r in results) and len(results) > 1
+    assert {r.source for r in results} == {best.metadata["source"]}
+    by_id = {r.chunk_id: r for r in results}
+    assert by_id[best.metadata["id"]].retrieved_rank == 1
+    for alone in (explain(retriever, QUERY, r.chunk_id) for r in results[:4]):
+        mine = by_id[alone.chunk_id]
+        assert (mine.lost_at, mine.reason, mine.dense, mine.sparse) == (alone.lost_at, alone.reason, alone.dense,
+                                                                       alone.sparse)
+        assert mine.scores.to_metadata() == alone.scores.to_metadata()
+    with pytest.raises(InvalidInputError, match="no document"):
+        explain_document(retriever, QUERY, "nope.md")
