@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -13,13 +13,18 @@ from cli.search import ModeOption
 from clikit import flag_overrides, safe
 from rag.config import load_settings
 
+if TYPE_CHECKING:  # imported when the command runs: a usage error is reported without loading pymilvus
+    from rag.workbench.explain import Explanation
+
 MAX_TERMS = 8
 
 
 def explain(
     query: Annotated[str, typer.Argument(help="The question the chunk should answer.", show_default=False)],
-    chunk: Annotated[str, typer.Option("--chunk", help="Id of the chunk that should have been found.",
-                                       show_default=False)],
+    chunk: Annotated[str | None, typer.Option("--chunk", help="Id of the chunk that should have been found.",
+                                              show_default=False)] = None,
+    doc: Annotated[str | None, typer.Option("--doc", help="Explain every chunk of this source file instead.",
+                                            show_default=False)] = None,
     kb: KbOption = None,
     top_k: TopKOption = None,
     mode: ModeOption = None,
@@ -27,14 +32,40 @@ def explain(
     config: ConfigOption = None,
 ) -> None:
     """Explain a miss: the chunk's exact scores and ranks, the cut that lost it, and a checked fix."""
+    if (chunk is None) == (doc is None):
+        raise typer.BadParameter("give either --chunk ID or --doc SOURCE.")
     from rag.workbench.explain import explain as explain_chunk
+    from rag.workbench.explain import explain_document
 
     settings = load_settings(config, **flag_overrides(retrieval={"top_k": top_k, "mode": mode}))
     with open_retriever(settings, kb) as retriever:
-        result = explain_chunk(retriever, query, chunk)
+        if doc is not None:
+            results = explain_document(retriever, query, doc)
+        else:
+            results = [explain_chunk(retriever, query, chunk or "")]
     if as_json:
-        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
-        return
+        data = results[0].to_dict() if doc is None else {"query": query, "source": doc,
+                                                         "chunks": [r.to_dict() for r in results]}
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    elif doc is not None:
+        console.print(document_table(results))
+    else:
+        show(results[0])
+
+
+def document_table(results: list[Explanation]) -> Table:
+    """One row per chunk of a document: its ranks, final score and the cut that lost it."""
+    table = Table(header_style="bold", title=safe(f"{results[0].source}: {results[0].query!r}"))
+    for name in ("#", "chunk", "dense", "sparse", "final", "verdict"):
+        table.add_column(name)
+    for r in results:
+        table.add_row(str(r.chunk_index), safe(r.chunk_id[:12]), r.dense.describe(), r.sparse.describe(),
+                      f"{r.scores.final:.4f}", safe(r.reason))
+    return table
+
+
+def show(result: Explanation) -> None:
+    """One chunk's explanation: the verdict, the scores with their ranks, the terms, neighbours and fixes."""
     console.print(f"chunk {safe(result.chunk_id)} ({safe(result.source)} #{result.chunk_index}) for "
                   f"{safe(repr(result.query))}: [bold]{safe(result.reason)}[/bold]", highlight=False)
     s = result.scores
