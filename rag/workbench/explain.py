@@ -35,8 +35,10 @@ import numpy as np
 
 from rag.config import MILVUS_MAX_LIMIT, with_overrides
 from rag.errors import InvalidInputError
+from rag.retrieval.cache import QueryEncoding
 from rag.retrieval.chunk_scores import Ranks, Scores
 from rag.retrieval.fusion import ScoreFusion
+from rag.retrieval.results import RetrievalResult
 from rag.retrieval.retriever import OUTPUT_FIELDS, HybridRetriever
 from rag.retrieval.scores import decode_token, dense_scores, lexical_score, matched_terms
 from rag.store.knowledge_base import quote
@@ -132,7 +134,7 @@ class _QueryView:
     """What explaining any chunk for one query needs, computed once: the encoding, Milvus' full dense and sparse
     lists with their exact scores, the fusion rule and the real search's result."""
 
-    q: Any
+    q: QueryEncoding
     expr: str
     dense_hits: list[dict[str, Any]]
     sparse_hits: list[dict[str, Any]]
@@ -140,7 +142,7 @@ class _QueryView:
     sparse_values: list[float]
     rule: ScoreFusion
     limit: int
-    result: Any
+    result: RetrievalResult
 
     @classmethod
     def of(cls, retriever: HybridRetriever, query: str) -> _QueryView:
@@ -250,7 +252,7 @@ def _explain_row(retriever: HybridRetriever, query: str, row: dict[str, Any], vi
     return explanation
 
 
-def _neighbours(retriever: HybridRetriever, row: dict[str, Any], q: Any, rule: ScoreFusion, scores: Scores,
+def _neighbours(retriever: HybridRetriever, row: dict[str, Any], q: QueryEncoding, rule: ScoreFusion, scores: Scores,
                 dense_hits: list[dict[str, Any]], sparse_hits: list[dict[str, Any]], limit: int,
                 retrieved: dict[str, int]) -> list[Neighbour]:
     """The chunks before and after ``row`` in its document, with the scores a search gives them."""
