@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cli import chunks, evaluate, search, similarity
+from cli import chunks, evaluate, explain, search, similarity
 from cli.common import ConfigOption, err
 from clikit import run_app, safe
 
@@ -27,6 +27,7 @@ search.register(app)
 similarity.register(app)
 evaluate.register(app)
 chunks.register(app)
+explain.register(app)
 
 
 def is_loopback(address: str) -> bool:

@@ -1,4 +1,5 @@
-"""The recall workbench: browse a knowledge base's chunks (and, later, explain misses and tune from judgments)."""
+"""The recall workbench: browse a knowledge base's chunks (chunks.py) and explain why a chunk was not retrieved
+(explain.py)."""
 
 from rag.workbench.chunks import ChunkBrowser, ChunkPage, ChunkView, DocumentEntry
 

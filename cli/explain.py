@@ -1,0 +1,100 @@
+"""`rag explain QUERY --chunk ID`: why a chunk was or was not retrieved for a query, and what would bring it in."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from cli.common import ConfigOption, JsonOption, KbOption, TopKOption, console, open_retriever
+from cli.search import ModeOption
+from clikit import flag_overrides, safe
+from rag.config import load_settings
+
+if TYPE_CHECKING:  # imported when the command runs: a usage error is reported without loading pymilvus
+    from rag.workbench.explain import Explanation
+
+MAX_TERMS = 8
+
+
+def explain(
+    query: Annotated[str, typer.Argument(help="The question the chunk should answer.", show_default=False)],
+    chunk: Annotated[str | None, typer.Option("--chunk", help="Id of the chunk that should have been found.",
+                                              show_default=False)] = None,
+    doc: Annotated[str | None, typer.Option("--doc", help="Explain every chunk of this source file instead.",
+                                            show_default=False)] = None,
+    kb: KbOption = None,
+    top_k: TopKOption = None,
+    mode: ModeOption = None,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Explain a miss: the chunk's exact scores and ranks, the cut that lost it, and a checked fix."""
+    if (chunk is None) == (doc is None):
+        raise typer.BadParameter("give either --chunk ID or --doc SOURCE.")
+    from rag.workbench.explain import explain as explain_chunk
+    from rag.workbench.explain import explain_document
+
+    settings = load_settings(config, **flag_overrides(retrieval={"top_k": top_k, "mode": mode}))
+    with open_retriever(settings, kb) as retriever:
+        if doc is not None:
+            results = explain_document(retriever, query, doc)
+        else:
+            results = [explain_chunk(retriever, query, chunk or "")]
+    if as_json:
+        data = results[0].to_dict() if doc is None else {"query": query, "source": doc,
+                                                         "chunks": [r.to_dict() for r in results]}
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    elif doc is not None:
+        console.print(document_table(results))
+    else:
+        show(results[0])
+
+
+def document_table(results: list[Explanation]) -> Table:
+    """One row per chunk of a document: its ranks, final score and the cut that lost it."""
+    table = Table(header_style="bold", title=safe(f"{results[0].source}: {results[0].query!r}"))
+    for name in ("#", "chunk", "dense", "sparse", "final", "verdict"):
+        table.add_column(name)
+    for r in results:
+        table.add_row(str(r.chunk_index), safe(r.chunk_id[:12]), r.dense.describe(), r.sparse.describe(),
+                      f"{r.scores.final:.4f}", safe(r.reason))
+    return table
+
+
+def show(result: Explanation) -> None:
+    """One chunk's explanation: the verdict, the scores with their ranks, the terms, neighbours and fixes."""
+    console.print(f"chunk {safe(result.chunk_id)} ({safe(result.source)} #{result.chunk_index}) for "
+                  f"{safe(repr(result.query))}: [bold]{safe(result.reason)}[/bold]", highlight=False)
+    s = result.scores
+    table = Table(header_style="bold")
+    for name in ("score", "value", "rank in the knowledge base", "in Milvus' list at"):
+        table.add_column(name)
+    for name, rank in (("dense", result.dense), ("sparse", result.sparse)):
+        table.add_row(name, f"{getattr(s, name):.4f}", rank.describe(), "-" if rank.position is None else
+                      str(rank.position))
+    table.add_row("hybrid", "-" if s.hybrid is None else f"{s.hybrid:.4f}", "", "")
+    table.add_row("rrf", f"{s.rrf:.4f}", "", "")
+    table.add_row("final", f"{s.final:.4f}", "", "")
+    console.print(table)
+    console.print(f"candidate lists: {result.candidate_limit} chunks each", highlight=False)
+    for label, items, key in (("matched terms", result.matched_terms, "contribution"),
+                              ("missing query terms", result.missing_terms, "query_weight")):
+        shown = ", ".join(f"{t['term']} ({t[key]:.3f})" for t in items[:MAX_TERMS]) or "none"
+        console.print(f"{label}: {safe(shown)}", highlight=False)
+    for n in result.neighbours:
+        where = f", retrieved at rank {n.retrieved_rank}" if n.retrieved_rank is not None else ""
+        console.print(f"chunk {n.relation} (#{n.chunk_index}, {safe(n.chunk_id)}): final {n.scores.final:.4f}, "
+                      f"{'higher' if n.higher else 'not higher'}{where}", highlight=False)
+    for fix in result.fixes:
+        if fix.value is None:
+            console.print(f"no {fix.setting} within its limits brings it into the candidate lists", highlight=False)
+        else:
+            outcome = f"retrieved at rank {fix.retrieved_rank}" if fix.works else "still not in top_k"
+            console.print(f"try {fix.setting} = {fix.value}: checked by searching again, {outcome}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(explain)

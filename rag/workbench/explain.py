@@ -1,0 +1,322 @@
+"""Explain a miss: why one chunk of a knowledge base was (or was not) retrieved for a query.
+
+Everything is computed with the retriever's own code: the chunk's scores from its stored vectors by
+:mod:`rag.retrieval.scores` and :class:`rag.retrieval.fusion.ScoreFusion`, its candidate-list positions from
+the same Milvus searches, the verdict from a real :meth:`HybridRetriever.search`. Ranks are exact: every
+chunk Milvus returns (up to its limit of 16384) is rescored from its stored vectors and the chunks scoring
+strictly higher are counted; past that limit the rank is given as an exact bound ("below rank 16384"). With
+search filters, ranks are among the chunks the filters keep, as the search sees them.
+
+The cuts, in the order a search applies them (``lost_at``):
+
+- ``filters``: the retriever's search filters (source, source prefix, metadata) leave the chunk out;
+- ``candidates``: the chunk is in none of the Milvus lists the mode uses (``top_k x candidate_factor`` each);
+- ``min_score``: it was a candidate but its ``final`` is below ``min_score``;
+- ``top_k``: it was a candidate above ``min_score`` but ranked below ``top_k`` after fusion;
+- ``retrieved``: it was not missed (``retrieved_rank`` says where).
+
+Each miss comes with the smallest change that would bring the chunk in (``fixes``), each checked by running
+the search again with it: outside the lists, the smallest ``candidate_factor`` that makes it a candidate; below
+``min_score``, its ``final`` rounded down; below ``top_k``, the sparse weight nearest the current one that ranks
+it within ``top_k`` (weighted hybrid only), and the ``top_k`` that reaches it. ``neighbours`` scores the
+chunks before and after it in its document: when one scores higher, the answer may span the two.
+
+The verdict always comes from the real search. With ColBERT reranking, the scores of a chunk that was not
+retrieved are those before the rerank (no colbert score), and its ``min_score`` / ``top_k`` diagnosis too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from rag.config import MILVUS_MAX_LIMIT, with_overrides
+from rag.errors import InvalidInputError
+from rag.retrieval.cache import QueryEncoding
+from rag.retrieval.chunk_scores import Ranks, Scores
+from rag.retrieval.fusion import ScoreFusion
+from rag.retrieval.results import RetrievalResult
+from rag.retrieval.retriever import OUTPUT_FIELDS, HybridRetriever
+from rag.retrieval.scores import decode_token, dense_scores, lexical_score, matched_terms
+from rag.store.knowledge_base import quote
+from rag.store.schema import decode_sparse
+
+MISSING_TERMS = 10
+SPARSE_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.5, 2.0, 3.0, 5.0)
+MAX_CANDIDATE_FACTOR = 100  # RetrievalSettings.candidate_factor's upper bound
+LISTS_OF_MODE = {"dense": ("dense",), "sparse": ("sparse",), "hybrid": ("dense", "sparse")}
+
+
+@dataclass
+class ListRank:
+    """The chunk's place for one score (dense or sparse) among all chunks of the knowledge base.
+
+    ``rank``: 1 + the number of chunks with a strictly higher exact score, or the bound when ``exact`` is
+    False ("below rank N"). ``position``: its place in Milvus' own list for that score (what the candidate
+    cut uses), None when that list does not hold it.
+    """
+
+    rank: int
+    exact: bool = True
+    position: int | None = None
+
+    def describe(self) -> str:
+        return f"rank {self.rank}" if self.exact else f"below rank {self.rank}"
+
+
+@dataclass
+class Fix:
+    """A change of one setting, and what re-running the retrieval with it gave (not a guess)."""
+
+    setting: str
+    value: Any
+    retrieved_rank: int | None
+
+    @property
+    def works(self) -> bool:
+        return self.retrieved_rank is not None
+
+
+@dataclass
+class Neighbour:
+    """The chunk just before or after in the same document, scored the same way for the same query."""
+
+    relation: str  # "before" or "after"
+    chunk_id: str
+    chunk_index: int
+    scores: Scores
+    higher: bool
+    retrieved_rank: int | None = None
+
+
+@dataclass
+class Explanation:
+    """Why ``chunk_id`` was or was not retrieved for ``query`` with these retrieval settings."""
+
+    query: str
+    kb: str
+    chunk_id: str
+    source: str
+    chunk_index: int
+    text: str
+    scores: Scores
+    dense: ListRank
+    sparse: ListRank
+    matched_terms: list[dict[str, Any]]
+    missing_terms: list[dict[str, Any]]
+    candidate_limit: int
+    lost_at: str
+    reason: str
+    retrieved_rank: int | None = None
+    pool_rank: int | None = None
+    fixes: list[Fix] = field(default_factory=list)
+    neighbours: list[Neighbour] = field(default_factory=list)
+
+    @property
+    def spans_neighbour(self) -> bool:
+        """Whether a chunk next to it in its document scores higher (the answer may run over two chunks)."""
+        return any(n.higher for n in self.neighbours)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["scores"] = self.scores.to_metadata()
+        data["fixes"] = [{**asdict(f), "works": f.works} for f in self.fixes]
+        data["neighbours"] = [{**asdict(n), "scores": n.scores.to_metadata()} for n in self.neighbours]
+        data["spans_neighbour"] = self.spans_neighbour
+        return data
+
+
+@dataclass
+class _QueryView:
+    """What explaining any chunk for one query needs, computed once: the encoding, Milvus' full dense and sparse
+    lists with their exact scores, the fusion rule and the real search's result."""
+
+    q: QueryEncoding
+    expr: str
+    dense_hits: list[dict[str, Any]]
+    sparse_hits: list[dict[str, Any]]
+    dense_values: list[float]
+    sparse_values: list[float]
+    rule: ScoreFusion
+    limit: int
+    result: RetrievalResult
+
+    @classmethod
+    def of(cls, retriever: HybridRetriever, query: str) -> _QueryView:
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInputError("The query is empty: type the question the chunk should answer.")
+        kb, cfg = retriever.knowledge_base, retriever.settings
+        q, _ = retriever.query_cache.get(query)
+        expr = retriever.filters.expression() if retriever.filters is not None else ""
+        dense_hits = kb.search("dense", q.dense.tolist(), MILVUS_MAX_LIMIT, expr, OUTPUT_FIELDS)
+        sparse_hits = kb.search("sparse", q.sparse, MILVUS_MAX_LIMIT, expr, OUTPUT_FIELDS) if q.sparse else []
+        return cls(
+            q=q, expr=expr, dense_hits=dense_hits, sparse_hits=sparse_hits,
+            dense_values=dense_scores(q.dense, np.asarray([h["dense"] for h in dense_hits], np.float32)).tolist(),
+            sparse_values=[lexical_score(q.sparse, decode_sparse(h.get("sparse") or {})) for h in sparse_hits],
+            rule=ScoreFusion.from_settings(cfg), limit=min(cfg.top_k * cfg.candidate_factor, MILVUS_MAX_LIMIT),
+            result=retriever.search(query),
+        )
+
+
+def explain_document(retriever: HybridRetriever, query: str, source: str) -> list[Explanation]:
+    """:func:`explain` for every chunk of the document(s) from ``source``, in document order (one set of searches)."""
+    view = _QueryView.of(retriever, query)
+    rows = retriever.knowledge_base.rows(f"source == {quote(source)}", OUTPUT_FIELDS)
+    if not rows:
+        raise InvalidInputError(f"Knowledge base {retriever.knowledge_base.name!r} has no document {source!r}.")
+    rows.sort(key=lambda r: (r["doc_id"], r["chunk_index"]))
+    return [_explain_row(retriever, query, row, view) for row in rows]
+
+
+def explain(retriever: HybridRetriever, query: str, chunk_id: str) -> Explanation:
+    """Explain where ``chunk_id`` stands for ``query`` with ``retriever``'s settings (see the module docstring)."""
+    view = _QueryView.of(retriever, query)
+    found = retriever.knowledge_base.rows(f"id == {quote(chunk_id)}", OUTPUT_FIELDS, limit=1)
+    if not found:
+        raise InvalidInputError(f"Knowledge base {retriever.knowledge_base.name!r} has no chunk with id {chunk_id!r}.")
+    return _explain_row(retriever, query, found[0], view)
+
+
+def _explain_row(retriever: HybridRetriever, query: str, row: dict[str, Any], view: _QueryView) -> Explanation:
+    kb, cfg = retriever.knowledge_base, retriever.settings
+    chunk_id = row["id"]
+    q, expr, dense_hits, sparse_hits = view.q, view.expr, view.dense_hits, view.sparse_hits
+    chunk_sparse = decode_sparse(row.get("sparse") or {})
+    dense_value = float(dense_scores(q.dense, np.asarray([row["dense"]], np.float32))[0])
+    sparse_value = lexical_score(q.sparse, chunk_sparse)
+    dense_rank = _list_rank(chunk_id, dense_value, dense_hits, view.dense_values)
+    sparse_rank = _list_rank(chunk_id, sparse_value, sparse_hits, view.sparse_values)
+    limit, rule = view.limit, view.rule
+    in_list = {"dense": _within(dense_rank.position, limit), "sparse": _within(sparse_rank.position, limit)}
+    scores = Scores(dense=dense_value, sparse=sparse_value, ranks=Ranks(
+        dense=dense_rank.position if in_list["dense"] else None,
+        sparse=sparse_rank.position if in_list["sparse"] else None))
+    rule.fuse(scores)
+
+    result = view.result
+    hit = next((d for d in result.documents if d.metadata["id"] == chunk_id), None)
+    retrieved = None if hit is None else int(hit.metadata["rank"])
+    if hit is not None:
+        scores = Scores.from_metadata(hit.metadata)  # the search's own numbers, ColBERT included
+    used = LISTS_OF_MODE[cfg.mode]
+    pool_rank = None
+    if retrieved is not None:
+        lost_at, reason = "retrieved", f"retrieved at rank {retrieved} of {cfg.top_k}."
+    elif expr and not kb.rows(f"id == {quote(chunk_id)} and ({expr})", ["id"], limit=1):
+        lost_at, reason = "filters", f"the search filters ({expr}) leave it out."
+    elif not any(in_list[name] for name in used):
+        lost_at = "candidates"
+        where = " and ".join(f"{name} {(dense_rank if name == 'dense' else sparse_rank).describe()}" for name in used)
+        reason = (f"outside the {' and '.join(used)} candidate list{'s' if len(used) > 1 else ''} "
+                  f"(top_k {cfg.top_k} x candidate_factor {cfg.candidate_factor} = {limit}): {where}.")
+    elif cfg.min_score > 0 and scores.final < cfg.min_score:
+        lost_at, reason = "min_score", f"final {scores.final:.4f} is below min_score {cfg.min_score:g}."
+    else:
+        pool = HybridRetriever._pool(cfg.mode, dense_hits[:limit], sparse_hits[:limit])
+        HybridRetriever._score(pool, q, rule)
+        pool_rank = _pool_rank(pool, chunk_id, rule)
+        lost_at, reason = "top_k", f"ranked {pool_rank} after fusion, below top_k {cfg.top_k}."
+
+    terms = matched_terms(q.sparse, chunk_sparse, retriever.encoder.tokenizer)
+    missing = sorted(((int(t), float(w)) for t, w in q.sparse.items() if t not in chunk_sparse),
+                     key=lambda item: (-item[1], item[0]))[:MISSING_TERMS]
+    explanation = Explanation(
+        query=query, kb=kb.name, chunk_id=chunk_id, source=row.get("source", ""),
+        chunk_index=int(row.get("chunk_index", 0)), text=row.get("text", ""), scores=scores, dense=dense_rank,
+        sparse=sparse_rank, matched_terms=terms,
+        missing_terms=[{"term": decode_token(retriever.encoder.tokenizer, t), "token_id": t, "query_weight": w}
+                       for t, w in missing],
+        candidate_limit=limit, lost_at=lost_at, reason=reason, retrieved_rank=retrieved, pool_rank=pool_rank,
+    )
+    retrieved_ranks = {d.metadata["id"]: int(d.metadata["rank"]) for d in result.documents}
+    explanation.neighbours = _neighbours(retriever, row, q, rule, scores, dense_hits, sparse_hits, limit,
+                                         retrieved_ranks)
+    if explanation.spans_neighbour:
+        explanation.reason += " A chunk next to it in its document scores higher: the answer may span both."
+    if lost_at == "candidates":
+        explanation.fixes.append(_candidate_factor_fix(retriever, query, chunk_id, dense_rank, sparse_rank, used))
+    elif lost_at == "min_score":
+        floor = math.floor(scores.final * 10_000) / 10_000
+        explanation.fixes.append(_checked(retriever, query, chunk_id, "min_score", floor))
+    elif lost_at == "top_k" and pool_rank is not None:
+        if rule.kind == "weighted" and cfg.mode == "hybrid":
+            weight = _sparse_weight_that_fits(pool, chunk_id, rule, cfg.top_k)
+            if weight is not None:
+                explanation.fixes.append(_checked(retriever, query, chunk_id, "weights.sparse", weight,
+                                                  weights={**rule.weights, "sparse": weight}))
+        explanation.fixes.append(_checked(retriever, query, chunk_id, "top_k", pool_rank))
+    return explanation
+
+
+def _neighbours(retriever: HybridRetriever, row: dict[str, Any], q: QueryEncoding, rule: ScoreFusion, scores: Scores,
+                dense_hits: list[dict[str, Any]], sparse_hits: list[dict[str, Any]], limit: int,
+                retrieved: dict[str, int]) -> list[Neighbour]:
+    """The chunks before and after ``row`` in its document, with the scores a search gives them."""
+    index = int(row.get("chunk_index", 0))
+    expr = f"doc_id == {quote(str(row.get('doc_id', '')))} and chunk_index in [{index - 1}, {index + 1}]"
+    dense_at = {h["id"]: i for i, h in enumerate(dense_hits[:limit], start=1)}
+    sparse_at = {h["id"]: i for i, h in enumerate(sparse_hits[:limit], start=1)}
+    out = []
+    for other in sorted(retriever.knowledge_base.rows(expr, OUTPUT_FIELDS), key=lambda r: r["chunk_index"]):
+        mine = Scores(dense=float(dense_scores(q.dense, np.asarray([other["dense"]], np.float32))[0]),
+                      sparse=lexical_score(q.sparse, decode_sparse(other.get("sparse") or {})),
+                      ranks=Ranks(dense=dense_at.get(other["id"]), sparse=sparse_at.get(other["id"])))
+        rule.fuse(mine)
+        out.append(Neighbour(relation="before" if other["chunk_index"] < index else "after", chunk_id=other["id"],
+                             chunk_index=int(other["chunk_index"]), scores=mine, higher=mine.final > scores.final,
+                             retrieved_rank=retrieved.get(other["id"])))
+    return out
+
+
+def _within(position: int | None, limit: int) -> bool:
+    return position is not None and position <= limit
+
+
+def _list_rank(chunk_id: str, value: float, hits: list[dict[str, Any]], values: list[float]) -> ListRank:
+    """Exact rank of ``value`` among the rescored ``hits``; a bound when Milvus' list is cut and lacks the chunk."""
+    position = next((i for i, h in enumerate(hits, start=1) if h["id"] == chunk_id), None)
+    above = sum(1 for h, v in zip(hits, values, strict=True) if v > value and h["id"] != chunk_id)
+    if position is None and len(hits) >= MILVUS_MAX_LIMIT:
+        return ListRank(rank=MILVUS_MAX_LIMIT, exact=False)
+    return ListRank(rank=above + 1, position=position)
+
+
+def _pool_rank(pool: list[Any], chunk_id: str, rule: ScoreFusion) -> int:
+    """The chunk's place among the search's candidates under ``rule``, in the retriever's own order."""
+    keys = {c.row["id"]: (-rule.final(c.scores), -c.scores.dense, c.row["id"]) for c in pool}
+    return 1 + sum(1 for key in keys.values() if key < keys[chunk_id])
+
+
+def _sparse_weight_that_fits(pool: list[Any], chunk_id: str, rule: ScoreFusion, top_k: int) -> float | None:
+    """The sparse weight nearest the current one that ranks the chunk within ``top_k`` among these candidates."""
+    current = rule.weights["sparse"]
+    for weight in sorted(SPARSE_WEIGHTS, key=lambda w: (abs(w - current), w)):
+        changed = replace(rule, weights={**rule.weights, "sparse": weight})
+        if sum(changed.weights[name] for name in changed.used) > 0 and _pool_rank(pool, chunk_id, changed) <= top_k:
+            return weight
+    return None
+
+
+def _checked(retriever: HybridRetriever, query: str, chunk_id: str, setting: str, value: Any,
+             **changes: Any) -> Fix:
+    """``setting = value`` (or ``changes``) applied to the retriever's settings; where a search then puts the chunk."""
+    changed = HybridRetriever(encoder=retriever.encoder, knowledge_base=retriever.knowledge_base,
+                              settings=with_overrides(retriever.settings, **(changes or {setting: value})),
+                              filters=retriever.filters)
+    documents = changed.search(query).documents
+    return Fix(setting, value, next((d.metadata["rank"] for d in documents if d.metadata["id"] == chunk_id), None))
+
+
+def _candidate_factor_fix(retriever: HybridRetriever, query: str, chunk_id: str, dense: ListRank,
+                          sparse: ListRank, used: tuple[str, ...]) -> Fix:
+    """The smallest candidate_factor that puts the chunk in a list the mode uses, checked by searching with it."""
+    cfg = retriever.settings
+    positions = [r.position for name, r in (("dense", dense), ("sparse", sparse)) if name in used and r.position]
+    needed = math.ceil(min(positions) / cfg.top_k) if positions else None
+    if needed is None or needed > MAX_CANDIDATE_FACTOR:
+        return Fix("candidate_factor", None, None)
+    return _checked(retriever, query, chunk_id, "candidate_factor", needed)

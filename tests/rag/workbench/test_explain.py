@@ -1,0 +1,248 @@
+"""Explain a miss on the demo knowledge base: exact ranks against brute force, each cut produced on purpose."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ingest.pipeline import IngestPipeline
+from rag.config import RetrievalSettings, Settings
+from rag.encoder import Encoder
+from rag.errors import InvalidInputError
+from rag.retrieval import HybridRetriever
+from rag.retrieval.retriever import OUTPUT_FIELDS
+from rag.retrieval.scores import dense_scores, lexical_score
+from rag.store import MilvusStore
+from rag.store.schema import decode_sparse
+from rag.workbench.explain import SPARSE_WEIGHTS, explain, explain_document
+from tests.conftest import EXAMPLES
+
+KB = "demo"
+QUERY = "How does the sync engine resolve conflicts?"
+
+
+@pytest.fixture(scope="module")
+def demo(encoder: Encoder, make_settings: Callable[..., Settings],
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, MilvusStore]]:
+    settings = make_settings(tmp_path_factory.mktemp("explain"))
+    store = MilvusStore(settings.milvus)
+    report = IngestPipeline(settings, encoder, store).run([EXAMPLES], kb=KB)
+    assert not report.failed and report.chunks_written > 50
+    yield settings, store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def make_retriever(encoder: Encoder, demo: tuple[Settings, MilvusStore]) -> Callable[..., HybridRetriever]:
+    def make(**retrieval: Any) -> HybridRetriever:
+        return HybridRetriever.from_store(encoder, demo[1], KB, RetrievalSettings(**retrieval))
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def brute_force(encoder: Encoder, make_retriever: Callable[..., HybridRetriever]) -> dict[str, dict[str, float]]:
+    """Exact dense and sparse scores of QUERY against every chunk of the knowledge base."""
+    rows = make_retriever().knowledge_base.rows("", OUTPUT_FIELDS)
+    q = encoder.encode([QUERY])
+    dense = dense_scores(q.dense[0], np.asarray([r["dense"] for r in rows], np.float32)).tolist()
+    return {r["id"]: {"dense": d, "sparse": lexical_score(q.sparse[0], decode_sparse(r["sparse"]))}
+            for r, d in zip(rows, dense, strict=True)}
+
+
+def ranked(scores: dict[str, dict[str, float]], name: str) -> list[str]:
+    return sorted(scores, key=lambda chunk_id: (-scores[chunk_id][name], chunk_id))
+
+
+def test_ranks_and_scores_equal_a_brute_force_scoring_of_every_chunk(
+    make_retriever: Callable[..., HybridRetriever], brute_force: dict[str, dict[str, float]]
+) -> None:
+    retriever = make_retriever()
+    by_dense = ranked(brute_force, "dense")
+    for chunk_id in [by_dense[0], by_dense[7], by_dense[len(by_dense) // 2], by_dense[-1]]:
+        result = explain(retriever, QUERY, chunk_id)
+        exact = brute_force[chunk_id]
+        assert result.scores.dense == pytest.approx(exact["dense"], abs=1e-9)
+        assert result.scores.sparse == pytest.approx(exact["sparse"], abs=1e-9)
+        for name in ("dense", "sparse"):
+            expected = 1 + sum(1 for other in brute_force.values() if other[name] > exact[name])
+            rank = getattr(result, name)
+            assert rank.exact and rank.rank == expected, (name, chunk_id)
+        assert sum(t["contribution"] for t in result.matched_terms) == pytest.approx(exact["sparse"], abs=1e-9)
+        matched = {t["token_id"] for t in result.matched_terms}
+        assert not matched & {t["token_id"] for t in result.missing_terms}
+        weights = [t["query_weight"] for t in result.missing_terms]
+        assert weights == sorted(weights, reverse=True)
+    # The order of the brute force is the order of the ranks.
+    ranks = [explain(retriever, QUERY, chunk_id).dense.rank for chunk_id in by_dense[:4]]
+    assert ranks == sorted(ranks)
+
+
+def test_a_retrieved_chunk_is_reported_with_its_rank(make_retriever: Callable[..., HybridRetriever]) -> None:
+    retriever = make_retriever()
+    documents = retriever.search(QUERY).documents
+    third = documents[2]
+    result = explain(retriever, QUERY, third.metadata["id"])
+    assert (result.lost_at, result.retrieved_rank) == ("retrieved", 3)
+    assert result.scores.final == pytest.approx(third.metadata["scores"]["final"], abs=1e-12)
+    expected = third.metadata["scores"]
+    for key, value in result.scores.to_metadata().items():
+        assert value == (pytest.approx(expected[key], abs=1e-12) if isinstance(value, float) else expected[key]), key
+    assert "retrieved at rank 3" in result.reason
+    assert not result.fixes
+
+
+def test_a_chunk_outside_the_candidate_lists_is_lost_there_and_the_factor_that_brings_it_in_is_checked(
+    make_retriever: Callable[..., HybridRetriever], brute_force: dict[str, dict[str, float]]
+) -> None:
+    retriever = make_retriever(top_k=2, candidate_factor=1, mode="dense")
+    target = ranked(brute_force, "dense")[6]
+    result = explain(retriever, QUERY, target)
+    assert result.lost_at == "candidates" and result.candidate_limit == 2
+    assert "outside the dense candidate list" in result.reason and "rank 7" in result.reason
+    (fix,) = result.fixes
+    assert fix.setting == "candidate_factor" and fix.value == 4  # position 7 needs 2 x 4 = 8 candidates
+    # The suggestion is the smallest: one less leaves it outside, the suggestion makes it a candidate.
+    assert explain(make_retriever(top_k=2, candidate_factor=3, mode="dense"), QUERY, target).lost_at == "candidates"
+    assert explain(make_retriever(top_k=2, candidate_factor=4, mode="dense"), QUERY, target).lost_at == "top_k"
+    # In dense mode its rank is its dense rank, so the retrieval re-run with the fix reports it still missed.
+    assert fix.retrieved_rank is None and not fix.works
+
+
+def test_the_candidate_factor_fix_applied_brings_the_chunk_into_top_k(
+    make_retriever: Callable[..., HybridRetriever], brute_force: dict[str, dict[str, float]]
+) -> None:
+    retriever = make_retriever(top_k=3, candidate_factor=1, mode="hybrid", fusion="rrf")
+    by_dense, by_sparse = ranked(brute_force, "dense"), ranked(brute_force, "sparse")
+    # A chunk far down both lists: rrf of a single list at rank > 3 cannot beat the top 3 holding both.
+    target = next(c for c in by_dense[3:] if by_sparse.index(c) >= 3)
+    result = explain(retriever, QUERY, target)
+    assert result.lost_at == "candidates"
+    (fix,) = result.fixes
+    changed = make_retriever(top_k=3, candidate_factor=fix.value, mode="hybrid", fusion="rrf")
+    found = [d.metadata["id"] for d in changed.search(QUERY).documents]
+    assert (target in found) == fix.works
+    assert explain(changed, QUERY, target).lost_at != "candidates"
+
+
+def test_a_chunk_below_min_score_is_lost_there(make_retriever: Callable[..., HybridRetriever]) -> None:
+    first = make_retriever().search(QUERY).documents[0]
+    final = first.metadata["scores"]["final"]
+    result = explain(make_retriever(min_score=final + 0.01), QUERY, first.metadata["id"])
+    assert result.lost_at == "min_score"
+    assert result.scores.final == pytest.approx(final, abs=1e-12)
+    assert f"below min_score {final + 0.01:g}" in result.reason
+    (fix,) = result.fixes
+    assert fix.setting == "min_score" and final - 1e-4 <= fix.value <= final
+    assert fix.works and fix.retrieved_rank == 1
+    lowered = make_retriever(min_score=fix.value).search(QUERY).documents
+    assert lowered[0].metadata["id"] == first.metadata["id"]
+
+
+def test_a_chunk_ranked_below_top_k_after_fusion_is_lost_there(
+    make_retriever: Callable[..., HybridRetriever]
+) -> None:
+    fourth = make_retriever(top_k=5).search(QUERY).documents[3]
+    result = explain(make_retriever(top_k=2, candidate_factor=10), QUERY, fourth.metadata["id"])
+    assert (result.lost_at, result.pool_rank) == ("top_k", 4)
+    assert "below top_k 2" in result.reason
+    top_k = next(f for f in result.fixes if f.setting == "top_k")
+    assert (top_k.value, top_k.retrieved_rank) == (4, 4)
+
+
+def test_weights_decide_which_cut_loses_a_chunk(
+    make_retriever: Callable[..., HybridRetriever], brute_force: dict[str, dict[str, float]]
+) -> None:
+    """The sparse-heaviest chunk that dense ranks low is lost with dense weights and found with sparse ones."""
+    by_dense = ranked(brute_force, "dense")
+    target = next(c for c in ranked(brute_force, "sparse") if by_dense.index(c) >= 3)
+    dense_heavy = explain(make_retriever(top_k=3, candidate_factor=20, weights={"dense": 1.0, "sparse": 0.0}),
+                          QUERY, target)
+    assert dense_heavy.lost_at == "top_k" and dense_heavy.pool_rank == by_dense.index(target) + 1
+    weight = next(f for f in dense_heavy.fixes if f.setting == "weights.sparse")
+    assert weight.value > 0 and weight.works and weight.retrieved_rank <= 3
+    applied = make_retriever(top_k=3, candidate_factor=20, weights={"dense": 1.0, "sparse": weight.value})
+    assert target in [d.metadata["id"] for d in applied.search(QUERY).documents]
+    # The nearest weight that works: the one before it on the grid, on the same side, does not.
+    grid = SPARSE_WEIGHTS[:SPARSE_WEIGHTS.index(weight.value)]
+    if grid:
+        closer = make_retriever(top_k=3, candidate_factor=20, weights={"dense": 1.0, "sparse": grid[-1]})
+        assert target not in [d.metadata["id"] for d in closer.search(QUERY).documents]
+    sparse_heavy = explain(make_retriever(top_k=3, candidate_factor=20, weights={"dense": 0.0, "sparse": 1.0}),
+                           QUERY, target)
+    assert sparse_heavy.lost_at == "retrieved"
+
+
+def test_an_unknown_chunk_or_empty_query_is_refused(make_retriever: Callable[..., HybridRetriever]) -> None:
+    with pytest.raises(InvalidInputError, match="no chunk with id"):
+        explain(make_retriever(), QUERY, 'nope" || id != "')
+    with pytest.raises(InvalidInputError, match="query is empty"):
+        explain(make_retriever(), " ", "x")
+
+
+def test_to_dict_is_json(make_retriever: Callable[..., HybridRetriever]) -> None:
+    first = make_retriever().search(QUERY).documents[0]
+    data = json.loads(json.dumps(explain(make_retriever(), QUERY, first.metadata["id"]).to_dict()))
+    assert data["lost_at"] == "retrieved" and data["scores"]["final"] == first.metadata["scores"]["final"]
+    assert data["dense"]["exact"] is True
+
+
+def test_a_chunk_retrieved_with_colbert_reranking_keeps_the_search_scores(
+    make_retriever: Callable[..., HybridRetriever]
+) -> None:
+    retriever = make_retriever(colbert_rerank=True)
+    second = retriever.search(QUERY).documents[1]
+    result = explain(retriever, QUERY, second.metadata["id"])
+    assert (result.lost_at, result.retrieved_rank) == ("retrieved", 2)
+    assert result.scores.colbert is not None
+    assert result.scores.to_metadata() == second.metadata["scores"]
+
+
+def test_a_neighbour_that_scores_higher_is_named(make_retriever: Callable[..., HybridRetriever]) -> None:
+    """The chunk after (or before) the best one, in the same document, is told that its neighbour wins."""
+    retriever = make_retriever()
+    best = retriever.search(QUERY).documents[0]
+    siblings = retriever.knowledge_base.rows(f'doc_id == "{best.metadata["doc_id"]}"', ["id", "chunk_index"])
+    index = next(r["chunk_index"] for r in siblings if r["id"] == best.metadata["id"])
+    target = next(r for r in siblings if r["chunk_index"] in (index - 1, index + 1))
+    result = explain(retriever, QUERY, target["id"])
+    (neighbour,) = [n for n in result.neighbours if n.chunk_id == best.metadata["id"]]
+    assert neighbour.relation == ("after" if target["chunk_index"] < index else "before")
+    assert neighbour.higher and neighbour.retrieved_rank == 1 and result.spans_neighbour
+    assert neighbour.scores.final == pytest.approx(best.metadata["scores"]["final"], abs=1e-12)
+    assert "may span both" in result.reason
+    assert all(n.chunk_index in (target["chunk_index"] - 1, target["chunk_index"] + 1) for n in result.neighbours)
+
+
+def test_a_chunk_the_filters_leave_out_is_lost_there(encoder: Encoder, demo: tuple[Settings, MilvusStore],
+                                                     make_retriever: Callable[..., HybridRetriever]) -> None:
+    best = make_retriever().search(QUERY).documents[0]
+    other = next(r["source"] for r in make_retriever().knowledge_base.rows("", ["source"])
+                 if r["source"] != best.metadata["source"])
+    filtered = HybridRetriever.from_store(encoder, demo[1], KB, RetrievalSettings(), filters={"source": other})
+    result = explain(filtered, QUERY, best.metadata["id"])
+    assert result.lost_at == "filters" and "leave it out" in result.reason and not result.fixes
+    same = HybridRetriever.from_store(encoder, demo[1], KB, RetrievalSettings(),
+                                      filters={"source": best.metadata["source"]})
+    assert explain(same, QUERY, best.metadata["id"]).lost_at == "retrieved"
+
+
+def test_the_chunks_of_a_document_are_each_explained_as_alone(make_retriever: Callable[..., HybridRetriever]) -> None:
+    retriever = make_retriever(top_k=3)
+    best = retriever.search(QUERY).documents[0]
+    results = explain_document(retriever, QUERY, best.metadata["source"])
+    assert [r.chunk_index for r in results] == sorted(r.chunk_index for r in results) and len(results) > 1
+    assert {r.source for r in results} == {best.metadata["source"]}
+    by_id = {r.chunk_id: r for r in results}
+    assert by_id[best.metadata["id"]].retrieved_rank == 1
+    for alone in (explain(retriever, QUERY, r.chunk_id) for r in results[:4]):
+        mine = by_id[alone.chunk_id]
+        assert (mine.lost_at, mine.reason, mine.dense, mine.sparse) == (alone.lost_at, alone.reason, alone.dense,
+                                                                       alone.sparse)
+        assert mine.scores.to_metadata() == alone.scores.to_metadata()
+    with pytest.raises(InvalidInputError, match="no document"):
+        explain_document(retriever, QUERY, "nope.md")
