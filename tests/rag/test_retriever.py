@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,25 +45,6 @@ QUERIES = [
 def m3(encoder: Encoder) -> Encoder:
     assert all(encoder.encode(QUERIES).sparse), "the test model must give queries non-empty sparse weights"
     return encoder
-
-
-@pytest.fixture(scope="module")
-def demo(m3: Encoder, make_settings: Callable[..., Settings],
-         tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, MilvusStore]]:
-    settings = make_settings(tmp_path_factory.mktemp("retrieval"))
-    store = MilvusStore(settings.milvus)
-    report = IngestPipeline(settings, m3, store).run([EXAMPLES], kb=KB)
-    assert not report.failed and report.chunks_written > 50
-    yield settings, store
-    store.close()
-
-
-@pytest.fixture(scope="module")
-def make_retriever(m3: Encoder, demo: tuple[Settings, MilvusStore]) -> Callable[..., HybridRetriever]:
-    def make(**retrieval: Any) -> HybridRetriever:
-        return HybridRetriever.from_store(m3, demo[1], KB, RetrievalSettings(**retrieval))
-
-    return make
 
 
 @pytest.fixture(scope="module")

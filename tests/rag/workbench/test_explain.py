@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
-from ingest.pipeline import IngestPipeline
 from rag.config import RetrievalSettings, Settings
 from rag.encoder import Encoder
 from rag.errors import InvalidInputError
@@ -19,29 +17,9 @@ from rag.retrieval.scores import dense_scores, lexical_score
 from rag.store import MilvusStore
 from rag.store.schema import decode_sparse
 from rag.workbench.explain import SPARSE_WEIGHTS, explain, explain_document
-from tests.conftest import EXAMPLES
 
 KB = "demo"
 QUERY = "How does the sync engine resolve conflicts?"
-
-
-@pytest.fixture(scope="module")
-def demo(encoder: Encoder, make_settings: Callable[..., Settings],
-         tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, MilvusStore]]:
-    settings = make_settings(tmp_path_factory.mktemp("explain"))
-    store = MilvusStore(settings.milvus)
-    report = IngestPipeline(settings, encoder, store).run([EXAMPLES], kb=KB)
-    assert not report.failed and report.chunks_written > 50
-    yield settings, store
-    store.close()
-
-
-@pytest.fixture(scope="module")
-def make_retriever(encoder: Encoder, demo: tuple[Settings, MilvusStore]) -> Callable[..., HybridRetriever]:
-    def make(**retrieval: Any) -> HybridRetriever:
-        return HybridRetriever.from_store(encoder, demo[1], KB, RetrievalSettings(**retrieval))
-
-    return make
 
 
 @pytest.fixture(scope="module")
