@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from ingest.pipeline import IngestPipeline
 from rag.config import Settings
 from rag.encoder import Encoder
 from rag.retrieval import HybridRetriever
 from rag.store import MilvusStore
 from rag.workbench.explain import explain, explain_document
-from tests.conftest import EXAMPLES, run_cli
+from tests.conftest import run_cli
 
 QUERY = "How does the sync engine order edits? vector clock"
-
-
-@pytest.fixture
-def demo(settings: Settings, encoder: Encoder) -> Iterator[Settings]:
-    with MilvusStore(settings.milvus) as store:
-        IngestPipeline(settings, encoder, store).run([EXAMPLES])
-    yield settings
 
 
 def test_explain_json_equals_the_library_and_names_the_cut(demo: Settings, encoder: Encoder) -> None:

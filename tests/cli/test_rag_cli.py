@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,17 +19,10 @@ from rag.encoder import Encoder
 from rag.retrieval import HybridRetriever
 from rag.similarity import compare_texts
 from rag.store import MilvusStore
-from tests.conftest import EXAMPLES, cli_env, run_cli
+from tests.conftest import cli_env, run_cli
 from tests.support.ollama_server import ChatBehaviour, OllamaTestServer, free_port
 
 QUERY = "How does the sync engine order edits? vector clock"
-
-
-@pytest.fixture
-def demo(settings: Settings, encoder: Encoder) -> Iterator[Settings]:
-    with MilvusStore(settings.milvus) as store:
-        IngestPipeline(settings, encoder, store).run([EXAMPLES])
-    yield settings
 
 
 def test_search_json_equals_the_retriever(demo: Settings, encoder: Encoder) -> None:
