@@ -96,7 +96,7 @@ MODES: tuple[Mode, ...] = get_args(Mode)
 FUSIONS: tuple[Fusion, ...] = get_args(Fusion)
 
 
-MILVUS_MAX_LIMIT = 16384  # the most results one Milvus search returns (its topk limit)
+MILVUS_MAX_LIMIT = 16384  # the most results one Milvus search or query returns (topk, offset + limit)
 
 
 class RetrievalSettings(BaseModel):
@@ -111,6 +111,11 @@ class RetrievalSettings(BaseModel):
     rerank_candidates: int = Field(20, ge=1, le=1000)
     rrf_k: int = Field(60, ge=1)
     min_score: float = 0.0
+
+    @property
+    def candidate_limit(self) -> int:
+        """How many chunks each search (dense, sparse) fetches: top_k x candidate_factor, at most Milvus' limit."""
+        return min(self.top_k * self.candidate_factor, MILVUS_MAX_LIMIT)
 
 
 class LevelSettings(BaseModel):

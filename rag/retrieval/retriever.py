@@ -46,7 +46,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
-from rag.config import MILVUS_MAX_LIMIT, Fusion, Mode, RetrievalSettings, WeightSettings, with_overrides
+from rag.config import Fusion, Mode, RetrievalSettings, WeightSettings, with_overrides
 from rag.encoder import Encoder
 from rag.errors import InvalidInputError
 from rag.retrieval.cache import QueryEncoding, QueryEncodingCache
@@ -196,7 +196,7 @@ class HybridRetriever(BaseRetriever):
 
         tick = time.perf_counter()
         expr = flt.expression()
-        limit = min(cfg.top_k * cfg.candidate_factor, MILVUS_MAX_LIMIT)
+        limit = cfg.candidate_limit
         # The two searches run at the same time: Milvus works on both while this thread waits. A query without
         # any sparse weight (e.g. only unknown tokens) has no sparse search.
         sparse_future = None

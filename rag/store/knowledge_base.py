@@ -9,13 +9,13 @@ from typing import Any
 from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
 
+from rag.config import MILVUS_MAX_LIMIT
 from rag.errors import InvalidInputError, StoreUnavailableError
 from rag.store.model_info import ModelInfo
 from rag.store.schema import ChunkRecord, decode_sparse
 
 WRITE_BATCH = 256
 FILTER_BATCH = 200
-QUERY_WINDOW = 16384
 
 
 _LITERAL_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"})
@@ -117,10 +117,10 @@ class KnowledgeBase:
 
     def page(self, filter_expr: str, fields: Sequence[str], limit: int, offset: int = 0) -> list[dict[str, Any]]:
         """At most ``limit`` rows matching ``filter_expr`` after skipping ``offset``, in Milvus' own order (stable
-        between calls on unchanged data). Milvus answers only ``offset + limit <= 16384`` (QUERY_WINDOW)."""
-        if offset + limit > QUERY_WINDOW:
+        between calls on unchanged data). Milvus answers only ``offset + limit <= 16384`` (MILVUS_MAX_LIMIT)."""
+        if offset + limit > MILVUS_MAX_LIMIT:
             raise InvalidInputError(
-                f"Milvus pages at most {QUERY_WINDOW} rows deep (offset {offset} + limit {limit}); narrow the "
+                f"Milvus pages at most {MILVUS_MAX_LIMIT} rows deep (offset {offset} + limit {limit}); narrow the "
                 "search with a source or words instead."
             )
         return self._client.query(self.name, filter=filter_expr, output_fields=list(fields), limit=limit,

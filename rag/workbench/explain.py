@@ -157,7 +157,7 @@ class _QueryView:
             q=q, expr=expr, dense_hits=dense_hits, sparse_hits=sparse_hits,
             dense_values=dense_scores(q.dense, np.asarray([h["dense"] for h in dense_hits], np.float32)).tolist(),
             sparse_values=[lexical_score(q.sparse, decode_sparse(h.get("sparse") or {})) for h in sparse_hits],
-            rule=ScoreFusion.from_settings(cfg), limit=min(cfg.top_k * cfg.candidate_factor, MILVUS_MAX_LIMIT),
+            rule=ScoreFusion.from_settings(cfg), limit=cfg.candidate_limit,
             result=retriever.search(query),
         )
 
