@@ -75,12 +75,12 @@ def _terms(items: Sequence[dict[str, Any]], weight: str) -> str:
     return escape_markdown(", ".join(shown[:MAX_TERMS])) if shown else t("rcx_none")
 
 
-def show(result: Explanation, apply: Callable[[str, Any], None], key: str = "rcx") -> None:
+def show(result: Explanation, apply: Callable[[str, Any], None], key: str = "rcx_fix") -> None:
     """One chunk's explanation; ``apply(control_key, value)`` is the Apply buttons' callback."""
     verdict = t("rcx_verdict", chunk=escape_markdown(result.chunk_id[:12]), source=escape_markdown(result.source),
                 number=t("chunk", n=result.chunk_index + 1), reason=escape_markdown(result.reason))
     (st.success if result.lost_at == "retrieved" else st.warning)(verdict)
-    st.dataframe(score_table(result), hide_index=True, key=f"{key}_scores")
+    st.table(score_table(result).set_index(t("rcx_col_score")))  # our numbers and words only
     st.caption(t("rcx_candidates", n=result.candidate_limit))
     st.markdown(f"**{t('rcx_matched')}**: {_terms(result.matched_terms, 'contribution')}")
     st.markdown(f"**{t('rcx_missing')}**: {_terms(result.missing_terms, 'query_weight')}")
@@ -94,7 +94,7 @@ def show(result: Explanation, apply: Callable[[str, Any], None], key: str = "rcx
     if result.fixes:
         st.markdown(f"**{t('rcx_fixes')}**")
     for index, fix in enumerate(result.fixes):
-        show_fix(fix, apply, f"{key}_fix_{index}")
+        show_fix(fix, apply, f"{key}_{index}")
     terms = [str(m["term"]) for m in result.matched_terms]
     st.html(f'<div class="rs-text" data-chunk-id="{escape(result.chunk_id, quote=True)}" style="white-space:pre-wrap;'
             f'max-height:14em;overflow:auto;background:#fafafa;padding:6px;border-radius:4px">'

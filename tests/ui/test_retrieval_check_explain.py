@@ -58,7 +58,9 @@ def table_with(at: AppTest, column: str) -> pd.DataFrame:
 
 
 def score_rows(at: AppTest) -> dict[str, dict[str, Any]]:
-    return {row["score"]: row for row in table_with(at, "rank among all chunks").to_dict("records")}
+    """The explanation's score table (an st.table: visible as text in a browser too), by score name."""
+    (table,) = [t.value for t in at.table if "rank among all chunks" in t.value.columns]
+    return table.to_dict("index")
 
 
 def assert_shows(at: AppTest, result: Explanation) -> None:
