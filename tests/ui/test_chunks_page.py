@@ -132,3 +132,12 @@ def test_explain_against_a_query_opens_the_retrieval_check(
     with MilvusStore(settings.milvus) as store:
         retriever = HybridRetriever.from_store(ui_encoder, store, KB, settings.retrieval)
         assert_shows(at, explain(retriever, QUERY, chunk.id))
+
+
+def test_the_page_in_chinese(demo_kb: Settings, use_settings: Callable[..., Settings]) -> None:
+    use_settings(demo_kb)
+    at = start()
+    at.sidebar.radio[0].set_value("zh").run()
+    assert not at.exception and at.title[0].value == "片段浏览器"
+    assert {b.label for b in at.button if b.key.startswith("cb_explain_")} == {"针对该查询解释"}
+    assert shown_chunks(at)[0]["head"].split(" · ")[1].startswith("片段 ")

@@ -5,12 +5,14 @@ chunk, and an explain_request from another page opens the explanation."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ingest.pipeline import IngestPipeline
 from rag.config import Settings, with_overrides
 from rag.encoder import Encoder
 from rag.retrieval import HybridRetriever
@@ -194,3 +196,48 @@ def test_an_explain_request_from_another_page_opens_the_explanation(
     assert any("'other_kb' asked for by the other page does not exist" in visible_text(w.value) for w in at.warning)
     assert at.text_input(key="rc_query").value == "" and at.text_input(key="rcx_target").value == fifth
     assert "rcx_result" not in at.session_state
+
+
+def test_a_min_score_fix_applied_sets_the_sidebars_min_score(
+    demo_kb: Settings, use_settings: Callable[..., Settings], ui_encoder: Encoder
+) -> None:
+    settings = use_settings(demo_kb)
+    first = ranked_ids(settings, ui_encoder)[0]
+    with MilvusStore(settings.milvus) as store:
+        top = HybridRetriever.from_store(ui_encoder, store, KB, settings.retrieval).search(QUERY).documents[0]
+    too_high = round(top.metadata["scores"]["final"] + 0.05, 2)
+    result = expected(settings, ui_encoder, first, min_score=too_high)
+    assert result.lost_at == "min_score"
+    (fix,) = result.fixes
+    at = start()
+    at.sidebar.number_input(key="opt_min_score").set_value(too_high)
+    explain_on_page(at, first, top_k=3)
+    assert_shows(at, result)
+    apply_button(at, "min_score").click().run()
+    assert not at.exception and not at.error
+    assert at.sidebar.number_input(key="opt_min_score").value == pytest.approx(fix.value)
+    ids = [d.metadata["id"] for d in at.session_state["rc_result"].documents]
+    assert ids[0] == first
+    assert any("retrieved at rank 1 of 3" in visible_text(s.value) for s in at.success)
+
+
+def test_file_names_and_text_of_documents_are_shown_as_text(
+    ui_settings: Callable[..., Settings], ui_encoder: Encoder, use_settings: Callable[..., Settings],
+    tmp_path: Path
+) -> None:
+    name = "notes_*x*_[see](x.png)_<b>.txt"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / name).write_text("Sync conflicts: <script>alert(1)</script> keeps both versions.\n", encoding="utf-8")
+    settings = use_settings(ui_settings(tmp_path))
+    with MilvusStore(settings.milvus) as store:
+        report = IngestPipeline(settings, ui_encoder, store).run([docs], kb=KB)
+        assert not report.failed
+        (row,) = store.open(KB).rows("", ["id"])
+    at = start()
+    explain_on_page(at, row["id"], top_k=3)
+    (verdict,) = at.success
+    assert visible_text(verdict.value).startswith(f"{name} · chunk 1 · id {row['id'][:12]}: retrieved at rank 1")
+    assert "](" not in verdict.value.replace("\\](", "").replace("\\(", "")  # every bracket escaped: no link
+    (text,) = [h.value for h in at.get("html") if 'class="rs-text"' in h.value]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text and "<script>" not in text
