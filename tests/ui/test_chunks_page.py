@@ -6,11 +6,13 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ingest.pipeline import IngestPipeline
 from rag.config import Settings
 from rag.encoder import Encoder
 from rag.retrieval import HybridRetriever
@@ -20,7 +22,8 @@ from rag.workbench.explain import explain
 from tests.ui.conftest import APP, KB
 from tests.ui.test_retrieval_check_explain import QUERY, assert_shows
 
-CHUNKS_PER_PAGE = 10  # ui/pages_/chunks.py's page size (importing a page module would run the page)
+CHUNKS_PER_PAGE = 10  # ui/pages_/chunks.py's page sizes (importing a page module would run the page)
+DOCUMENTS_PER_PAGE = 20
 
 _CHUNK = re.compile(r'<div class="rs-chunk" data-chunk-id="([^"]*)" data-chunk-index="(\d+)"[^>]*>'
                     r'<div[^>]*>([^<]*)</div><div class="rs-text"[^>]*>(.*?)</div></div>$', re.DOTALL)
@@ -141,3 +144,29 @@ def test_the_page_in_chinese(demo_kb: Settings, use_settings: Callable[..., Sett
     assert not at.exception and at.title[0].value == "片段浏览器"
     assert {b.label for b in at.button if b.key.startswith("cb_explain_")} == {"针对该查询解释"}
     assert shown_chunks(at)[0]["head"].split(" · ")[1].startswith("片段 ")
+
+
+def test_documents_are_paged(
+    ui_settings: Callable[..., Settings], ui_encoder: Encoder, use_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n in range(DOCUMENTS_PER_PAGE + 3):
+        (docs / f"note-{n:02d}.txt").write_text(f"Note number {n} about remote work.\n", encoding="utf-8")
+    settings = use_settings(ui_settings(tmp_path))
+    with MilvusStore(settings.milvus) as store:
+        assert not IngestPipeline(settings, ui_encoder, store).run([docs], kb=KB).failed
+        browser = ChunkBrowser(store.open(KB))
+        first = [d.source for d in browser.documents(limit=DOCUMENTS_PER_PAGE)]
+        second = [d.source for d in browser.documents(limit=DOCUMENTS_PER_PAGE, offset=DOCUMENTS_PER_PAGE)]
+    assert len(first) == DOCUMENTS_PER_PAGE and len(second) == 3
+    at = start()
+    assert [o.split(" · ")[0] for o in at.selectbox(key="cb_source").options] == first
+    assert at.button(key="cb_doc_offset_prev").disabled
+    at.button(key="cb_doc_offset_next").click().run()
+    assert not at.exception
+    assert [o.split(" · ")[0] for o in at.selectbox(key="cb_source").options] == second
+    assert at.button(key="cb_doc_offset_next").disabled
+    assert at.selectbox(key="cb_source").value == second[0]
+    number = int(second[0].removeprefix("note-").removesuffix(".txt"))
+    assert [c["text"] for c in shown_chunks(at)] == [f"Note number {number} about remote work."]
