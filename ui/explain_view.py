@@ -81,7 +81,7 @@ def show(result: Explanation, apply: Callable[[str, Any], None], key: str = "rcx
                 number=t("chunk", n=result.chunk_index + 1), reason=escape_markdown(result.reason))
     (st.success if result.lost_at == "retrieved" else st.warning)(verdict)
     st.table(score_table(result).set_index(t("rcx_col_score")))  # our numbers and words only
-    st.caption(t("rcx_candidates", n=result.candidate_limit))
+    st.caption(t("rcx_lost_at", cut=result.lost_at) + " " + t("rcx_candidates", n=result.candidate_limit))
     st.markdown(f"**{t('rcx_matched')}**: {_terms(result.matched_terms, 'contribution')}")
     st.markdown(f"**{t('rcx_missing')}**: {_terms(result.missing_terms, 'query_weight')}")
     for n in result.neighbours:

@@ -152,6 +152,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "rcx_verdict": ("{source} · {number} · id {chunk}: {reason}", "{source} · {number} · id {chunk}：{reason}"),
     "rcx_candidates": ("Candidate lists: {n} chunks each (top_k x candidate_factor).",
                        "候选列表：每个 {n} 个片段（top_k x candidate_factor）。"),
+    "rcx_lost_at": ("Lost at: {cut}.", "淘汰环节：{cut}。"),
     "rcx_col_score": ("score", "分数"),
     "rcx_col_value": ("value", "数值"),
     "rcx_col_rank": ("rank among all chunks", "在全部片段中的排名"),

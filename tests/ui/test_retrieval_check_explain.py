@@ -75,8 +75,8 @@ def assert_shows(at: AppTest, result: Explanation) -> None:
     for name, rank in (("dense", result.dense), ("sparse", result.sparse)):
         assert rows[name]["rank among all chunks"] == rank.describe()
         assert rows[name]["position in Milvus' list"] == ("" if rank.position is None else str(rank.position))
-    assert any(c.value == f"Candidate lists: {result.candidate_limit} chunks each (top_k x candidate_factor)."
-               for c in at.caption)
+    assert any(c.value == f"Lost at: {result.lost_at}. Candidate lists: {result.candidate_limit} chunks each "
+               "(top_k x candidate_factor)." for c in at.caption)
 
 
 def test_explain_shows_the_figures_of_explain_and_apply_brings_the_chunk_in(
