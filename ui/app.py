@@ -35,6 +35,7 @@ def main() -> None:
     page = st.navigation([
         st.Page(PAGES / "chat.py", title=t("page_chat"), icon="💬", url_path="chat", default=True),
         st.Page(PAGES / "retrieval_check.py", title=t("page_retrieval"), icon="🔍", url_path="retrieval"),
+        st.Page(PAGES / "chunks.py", title=t("page_chunks"), icon="🧩", url_path="chunks"),
         st.Page(PAGES / "similarity.py", title=t("page_similarity"), icon="📏", url_path="similarity"),
         st.Page(PAGES / "knowledge_bases.py", title=t("page_kbs"), icon="📚", url_path="knowledge-bases"),
     ])

@@ -25,6 +25,9 @@ def _kb_select(settings: Settings, names: list[str]) -> None:
         ss.pop("opt_kb", None)
         st.sidebar.info(t("no_kb"))
         return
+    request = ss.get("explain_request")  # another page asks the Retrieval check page to explain a chunk of this KB
+    if isinstance(request, dict) and request.get("kb") in names:
+        ss["opt_kb"] = request["kb"]
     if ss.get("opt_kb") not in names:
         ss["opt_kb"] = settings.kb.name if settings.kb.name in names else names[0]
     st.sidebar.selectbox(t("active_kb"), names, key="opt_kb")
