@@ -37,6 +37,7 @@ def main() -> None:
         st.Page(PAGES / "retrieval_check.py", title=t("page_retrieval"), icon="🔍", url_path="retrieval"),
         st.Page(PAGES / "similarity.py", title=t("page_similarity"), icon="📏", url_path="similarity"),
         st.Page(PAGES / "knowledge_bases.py", title=t("page_kbs"), icon="📚", url_path="knowledge-bases"),
+        st.Page(PAGES / "evaluation.py", title=t("page_evaluation"), icon="📊", url_path="evaluation"),
     ])
     try:
         sidebar.render(settings)

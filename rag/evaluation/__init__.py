@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from rag.evaluation.judgments import Judgment, append_judgment, judgments_path, load_judgments
     from rag.evaluation.metrics import ModeResult, QuestionResult, documents_run, evaluate_run, metric_names
     from rag.evaluation.report import markdown_table
-    from rag.evaluation.runner import run_modes
+    from rag.evaluation.runner import Evaluation, evaluate_judgments, run_modes
     from rag.evaluation.significance import Comparison, compare_modes
 
 _HOMES = {
@@ -21,14 +21,14 @@ _HOMES = {
     "judgments": ("Judgment", "append_judgment", "judgments_path", "load_judgments"),
     "metrics": ("ModeResult", "QuestionResult", "documents_run", "evaluate_run", "metric_names"),
     "report": ("markdown_table",),
-    "runner": ("run_modes",),
+    "runner": ("Evaluation", "evaluate_judgments", "run_modes"),
     "significance": ("Comparison", "compare_modes"),
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 __all__ = [
-    "BeirSet", "Comparison", "Judgment", "ModeResult", "QuestionResult", "append_judgment", "compare_modes",
-    "documents_run", "evaluate_run", "judgments_path", "load_beir", "load_judgments", "markdown_table",
-    "metric_names", "run_modes",
+    "BeirSet", "Comparison", "Evaluation", "Judgment", "ModeResult", "QuestionResult", "append_judgment",
+    "compare_modes", "documents_run", "evaluate_judgments", "evaluate_run", "judgments_path", "load_beir",
+    "load_judgments", "markdown_table", "metric_names", "run_modes",
 ]
 
 

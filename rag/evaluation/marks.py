@@ -66,6 +66,14 @@ def current_marks(path: Path, kb: str) -> list[Judgment]:
     return list(latest.values())
 
 
+def marks_qrels(marks: Iterable[Judgment]) -> dict[str, dict[str, int]]:
+    """Qrels from marks: qrels[query][chunk_id] = 1 (relevant) or 0, the later mark winning."""
+    qrels: dict[str, dict[str, int]] = {}
+    for mark in marks:
+        qrels.setdefault(mark.query, {})[mark.chunk_id] = mark.grade
+    return qrels
+
+
 def _write_atomically(path: Path, lines: Iterable[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.documents import Document
 
-from rag.evaluation.metrics import ModeResult, QuestionResult, evaluate_run
+from rag.evaluation.metrics import ModeResult, QuestionResult, documents_run, evaluate_run, metric_names
 from rag.evaluation.modes import FUSION_OF, MODES, unavailable_reason
+from rag.evaluation.significance import Comparison, compare_modes
 
 Progress = Callable[[int, int, str], None]  # (questions done, questions in all modes, mode now running)
 ToRun = Callable[[Sequence[Document]], dict[str, float]]  # a search's documents -> {judged id: score}
@@ -75,3 +77,33 @@ def run_modes(
         results.append(ModeResult(mode, evaluate_run(qrels, run, ks), len(queries), seconds, run=run,
                                   questions=question_results(queries, qrels, run)))
     return results
+
+
+@dataclass
+class Evaluation:
+    """Every mode over one set of judged questions: per-mode results, the metrics, and their comparisons."""
+
+    results: list[ModeResult]
+    metrics: list[str]
+    comparisons: list[Comparison]
+    depth: int  # chunks retrieved per question: a relevant chunk below this rank is missed
+
+    @property
+    def questions(self) -> int:
+        return max((len(r.questions) for r in self.results), default=0)
+
+
+def evaluate_judgments(
+    retriever: Any,
+    qrels: Mapping[str, Mapping[str, int]],
+    ks: Sequence[int],
+    modes: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> Evaluation:
+    """Users' marks (qrels[query text][chunk id]) evaluated in every mode (all of MODES unless given)."""
+    names = metric_names(ks)
+    depth = max(*ks, 10)  # MRR@10 and nDCG@10 need ten
+    judged = [query for query, chunks in qrels.items() if any(grade > 0 for grade in chunks.values())]
+    results = run_modes(retriever, {query: query for query in judged}, qrels, list(modes or MODES), ks,
+                        lambda docs: documents_run(docs, "id"), depth, progress)
+    return Evaluation(results, names, compare_modes(qrels, results, names), depth)

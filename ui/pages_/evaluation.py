@@ -1,0 +1,220 @@
+"""Evaluation: every retrieval mode over the user's own marks, with charts, significance, misses and the marks."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from rag.config import Settings
+from rag.errors import InvalidInputError
+from rag.evaluation import Evaluation, Judgment, evaluate_judgments, judgments_path
+from rag.evaluation.marks import current_marks, export_marks, import_marks, marks_qrels, remove_marks
+from rag.evaluation.report import metric_label
+from rag.evaluation.significance import MAX_P, MIN_QUESTIONS, TEST_NAME
+from ui import resources
+from ui.i18n import t
+from ui.safe_markdown import code_span, escape_markdown
+from ui.state import app_settings, options, retrieval_settings
+
+PAGES = Path(__file__).resolve().parent
+RESULT_KEY = "ev_result"
+VERSION_KEY = "ev_marks_version"  # a new editor (no ticks left over) after marks are removed or imported
+NOTICE_KEY = "ev_notice"
+LABEL_CHARS = 60
+
+
+def recall_ks(top_k: int) -> list[int]:
+    """Recall@1, @top-k (the sidebar's) and @10."""
+    return sorted({1, top_k, 10})
+
+
+def question_label(number: int, query: str) -> str:
+    """A chart label: numbered (so two long questions never merge) and HTML-escaped (Plotly renders tags)."""
+    text = query if len(query) <= LABEL_CHARS else query[: LABEL_CHARS - 1] + "…"
+    return html.escape(f"Q{number} · {text}")
+
+
+def run(settings: Settings, kb: str, qrels: dict[str, dict[str, int]]) -> None:
+    opts = options(settings)
+    bar = st.progress(0.0, text=t("ev_progress", mode="", done=0, total=0))
+
+    def progress(done: int, total: int, mode: str) -> None:
+        bar.progress(done / total if total else 1.0, text=t("ev_progress", mode=mode, done=done, total=total))
+
+    retriever = resources.retriever(settings, kb, retrieval_settings(settings, opts))
+    evaluation = evaluate_judgments(retriever, qrels, recall_ks(opts.top_k), progress=progress)
+    bar.empty()
+    st.session_state[RESULT_KEY] = {"kb": kb, "qrels": qrels, "evaluation": evaluation}
+
+
+def metrics_table(evaluation: Evaluation) -> pd.DataFrame:
+    """One row per mode: its metrics (None where the encoder cannot serve it) and queries/s or why not."""
+    rows = []
+    for result in evaluation.results:
+        row: dict[str, Any] = {"mode": result.mode}
+        for name in evaluation.metrics:
+            row[metric_label(name)] = None if result.unavailable else result.metrics[name]
+        row["queries/s"] = None if result.unavailable else result.queries_per_second
+        row["note"] = result.unavailable
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def metrics_chart(evaluation: Evaluation) -> go.Figure:
+    figure = go.Figure()
+    labels = [metric_label(name) for name in evaluation.metrics]
+    for result in evaluation.results:
+        if not result.unavailable:
+            figure.add_bar(name=result.mode, x=labels, y=[result.metrics[n] for n in evaluation.metrics])
+    figure.update_layout(barmode="group", yaxis={"range": [0, 1]}, title=t("ev_metrics_chart"), height=380)
+    return figure
+
+
+def rank_chart(evaluation: Evaluation) -> go.Figure:
+    """Questions x modes: the rank of the first relevant chunk, 'missed' past the depth."""
+    ran = [r for r in evaluation.results if not r.unavailable]
+    questions = ran[0].questions if ran else []
+    labels = [question_label(n, q.query) for n, q in enumerate(questions, start=1)]
+    missed = t("ev_missed")
+    z, text = [], []
+    for index in range(len(questions)):
+        ranks = [r.questions[index].rank for r in ran]
+        z.append([rank if rank is not None else evaluation.depth + 1 for rank in ranks])
+        text.append([str(rank) if rank is not None else missed for rank in ranks])
+    figure = go.Figure(go.Heatmap(
+        z=z, x=[r.mode for r in ran], y=labels, text=text, texttemplate="%{text}", colorscale="RdYlGn",
+        reversescale=True, zmin=1, zmax=evaluation.depth + 1, showscale=False,
+        hovertemplate="%{y}<br>%{x}: %{text}<extra></extra>",
+    ))
+    figure.update_layout(title=t("ev_rank_chart", depth=evaluation.depth), yaxis={"autorange": "reversed"},
+                         height=max(300, 120 + 32 * len(questions)))
+    return figure
+
+
+def significance(evaluation: Evaluation) -> None:
+    st.subheader(t("ev_significance"))
+    st.caption(t("ev_significance_caption", test=TEST_NAME, max_p=MAX_P, min=MIN_QUESTIONS))
+    if not evaluation.comparisons:
+        st.info(t("ev_one_mode"))
+        return
+    st.dataframe(pd.DataFrame([{
+        "metric": metric_label(c.metric), "mode A": c.first, "mode B": c.second, "A": c.first_score,
+        "B": c.second_score, "p": c.p, "verdict": c.verdict,
+    } for c in evaluation.comparisons]), hide_index=True, key="ev_significance",
+        column_config={"p": st.column_config.NumberColumn("p", format="%.4f")})
+
+
+def explain(kb: str, query: str, chunk_id: str) -> None:
+    """Open "explain a miss" on the Retrieval check page (the cross-page contract)."""
+    st.session_state["explain_request"] = {"kb": kb, "query": query, "chunk_id": chunk_id}
+    st.switch_page(PAGES / "retrieval_check.py")
+
+
+def misses(evaluation: Evaluation, kb: str) -> None:
+    st.subheader(t("ev_misses"))
+    ran = [r for r in evaluation.results if not r.unavailable]
+    found = False
+    for index, question in enumerate(ran[0].questions if ran else []):
+        missed_by = [r.mode for r in ran if r.questions[index].missed]
+        if not missed_by:
+            continue
+        found = True
+        left, right = st.columns([5, 1])
+        left.markdown(f"**Q{index + 1}** {escape_markdown(question.query)}  \n"
+                      + escape_markdown(t("ev_missed_by", modes=", ".join(missed_by))))
+        if right.button(t("ev_explain"), key=f"ev_explain_{index}"):
+            explain(kb, question.query, question.relevant[0])
+    if not found:
+        st.success(t("ev_no_misses"))
+
+
+def results(kb: str, qrels: dict[str, dict[str, int]]) -> None:
+    held = st.session_state.get(RESULT_KEY)
+    if not held or held["kb"] != kb:
+        return
+    evaluation: Evaluation = held["evaluation"]
+    st.subheader(t("ev_results", questions=evaluation.questions, depth=evaluation.depth))
+    if held["qrels"] != qrels:
+        st.warning(t("ev_stale"))
+    names = [metric_label(name) for name in evaluation.metrics]
+    st.dataframe(metrics_table(evaluation), hide_index=True, key="ev_table", column_config={
+        **{name: st.column_config.NumberColumn(name, format="%.4f") for name in names},
+        "queries/s": st.column_config.NumberColumn("queries/s", format="%.1f"),
+    })
+    left, right = st.columns(2)
+    left.plotly_chart(metrics_chart(evaluation), key="ev_metrics_chart")
+    right.plotly_chart(rank_chart(evaluation), key="ev_rank_chart")
+    significance(evaluation)
+    misses(evaluation, kb)
+
+
+def _done(notice: str) -> None:
+    st.session_state[VERSION_KEY] = st.session_state.get(VERSION_KEY, 0) + 1
+    st.session_state[NOTICE_KEY] = notice
+
+
+def marks_section(path: Path, kb: str, marks: list[Judgment]) -> None:
+    st.subheader(t("ev_marks"))
+    ss = st.session_state
+    if notice := ss.pop(NOTICE_KEY, None):
+        st.success(notice)
+    if marks:
+        st.caption(t("ev_remove_help"))
+        table = pd.DataFrame([{"remove": False, "query": m.query, "chunk_id": m.chunk_id, "source": m.source,
+                               "label": m.label, "time": m.time} for m in marks])
+        edited = st.data_editor(table, hide_index=True, key=f"ev_marks_{ss.get(VERSION_KEY, 0)}",
+                                disabled=[c for c in table.columns if c != "remove"],
+                                column_config={"remove": st.column_config.CheckboxColumn("remove")})
+        left, right, _ = st.columns([1, 1, 2])
+        if left.button(t("ev_remove"), key="ev_remove"):
+            ticked = [(m.query, m.chunk_id) for m, tick in zip(marks, edited["remove"], strict=True) if tick]
+            if not ticked:
+                st.warning(t("ev_nothing_ticked"))
+            else:
+                remove_marks(path, kb, ticked)
+                _done(t("ev_removed", n=len(ticked)))
+                st.rerun()
+        right.download_button(t("ev_export"), export_marks(path, kb), file_name=f"judgments-{kb}.jsonl",
+                              mime="application/jsonl", key="ev_export", on_click="ignore")
+    upload = st.file_uploader(t("ev_import_file"), type=["jsonl", "json", "txt"],
+                              key=f"ev_upload_{ss.get(VERSION_KEY, 0)}")
+    if st.button(t("ev_import"), key="ev_import"):
+        if upload is None:
+            st.warning(t("ev_import_none"))
+            return
+        try:
+            count = import_marks(path, upload.getvalue().decode("utf-8", errors="replace"), kb=kb)
+        except InvalidInputError as exc:
+            st.error(escape_markdown(f"{upload.name}: {exc}"))
+            return
+        _done(t("ev_imported", n=count))
+        st.rerun()
+
+
+def page() -> None:
+    settings = app_settings()
+    opts = options(settings)
+    st.title(t("ev_title"))
+    st.caption(t("ev_caption"))
+    if not opts.kb:
+        st.info(t("no_kb"))
+        return
+    path = judgments_path(settings.app.data_dir)
+    marks = current_marks(path, opts.kb)
+    qrels = marks_qrels(marks)
+    judged = {query: chunks for query, chunks in qrels.items() if any(chunks.values())}
+    st.caption(t("ev_source", questions=len(judged), marks=len(marks), path=code_span(str(path))))
+    if not judged:
+        st.info(t("ev_no_marks"))
+    elif st.button(t("ev_run"), key="ev_run", type="primary"):
+        run(settings, opts.kb, qrels)
+    results(opts.kb, qrels)
+    marks_section(path, opts.kb, marks)
+
+
+page()
