@@ -139,8 +139,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "ev_stale": ("The marks changed since this run: run again to include them.",
                  "标注在本次运行后有改动：请重新运行。"),
     "ev_metrics_chart": ("Metrics per mode", "各模式指标"),
-    "ev_rank_chart": ("Rank of each question's first relevant chunk (missed: not in the top {depth})",
-                      "每个问题第一个相关片段的排名（未命中：不在前 {depth} 名）"),
+    "ev_rank_chart": ("Rank of each question's first relevant chunk", "每个问题第一个相关片段的排名"),
+    "ev_rank_caption": ("missed: not in the top {depth} chunks of that mode",
+                        "未命中：不在该模式的前 {depth} 个片段中"),
     "ev_missed": ("missed", "未命中"),
     "ev_significance": ("Significance", "显著性"),
     "ev_significance_caption": ("{test} per metric over the same questions (ranx.compare); significant when "

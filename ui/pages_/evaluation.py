@@ -91,8 +91,8 @@ def rank_chart(evaluation: Evaluation) -> go.Figure:
         reversescale=True, zmin=1, zmax=evaluation.depth + 1, showscale=False,
         hovertemplate="%{y}<br>%{x}: %{text}<extra></extra>",
     ))
-    figure.update_layout(title=t("ev_rank_chart", depth=evaluation.depth), yaxis={"autorange": "reversed"},
-                         height=max(300, 120 + 32 * len(questions)))
+    figure.update_layout(title=t("ev_rank_chart"), yaxis={"autorange": "reversed"}, xaxis={"side": "top"},
+                         height=max(300, 140 + 36 * len(questions)), margin={"t": 110})
     return figure
 
 
@@ -105,8 +105,8 @@ def significance(evaluation: Evaluation) -> None:
     st.dataframe(pd.DataFrame([{
         "metric": metric_label(c.metric), "mode A": c.first, "mode B": c.second, "A": c.first_score,
         "B": c.second_score, "p": c.p, "verdict": c.verdict,
-    } for c in evaluation.comparisons]), hide_index=True, key="ev_significance",
-        column_config={"p": st.column_config.NumberColumn("p", format="%.4f")})
+    } for c in evaluation.comparisons]), hide_index=True, key="ev_significance", column_config={
+        name: st.column_config.NumberColumn(name, format="%.4f") for name in ("A", "B", "p")})
 
 
 def explain(kb: str, query: str, chunk_id: str) -> None:
@@ -146,9 +146,10 @@ def results(kb: str, qrels: dict[str, dict[str, int]]) -> None:
         **{name: st.column_config.NumberColumn(name, format="%.4f") for name in names},
         "queries/s": st.column_config.NumberColumn("queries/s", format="%.1f"),
     })
-    left, right = st.columns(2)
+    left, right = st.columns([2, 3])
     left.plotly_chart(metrics_chart(evaluation), key="ev_metrics_chart")
     right.plotly_chart(rank_chart(evaluation), key="ev_rank_chart")
+    right.caption(t("ev_rank_caption", depth=evaluation.depth))
     significance(evaluation)
     misses(evaluation, kb)
 
