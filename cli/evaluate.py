@@ -14,10 +14,9 @@ from cli.common import ConfigOption, KbOption, console, err, load_encoder_with_s
 from clikit import safe, visible
 from rag.config import Settings, load_settings
 from rag.errors import InvalidInputError
-from rag.evaluation.modes import MODES
+from rag.evaluation.modes import CHUNKS_PER_DOCUMENT, MODES
 
 WHOLE_DOCUMENT_TOKENS = 1_000_000  # --whole-documents: never split; the encoder cuts at the model's length
-CHUNKS_PER_DOCUMENT = 2  # chunks fetched per document wanted, so that aggregation still fills the top k
 
 
 def _split(value: str, name: str) -> list[str]:

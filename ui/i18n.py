@@ -164,6 +164,18 @@ STRINGS: dict[str, tuple[str, str]] = {
     "ev_import": ("Import", "导入"),
     "ev_imported": ("Imported {n} marks.", "已导入 {n} 条标注。"),
     "ev_import_none": ("Choose a JSONL file to import first.", "请先选择要导入的 JSONL 文件。"),
+    "ev_questions": ("Questions", "问题来源"),
+    "ev_from_marks": ("My marks", "我的标注"),
+    "ev_from_beir": ("BEIR folder", "BEIR 文件夹"),
+    "ev_beir_help": ("A BEIR folder (queries.jsonl and qrels/*.tsv) whose corpus is in this knowledge base, "
+                     "matched on document id as `rag eval` does.",
+                     "BEIR 文件夹（queries.jsonl 和 qrels/*.tsv），其语料已导入当前知识库，"
+                     "按文档 id 匹配（与 `rag eval` 相同）。"),
+    "ev_beir_folder": ("Folder on the server", "服务器上的文件夹"),
+    "ev_beir_prefix": ("Document id prefix in the knowledge base", "知识库中文档 id 的前缀"),
+    "ev_beir_qrels": ("Judgments file", "评测标注文件"),
+    "ev_beir_loaded": ("{questions} judged queries from {path}", "{path} 中有 {questions} 个已标注的查询"),
+    "ev_not_in_kb": ("Document {doc} is not in this knowledge base.", "文档 {doc} 不在当前知识库中。"),
 }
 
 

@@ -13,6 +13,7 @@ MODES: dict[str, tuple[Mode, bool]] = {
     **{mode: (mode, False) for mode in RETRIEVAL_MODES}, "hybrid+rrf": ("hybrid", False),
     "hybrid+colbert": ("hybrid", True),
 }
+CHUNKS_PER_DOCUMENT = 2  # chunks fetched per document wanted, so that aggregating them still fills the top k
 # The fusion a mode name fixes; the other modes use the configured fusion (weighted unless changed).
 FUSION_OF: dict[str, Fusion] = {"hybrid+rrf": "rrf"}
 

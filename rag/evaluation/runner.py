@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.documents import Document
 
 from rag.evaluation.metrics import ModeResult, QuestionResult, documents_run, evaluate_run, metric_names
-from rag.evaluation.modes import FUSION_OF, MODES, unavailable_reason
+from rag.evaluation.modes import CHUNKS_PER_DOCUMENT, FUSION_OF, MODES, unavailable_reason
 from rag.evaluation.significance import Comparison, compare_modes
 
 Progress = Callable[[int, int, str], None]  # (questions done, questions in all modes, mode now running)
@@ -93,6 +93,29 @@ class Evaluation:
         return max((len(r.questions) for r in self.results), default=0)
 
 
+def evaluate_questions(
+    retriever: Any,
+    queries: Mapping[str, str],
+    qrels: Mapping[str, Mapping[str, int]],
+    ks: Sequence[int],
+    *,
+    key: str = "id",
+    strip_prefix: str = "",
+    modes: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> Evaluation:
+    """Judged questions in every mode (all of MODES unless given); the judged ids are ``metadata[key]`` of the
+    chunks with ``strip_prefix`` removed: chunk ids (``id``) or document ids (``doc_id``, as `rag eval` matches a
+    BEIR corpus), in which case each question fetches CHUNKS_PER_DOCUMENT chunks per document ranked."""
+    names = metric_names(ks)
+    depth = max(*ks, 10)  # MRR@10 and nDCG@10 need ten
+    judged = {qid: queries[qid] for qid, ids in qrels.items() if any(grade > 0 for grade in ids.values())}
+    chunk_k = depth * (CHUNKS_PER_DOCUMENT if key == "doc_id" else 1)
+    results = run_modes(retriever, judged, qrels, list(modes or MODES), ks,
+                        lambda docs: documents_run(docs, key, strip_prefix), chunk_k, progress)
+    return Evaluation(results, names, compare_modes(qrels, results, names), depth)
+
+
 def evaluate_judgments(
     retriever: Any,
     qrels: Mapping[str, Mapping[str, int]],
@@ -101,9 +124,5 @@ def evaluate_judgments(
     progress: Progress | None = None,
 ) -> Evaluation:
     """Users' marks (qrels[query text][chunk id]) evaluated in every mode (all of MODES unless given)."""
-    names = metric_names(ks)
-    depth = max(*ks, 10)  # MRR@10 and nDCG@10 need ten
-    judged = [query for query, chunks in qrels.items() if any(grade > 0 for grade in chunks.values())]
-    results = run_modes(retriever, {query: query for query in judged}, qrels, list(modes or MODES), ks,
-                        lambda docs: documents_run(docs, "id"), depth, progress)
-    return Evaluation(results, names, compare_modes(qrels, results, names), depth)
+    return evaluate_questions(retriever, {query: query for query in qrels}, qrels, ks, modes=modes,
+                              progress=progress)

@@ -14,11 +14,12 @@ from streamlit.testing.v1 import AppTest
 
 from rag.config import Settings
 from rag.encoder import Encoder
-from rag.evaluation import append_judgment, evaluate_judgments, judgments_path, load_judgments
+from rag.evaluation import append_judgment, evaluate_judgments, evaluate_questions, judgments_path, load_judgments
 from rag.evaluation.marks import current_marks, export_marks
 from rag.evaluation.report import metric_label
 from rag.retrieval import HybridRetriever
 from rag.store import MilvusStore
+from rag.workbench.chunks import ChunkBrowser
 from tests.ui.conftest import APP, KB
 
 QUESTIONS = ["How many days per week can I work remotely?", "How does the sync engine resolve conflicts?",
@@ -97,18 +98,24 @@ def test_run_shows_the_rag_metrics_charts_and_significance(
     assert at.button(key="ev_explain_2") is not None
 
 
+def assert_sent_to_explain(at: AppTest, request: dict[str, str]) -> None:
+    """The app is on the Retrieval check page with ``request`` (the cross-page contract): still in session state
+    where that page does not take it yet, else taken by it and its query box filled."""
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Retrieval check"
+    if "explain_request" in at.session_state:
+        assert at.session_state["explain_request"] == request
+    else:
+        assert at.session_state["rc_query"] == request["query"]
+
+
 def test_explain_button_sends_the_miss_to_the_retrieval_check_page(marked: tuple[Settings, list[str]]) -> None:
     _, relevant = marked
     at = open_page()
     at.button(key="ev_run").click().run()
     at.button(key="ev_explain_2").click().run()
     assert not at.exception, at.exception
-    assert at.title[0].value == "Retrieval check"  # the page switched
-    request = {"kb": KB, "query": QUESTIONS[2], "chunk_id": relevant[2]}
-    if "explain_request" in at.session_state:  # not taken yet: this branch's Retrieval check page
-        assert at.session_state["explain_request"] == request
-    else:  # taken by the Retrieval check page, which fills its query box with it
-        assert at.session_state["rc_query"] == QUESTIONS[2]
+    assert_sent_to_explain(at, {"kb": KB, "query": QUESTIONS[2], "chunk_id": relevant[2]})
 
 
 @pytest.fixture
@@ -172,3 +179,41 @@ def test_the_page_in_chinese(marked: tuple[Settings, list[str]]) -> None:
     at.sidebar.radio[0].set_value("zh").run()
     assert not at.exception and at.title[0].value == "基于标注的检索评测"
     assert at.button(key="ev_run").label == "运行全部模式"
+
+
+def test_a_beir_folder_against_the_knowledge_base(
+    demo_kb: Settings, use_settings: Callable[..., Settings], ui_encoder: Encoder, tmp_path: Path
+) -> None:
+    settings = use_settings(demo_kb, app={"data_dir": str(tmp_path / "data")})
+    with MilvusStore(settings.milvus) as store:
+        retriever = HybridRetriever.from_store(ui_encoder, store, KB, settings.retrieval)
+        docs = [list(dict.fromkeys(d.metadata["doc_id"] for d in retriever.search(
+            q, top_k=500, mode="dense", min_score=0.0).documents)) for q in QUESTIONS]
+        first_chunk = ChunkBrowser(store.open(KB)).first_chunk(docs[2][-1])
+    folder = tmp_path / "beir"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{n}", "text": q}, ensure_ascii=False) + "\n"
+                                                  for n, q in enumerate(QUESTIONS)), encoding="utf-8")
+    qrels = {"q0": docs[0][0], "q1": docs[1][1], "q2": docs[2][-1]}  # the last: far below the top 10 in dense
+    (folder / "qrels" / "test.tsv").write_text("".join(f"{q}\t{d}\t1\n" for q, d in qrels.items()), encoding="utf-8")
+
+    at = open_page()
+    at.radio(key="ev_kind").set_value("beir").run()
+    at.text_input(key="ev_beir_folder").set_value(str(folder)).run()
+    at.text_input(key="ev_beir_prefix").set_value("").run()
+    assert "3 judged queries" in at.caption[1].value.replace("\\", "") + at.caption[2].value.replace("\\", "")
+    at.button(key="ev_run").click().run()
+    assert not at.exception, at.exception
+
+    with MilvusStore(settings.milvus) as store:
+        expected = evaluate_questions(HybridRetriever.from_store(ui_encoder, store, KB, settings.retrieval),
+                                      {f"q{n}": q for n, q in enumerate(QUESTIONS)},
+                                      {q: {d: 1} for q, d in qrels.items()}, KS, key="doc_id")
+    metrics, _ = tables(at)
+    for row, result in zip(metrics.to_dict("records"), expected.results, strict=True):
+        for name in expected.metrics:
+            assert row[metric_label(name)] == pytest.approx(result.metrics[name], abs=1e-12), (result.mode, name)
+    assert [q.rank for q in expected.results[0].questions] == [1, 2, None]
+    at.button(key="ev_explain_2").click().run()  # a document's miss is explained on its first chunk
+    assert first_chunk
+    assert_sent_to_explain(at, {"kb": KB, "query": QUESTIONS[2], "chunk_id": first_chunk})

@@ -1,4 +1,5 @@
-"""Evaluation: every retrieval mode over the user's own marks, with charts, significance, misses and the marks."""
+"""Evaluation: every retrieval mode over the user's own marks (or a BEIR folder), with charts, significance,
+misses to explain, and the marks to edit, export and import."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import streamlit as st
 
 from rag.config import Settings
 from rag.errors import InvalidInputError
-from rag.evaluation import Evaluation, Judgment, evaluate_judgments, judgments_path
+from rag.evaluation import Evaluation, Judgment, evaluate_questions, judgments_path, load_beir_folder
+from rag.evaluation.beir import qrels_files
 from rag.evaluation.marks import current_marks, export_marks, import_marks, marks_qrels, remove_marks
 from rag.evaluation.report import metric_label
 from rag.evaluation.significance import MAX_P, MIN_QUESTIONS, TEST_NAME
+from rag.workbench.chunks import ChunkBrowser
 from ui import resources
 from ui.i18n import t
 from ui.safe_markdown import code_span, escape_markdown
@@ -39,7 +42,9 @@ def question_label(number: int, query: str) -> str:
     return html.escape(f"Q{number} · {text}")
 
 
-def run(settings: Settings, kb: str, qrels: dict[str, dict[str, int]]) -> None:
+def run(settings: Settings, kb: str, source: dict[str, Any], queries: dict[str, str],
+        qrels: dict[str, dict[str, int]]) -> None:
+    """Every mode over ``queries``; ``source`` says what the judged ids are (key, strip_prefix) and where from."""
     opts = options(settings)
     bar = st.progress(0.0, text=t("ev_progress", mode="", done=0, total=0))
 
@@ -47,9 +52,10 @@ def run(settings: Settings, kb: str, qrels: dict[str, dict[str, int]]) -> None:
         bar.progress(done / total if total else 1.0, text=t("ev_progress", mode=mode, done=done, total=total))
 
     retriever = resources.retriever(settings, kb, retrieval_settings(settings, opts))
-    evaluation = evaluate_judgments(retriever, qrels, recall_ks(opts.top_k), progress=progress)
+    evaluation = evaluate_questions(retriever, queries, qrels, recall_ks(opts.top_k), key=source["key"],
+                                    strip_prefix=source["prefix"], progress=progress)
     bar.empty()
-    st.session_state[RESULT_KEY] = {"kb": kb, "qrels": qrels, "evaluation": evaluation}
+    st.session_state[RESULT_KEY] = {"kb": kb, "source": source, "qrels": qrels, "evaluation": evaluation}
 
 
 def metrics_table(evaluation: Evaluation) -> pd.DataFrame:
@@ -115,7 +121,14 @@ def explain(kb: str, query: str, chunk_id: str) -> None:
     st.switch_page(PAGES / "retrieval_check.py")
 
 
-def misses(evaluation: Evaluation, kb: str) -> None:
+def relevant_chunk(settings: Settings, kb: str, source: dict[str, Any], relevant: str) -> str | None:
+    """The chunk to explain for a relevant id: the id itself (marks), or the document's first chunk (BEIR)."""
+    if source["key"] == "id":
+        return relevant
+    return ChunkBrowser(resources.store(settings).open(kb)).first_chunk(source["prefix"] + relevant)
+
+
+def misses(settings: Settings, evaluation: Evaluation, kb: str, source: dict[str, Any]) -> None:
     st.subheader(t("ev_misses"))
     ran = [r for r in evaluation.results if not r.unavailable]
     found = False
@@ -128,14 +141,18 @@ def misses(evaluation: Evaluation, kb: str) -> None:
         left.markdown(f"**Q{index + 1}** {escape_markdown(question.query)}  \n"
                       + escape_markdown(t("ev_missed_by", modes=", ".join(missed_by))))
         if right.button(t("ev_explain"), key=f"ev_explain_{index}"):
-            explain(kb, question.query, question.relevant[0])
+            chunk_id = relevant_chunk(settings, kb, source, question.relevant[0])
+            if chunk_id is None:
+                left.warning(t("ev_not_in_kb", doc=escape_markdown(source["prefix"] + question.relevant[0])))
+            else:
+                explain(kb, question.query, chunk_id)
     if not found:
         st.success(t("ev_no_misses"))
 
 
-def results(kb: str, qrels: dict[str, dict[str, int]]) -> None:
+def results(settings: Settings, kb: str, source: dict[str, Any], qrels: dict[str, dict[str, int]]) -> None:
     held = st.session_state.get(RESULT_KEY)
-    if not held or held["kb"] != kb:
+    if not held or held["kb"] != kb or held["source"] != source:
         return
     evaluation: Evaluation = held["evaluation"]
     st.subheader(t("ev_results", questions=evaluation.questions, depth=evaluation.depth))
@@ -151,7 +168,7 @@ def results(kb: str, qrels: dict[str, dict[str, int]]) -> None:
     right.plotly_chart(rank_chart(evaluation), key="ev_rank_chart")
     right.caption(t("ev_rank_caption", depth=evaluation.depth))
     significance(evaluation)
-    misses(evaluation, kb)
+    misses(settings, evaluation, kb, source)
 
 
 def _done(notice: str) -> None:
@@ -197,6 +214,41 @@ def marks_section(path: Path, kb: str, marks: list[Judgment]) -> None:
         st.rerun()
 
 
+def marks_source(settings: Settings, kb: str, path: Path, marks: list[Judgment]) -> None:
+    """The marks of this knowledge base as the questions: a Run button, and the results of the last run."""
+    qrels = marks_qrels(marks)
+    judged = {query: chunks for query, chunks in qrels.items() if any(chunks.values())}
+    st.caption(t("ev_source", questions=len(judged), marks=len(marks), path=code_span(str(path))))
+    source = {"kind": "marks", "key": "id", "prefix": ""}
+    if not judged:
+        st.info(t("ev_no_marks"))
+    elif st.button(t("ev_run"), key="ev_run", type="primary"):
+        run(settings, kb, source, {query: query for query in qrels}, qrels)
+    results(settings, kb, source, qrels)
+
+
+def beir_source(settings: Settings, kb: str) -> None:
+    """A BEIR folder's queries and qrels, matched on document id against this knowledge base (as `rag eval`)."""
+    st.caption(t("ev_beir_help"))
+    folder_text = st.text_input(t("ev_beir_folder"), key="ev_beir_folder").strip()
+    prefix = st.text_input(t("ev_beir_prefix"), value="corpus.jsonl#", key="ev_beir_prefix")
+    if not folder_text:
+        return
+    folder = Path(folder_text).expanduser()
+    files = qrels_files(folder) if folder.is_dir() else []
+    qrels_file = st.selectbox(t("ev_beir_qrels"), files, format_func=lambda p: p.name, key="ev_beir_qrels_file")
+    try:
+        data = load_beir_folder(folder, qrels_file)
+    except InvalidInputError as exc:
+        st.error(escape_markdown(str(exc)))
+        return
+    source = {"kind": "beir", "folder": str(folder), "qrels": str(qrels_file), "key": "doc_id", "prefix": prefix}
+    st.caption(t("ev_beir_loaded", questions=len(data.queries), path=code_span(str(qrels_file or folder))))
+    if st.button(t("ev_run"), key="ev_run", type="primary"):
+        run(settings, kb, source, data.queries, data.qrels)
+    results(settings, kb, source, data.qrels)
+
+
 def page() -> None:
     settings = app_settings()
     opts = options(settings)
@@ -207,14 +259,12 @@ def page() -> None:
         return
     path = judgments_path(settings.app.data_dir)
     marks = current_marks(path, opts.kb)
-    qrels = marks_qrels(marks)
-    judged = {query: chunks for query, chunks in qrels.items() if any(chunks.values())}
-    st.caption(t("ev_source", questions=len(judged), marks=len(marks), path=code_span(str(path))))
-    if not judged:
-        st.info(t("ev_no_marks"))
-    elif st.button(t("ev_run"), key="ev_run", type="primary"):
-        run(settings, opts.kb, qrels)
-    results(opts.kb, qrels)
+    kind = st.radio(t("ev_questions"), ("marks", "beir"), format_func=lambda k: t(f"ev_from_{k}"),
+                    key="ev_kind", horizontal=True)
+    if kind == "beir":
+        beir_source(settings, opts.kb)
+    else:
+        marks_source(settings, opts.kb, path, marks)
     marks_section(path, opts.kb, marks)
 
 

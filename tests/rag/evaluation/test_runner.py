@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from rag.encoder import load_encoder
-from rag.evaluation import documents_run, run_modes
+from rag.errors import InvalidInputError
+from rag.evaluation import documents_run, evaluate_questions, load_beir_folder, run_modes
 from rag.evaluation.modes import FUSION_OF, MODES, available_modes, unavailable_reason
 from rag.retrieval import HybridRetriever
 from tests.rag.test_encoder_backends import minilm_settings
@@ -75,3 +78,34 @@ def test_a_dense_only_encoder_serves_only_the_dense_mode() -> None:
     assert available_modes(minilm) == ["dense"]
     assert unavailable_reason(minilm, "hybrid+rrf") == (
         "needs sparse vectors; embedding.backend sentence-transformers is dense only")
+
+
+def test_a_beir_folder_is_matched_on_document_ids(
+    make_retriever: Callable[..., HybridRetriever], tmp_path: Path
+) -> None:
+    """Judged documents (not chunks): a question's rank is its first relevant document's place among the
+    documents of the search's chunks, each document placed by its best chunk (as `rag eval` ranks a BEIR corpus)."""
+    retriever = make_retriever()
+    sync_docs = list(dict.fromkeys(
+        d.metadata["doc_id"] for d in retriever.search(QUESTIONS["sync"], top_k=40, mode="hybrid",
+                                                       min_score=0.0).documents))
+    folder = tmp_path / "beir"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": qid, "text": text}, ensure_ascii=False) + "\n"
+                                                  for qid, text in QUESTIONS.items()), encoding="utf-8")
+    lines = ["query-id\tcorpus-id\tscore", f"sync\t{sync_docs[1]}\t1", "leave\tnot-in-the-kb.md\t1", "remote\tx\t0"]
+    (folder / "qrels" / "dev.tsv").write_text("q\td\t1\n", encoding="utf-8")
+    (folder / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data = load_beir_folder(folder)  # test.tsv before dev.tsv
+    assert data.qrels == {"sync": {sync_docs[1]: 1}, "leave": {"not-in-the-kb.md": 1}, "remote": {"x": 0}}
+
+    evaluation = evaluate_questions(retriever, data.queries, data.qrels, [1, 5], key="doc_id",
+                                    modes=["hybrid", "dense"])
+    hybrid = evaluation.results[0]
+    assert [(q.qid, q.rank, q.found) for q in hybrid.questions] == [("sync", 2, sync_docs[1]), ("leave", None, None)]
+    assert hybrid.queries == 2 and evaluation.depth == 10  # the question without a relevant document is not run
+    assert hybrid.metrics["mrr@10"] == pytest.approx((1 / 2 + 0) / 2)
+    assert [(c.metric, c.first, c.second) for c in evaluation.comparisons][:1] == [("recall@1", "hybrid", "dense")]
+    assert all(c.verdict == "not significant (2 questions)" for c in evaluation.comparisons)
+    with pytest.raises(InvalidInputError, match="has no qrels"):
+        load_beir_folder(tmp_path)
