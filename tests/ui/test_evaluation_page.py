@@ -20,10 +20,11 @@ from rag.evaluation.report import metric_label
 from rag.retrieval import HybridRetriever
 from rag.store import MilvusStore
 from rag.workbench.chunks import ChunkBrowser
+from tests.support.rendered import visible_text
 from tests.ui.conftest import APP, KB
 
-QUESTIONS = ["How many days per week can I work remotely?", "How does the sync engine resolve conflicts?",
-             "年假有多少天？"]
+HOSTILE = "年假有多少天？<a href='//x.test'>x</a> ![i](//x.test/i.png)"  # text of a mark is data
+QUESTIONS = ["How many days per week can I work remotely?", "How does the sync engine resolve conflicts?", HOSTILE]
 KS = [1, 3, 10]  # the page's Recall@1, @top-k (3 in these settings) and @10
 
 
@@ -90,11 +91,13 @@ def test_run_shows_the_rag_metrics_charts_and_significance(
     assert ranks["x"] == [r.mode for r in expected.results]
     assert ranks["text"][0][0] == "1" and ranks["text"][1][0] == "3" and ranks["text"][2][0] == "missed"
     assert ranks["y"][1] == f"Q2 · {QUESTIONS[1]}"
+    assert ranks["y"][2] == "Q3 · 年假有多少天？&lt;a href=&#x27;//x.test&#x27;&gt;x&lt;/a&gt; ![i](//x.test/i.png)"
 
     assert len(significance) == len(expected.comparisons) == 10 * len(expected.metrics)
     assert set(significance["verdict"]) == {"not significant (3 questions)"}
     assert list(significance["p"]) == pytest.approx([c.p for c in expected.comparisons])
-    assert any(QUESTIONS[2] in m.value.replace("\\", "") for m in at.markdown)  # listed among the misses
+    [miss] = [m.value for m in at.markdown if "Q3" in m.value]  # listed among the misses, as plain text
+    assert visible_text(miss).startswith(f"Q3 {HOSTILE}")  # the tag and the image show as the text they are
     assert at.button(key="ev_explain_2") is not None
 
 

@@ -3,12 +3,10 @@ misses to explain, and the marks to edit, export and import."""
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from rag.config import Settings
@@ -20,6 +18,7 @@ from rag.evaluation.report import metric_label
 from rag.evaluation.significance import MAX_P, MIN_QUESTIONS, TEST_NAME
 from rag.workbench.chunks import ChunkBrowser
 from ui import resources
+from ui.evaluation_charts import metrics_chart, metrics_table, rank_chart
 from ui.i18n import t
 from ui.safe_markdown import code_span, escape_markdown
 from ui.state import app_settings, options, retrieval_settings
@@ -28,18 +27,11 @@ PAGES = Path(__file__).resolve().parent
 RESULT_KEY = "ev_result"
 VERSION_KEY = "ev_marks_version"  # a new editor (no ticks left over) after marks are removed or imported
 NOTICE_KEY = "ev_notice"
-LABEL_CHARS = 60
 
 
 def recall_ks(top_k: int) -> list[int]:
     """Recall@1, @top-k (the sidebar's) and @10."""
     return sorted({1, top_k, 10})
-
-
-def question_label(number: int, query: str) -> str:
-    """A chart label: numbered (so two long questions never merge) and HTML-escaped (Plotly renders tags)."""
-    text = query if len(query) <= LABEL_CHARS else query[: LABEL_CHARS - 1] + "…"
-    return html.escape(f"Q{number} · {text}")
 
 
 def run(settings: Settings, kb: str, source: dict[str, Any], queries: dict[str, str],
@@ -56,50 +48,6 @@ def run(settings: Settings, kb: str, source: dict[str, Any], queries: dict[str, 
                                     strip_prefix=source["prefix"], progress=progress)
     bar.empty()
     st.session_state[RESULT_KEY] = {"kb": kb, "source": source, "qrels": qrels, "evaluation": evaluation}
-
-
-def metrics_table(evaluation: Evaluation) -> pd.DataFrame:
-    """One row per mode: its metrics (None where the encoder cannot serve it) and queries/s or why not."""
-    rows = []
-    for result in evaluation.results:
-        row: dict[str, Any] = {"mode": result.mode}
-        for name in evaluation.metrics:
-            row[metric_label(name)] = None if result.unavailable else result.metrics[name]
-        row["queries/s"] = None if result.unavailable else result.queries_per_second
-        row["note"] = result.unavailable
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def metrics_chart(evaluation: Evaluation) -> go.Figure:
-    figure = go.Figure()
-    labels = [metric_label(name) for name in evaluation.metrics]
-    for result in evaluation.results:
-        if not result.unavailable:
-            figure.add_bar(name=result.mode, x=labels, y=[result.metrics[n] for n in evaluation.metrics])
-    figure.update_layout(barmode="group", yaxis={"range": [0, 1]}, title=t("ev_metrics_chart"), height=380)
-    return figure
-
-
-def rank_chart(evaluation: Evaluation) -> go.Figure:
-    """Questions x modes: the rank of the first relevant chunk, 'missed' past the depth."""
-    ran = [r for r in evaluation.results if not r.unavailable]
-    questions = ran[0].questions if ran else []
-    labels = [question_label(n, q.query) for n, q in enumerate(questions, start=1)]
-    missed = t("ev_missed")
-    z, text = [], []
-    for index in range(len(questions)):
-        ranks = [r.questions[index].rank for r in ran]
-        z.append([rank if rank is not None else evaluation.depth + 1 for rank in ranks])
-        text.append([str(rank) if rank is not None else missed for rank in ranks])
-    figure = go.Figure(go.Heatmap(
-        z=z, x=[r.mode for r in ran], y=labels, text=text, texttemplate="%{text}", colorscale="RdYlGn",
-        reversescale=True, zmin=1, zmax=evaluation.depth + 1, showscale=False,
-        hovertemplate="%{y}<br>%{x}: %{text}<extra></extra>",
-    ))
-    figure.update_layout(title=t("ev_rank_chart"), yaxis={"autorange": "reversed"}, xaxis={"side": "top"},
-                         height=max(300, 140 + 36 * len(questions)), margin={"t": 110})
-    return figure
 
 
 def significance(evaluation: Evaluation) -> None:
