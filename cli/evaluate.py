@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-import time
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,16 +12,11 @@ import typer
 
 from cli.common import ConfigOption, KbOption, console, err, load_encoder_with_status
 from clikit import safe, visible
-from rag.config import MODES as RETRIEVAL_MODES
-from rag.config import Mode, Settings, load_settings
+from rag.config import Settings, load_settings
 from rag.errors import InvalidInputError
+from rag.evaluation.modes import CHUNKS_PER_DOCUMENT, MODES
 
-# What `--modes` accepts: each retrieval mode, and hybrid with ColBERT reranking; name -> (mode, colbert).
-MODES: dict[str, tuple[Mode, bool]] = {
-    **{mode: (mode, False) for mode in RETRIEVAL_MODES}, "hybrid+colbert": ("hybrid", True),
-}
 WHOLE_DOCUMENT_TOKENS = 1_000_000  # --whole-documents: never split; the encoder cuts at the model's length
-CHUNKS_PER_DOCUMENT = 2  # chunks fetched per document wanted, so that aggregation still fills the top k
 
 
 def _split(value: str, name: str) -> list[str]:
@@ -48,56 +42,6 @@ def parse_ks(value: str) -> list[int]:
     if ks[0] < 1:
         raise InvalidInputError("--k values must be at least 1")
     return ks
-
-
-def unavailable_reason(encoder: Any, mode: str) -> str:
-    """Why ``encoder`` cannot serve ``mode`` ("" when it can)."""
-    retrieval_mode, colbert = MODES[mode]
-    backend = f"embedding.backend {getattr(encoder, 'backend', type(encoder).__name__)}"
-    if retrieval_mode != "dense" and not getattr(encoder, "supports_sparse", True):
-        return f"needs sparse vectors; {backend} is dense only"
-    if colbert and not getattr(encoder, "supports_colbert", True):
-        return f"needs ColBERT vectors; {backend} has none"
-    return ""
-
-
-def run_modes(
-    retriever: Any,
-    queries: Mapping[str, str],
-    qrels: Mapping[str, Mapping[str, int]],
-    modes: list[str],
-    ks: list[int],
-    to_run: Callable[[list[Any]], dict[str, float]],
-    chunk_k: int,
-) -> list[Any]:
-    """Every query in every mode; each mode encodes its queries itself, so queries/s is comparable."""
-    from rag.evaluation import ModeResult, evaluate_run
-
-    results = []
-    for mode in modes:
-        reason = unavailable_reason(retriever.encoder, mode)
-        if reason:
-            results.append(ModeResult(mode, unavailable=reason))
-            continue
-        retrieval_mode, colbert = MODES[mode]
-        retriever.query_cache.clear()
-        run: dict[str, dict[str, float]] = {}
-        started = time.perf_counter()
-        with console.status(f"{mode}: {len(queries)} queries ...") if console.is_terminal else _nothing():
-            for qid, text in queries.items():
-                found = retriever.search(text, top_k=chunk_k, mode=retrieval_mode, colbert=colbert, min_score=0.0)
-                run[qid] = to_run(found.documents)
-        seconds = time.perf_counter() - started
-        results.append(ModeResult(mode, evaluate_run(qrels, run, ks), len(queries), seconds))
-    return results
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def default_kb(corpus: Path) -> str:
@@ -128,7 +72,7 @@ def evaluate(
     qrels: Annotated[Path | None, typer.Option(help="BEIR qrels .tsv (query-id, corpus-id, score).")] = None,
     judgments: Annotated[Path | None, typer.Option(help="judgments.jsonl written by the web app.")] = None,
     kb: KbOption = None,
-    modes: Annotated[str, typer.Option(help="Comma-separated: dense,sparse,hybrid,hybrid+colbert.")] = (
+    modes: Annotated[str, typer.Option(help="Comma-separated: dense,sparse,hybrid,hybrid+rrf,hybrid+colbert.")] = (
         "dense,sparse,hybrid,hybrid+colbert"
     ),
     k: Annotated[str, typer.Option("--k", help="Cut-offs of Recall@k, comma-separated.")] = "1,5,10,100",
@@ -139,7 +83,7 @@ def evaluate(
     config: ConfigOption = None,
 ) -> None:
     """Measure retrieval quality: a BEIR data set (--corpus --queries --qrels) or web-app judgments (--judgments)."""
-    from rag.evaluation import documents_run, load_beir, load_judgments, markdown_table, metric_names
+    from rag.evaluation import documents_run, load_beir, load_judgments, markdown_table, metric_names, run_modes
     from rag.retrieval import HybridRetriever
     from rag.store import MilvusStore
 
@@ -165,10 +109,16 @@ def evaluate(
     if judgments is None:
         ingest_corpus(settings, encoder, corpus, name)  # type: ignore[arg-type]
     chunk_k = max(ks) * (CHUNKS_PER_DOCUMENT if key == "doc_id" else 1)
-    with MilvusStore(settings.milvus) as store:
+    status = console.status("") if console.is_terminal else contextlib.nullcontext()
+    with MilvusStore(settings.milvus) as store, status as spinner:
         retriever = HybridRetriever.from_store(encoder, store, name, settings.retrieval)
+
+        def progress(done: int, total: int, mode: str) -> None:
+            if spinner is not None:
+                spinner.update(f"{mode}: {len(query_texts)} queries ...")
+
         results = run_modes(retriever, query_texts, truth, mode_list, ks,
-                            lambda docs: documents_run(docs, key, prefix), chunk_k)
+                            lambda docs: documents_run(docs, key, prefix), chunk_k, progress)
     names = metric_names(ks)
     console.print(f"{safe(dataset)}: {len(query_texts)} queries, model {safe(settings.embedding.model)}",
                   highlight=False)

@@ -38,6 +38,7 @@ def main() -> None:
         st.Page(PAGES / "chunks.py", title=t("page_chunks"), icon="🧩", url_path="chunks"),
         st.Page(PAGES / "similarity.py", title=t("page_similarity"), icon="📏", url_path="similarity"),
         st.Page(PAGES / "knowledge_bases.py", title=t("page_kbs"), icon="📚", url_path="knowledge-bases"),
+        st.Page(PAGES / "evaluation.py", title=t("page_evaluation"), icon="📊", url_path="evaluation"),
     ])
     try:
         sidebar.render(settings)

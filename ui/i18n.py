@@ -181,6 +181,64 @@ STRINGS: dict[str, tuple[str, str]] = {
     "rcx_apply": ("Apply", "应用"),
     "rcx_document": ("Every chunk of {source}", "{source} 的全部片段"),
     "rcx_pick": ("Details of chunk", "查看片段详情"),
+
+    # evaluation page (ui/pages_/evaluation.py)
+    "page_evaluation": ("Evaluation", "评测"),
+    "ev_title": ("Evaluation on your marks", "基于标注的检索评测"),
+    "ev_caption": ("Every retrieval mode over the questions you marked relevant / not relevant on the cards: "
+                   "Recall@k, MRR@10 and nDCG@10, where each question's chunk ranked, and whether the differences "
+                   "are significant.",
+                   "用你在卡片上标注的“相关 / 不相关”问题评测每种检索模式：Recall@k、MRR@10、nDCG@10，"
+                   "每个问题的相关片段排在第几，以及差异是否显著。"),
+    "ev_source": ("{questions} questions with a relevant mark · {marks} marks in {path}",
+                  "{questions} 个问题有“相关”标注 · 共 {marks} 条标注，文件 {path}"),
+    "ev_no_marks": ("No question of this knowledge base has a chunk marked relevant yet: mark chunks on the "
+                    "Chat or Retrieval check page (or import marks below).",
+                    "该知识库还没有标注为“相关”的问题：请在“问答”或“检索检查”页面标注片段（或在下方导入标注）。"),
+    "ev_run": ("Run every mode", "运行全部模式"),
+    "ev_progress": ("{mode}: {done}/{total} searches", "{mode}：已检索 {done}/{total}"),
+    "ev_results": ("Results ({questions} questions, top {depth} chunks)",
+                   "结果（{questions} 个问题，前 {depth} 个片段）"),
+    "ev_stale": ("The marks changed since this run: run again to include them.",
+                 "标注在本次运行后有改动：请重新运行。"),
+    "ev_metrics_chart": ("Metrics per mode", "各模式指标"),
+    "ev_rank_chart": ("Rank of each question's first relevant chunk", "每个问题第一个相关片段的排名"),
+    "ev_rank_caption": ("missed: not in the top {depth} chunks of that mode",
+                        "未命中：不在该模式的前 {depth} 个片段中"),
+    "ev_missed": ("missed", "未命中"),
+    "ev_significance": ("Significance", "显著性"),
+    "ev_significance_caption": ("{test} per metric over the same questions (ranx.compare); significant when "
+                                "p < {max_p} with at least {min} questions.",
+                                "对同一批问题按指标做{test}（ranx.compare）；"
+                                "p < {max_p} 且至少 {min} 个问题时才算显著。"),
+    "ev_one_mode": ("Only one mode ran: nothing to compare.", "只运行了一种模式：无可比较。"),
+    "ev_misses": ("Missed questions", "未命中的问题"),
+    "ev_missed_by": ("missed by {modes}", "未命中的模式：{modes}"),
+    "ev_no_misses": ("Every question's relevant chunk was found in every mode.",
+                     "每种模式都找到了每个问题的相关片段。"),
+    "ev_explain": ("Explain", "解释"),
+    "ev_marks": ("Marks", "标注"),
+    "ev_remove_help": ("Tick the wrong marks, then remove them.", "勾选错误的标注，然后删除。"),
+    "ev_remove": ("Remove ticked marks", "删除勾选的标注"),
+    "ev_removed": ("Removed {n} marks.", "已删除 {n} 条标注。"),
+    "ev_nothing_ticked": ("Tick the marks to remove first.", "请先勾选要删除的标注。"),
+    "ev_export": ("Download marks (JSONL)", "下载标注（JSONL）"),
+    "ev_import_file": ("Import marks (JSONL) into this knowledge base", "导入标注（JSONL）到当前知识库"),
+    "ev_import": ("Import", "导入"),
+    "ev_imported": ("Imported {n} marks.", "已导入 {n} 条标注。"),
+    "ev_import_none": ("Choose a JSONL file to import first.", "请先选择要导入的 JSONL 文件。"),
+    "ev_questions": ("Questions", "问题来源"),
+    "ev_from_marks": ("My marks", "我的标注"),
+    "ev_from_beir": ("BEIR folder", "BEIR 文件夹"),
+    "ev_beir_help": ("A BEIR folder (queries.jsonl and qrels/*.tsv) whose corpus is in this knowledge base, "
+                     "matched on document id as `rag eval` does.",
+                     "BEIR 文件夹（queries.jsonl 和 qrels/*.tsv），其语料已导入当前知识库，"
+                     "按文档 id 匹配（与 `rag eval` 相同）。"),
+    "ev_beir_folder": ("Folder on the server", "服务器上的文件夹"),
+    "ev_beir_prefix": ("Document id prefix in the knowledge base", "知识库中文档 id 的前缀"),
+    "ev_beir_qrels": ("Judgments file", "评测标注文件"),
+    "ev_beir_loaded": ("{questions} judged queries from {path}", "{path} 中有 {questions} 个已标注的查询"),
+    "ev_not_in_kb": ("Document {doc} is not in this knowledge base.", "文档 {doc} 不在当前知识库中。"),
 }
 
 

@@ -64,3 +64,24 @@ def load_beir(corpus: Path, queries: Path, qrels: Path) -> BeirSet:
     if missing:
         raise InvalidInputError(f"{len(missing)} judged queries are not in {queries}, e.g. {missing[0]!r}")
     return BeirSet(corpus, {qid: texts[qid] for qid in judged}, judged)
+
+
+def qrels_files(folder: Path) -> list[Path]:
+    """The judgment files of a BEIR folder (``qrels/*.tsv``), ``test.tsv`` first."""
+    return sorted((folder / "qrels").glob("*.tsv"), key=lambda path: (path.stem != "test", path.name))
+
+
+def load_beir_folder(folder: Path, qrels: Path | None = None) -> BeirSet:
+    """A BEIR folder's judged queries (``queries.jsonl`` and ``qrels`` or its first ``qrels/*.tsv``), to be run
+    against a knowledge base that already holds the corpus; ``corpus`` is ``corpus.jsonl`` there (may be absent)."""
+    if not folder.is_dir():
+        raise InvalidInputError(f"{folder} is not a folder")
+    files = qrels_files(folder)
+    if qrels is None and not files:
+        raise InvalidInputError(f"{folder} has no qrels/*.tsv")
+    judged = load_qrels(qrels or files[0])
+    texts = {str(row["_id"]): str(row.get("text", "")) for row in _jsonl(folder / "queries.jsonl")}
+    missing = [qid for qid in judged if qid not in texts]
+    if missing:
+        raise InvalidInputError(f"{len(missing)} judged queries are not in queries.jsonl, e.g. {missing[0]!r}")
+    return BeirSet(folder / "corpus.jsonl", {qid: texts[qid] for qid in judged}, judged)

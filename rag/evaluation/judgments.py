@@ -13,7 +13,7 @@ from rag.errors import InvalidInputError
 
 Label = Literal["relevant", "not_relevant"]
 FILE_NAME = "judgments.jsonl"
-_WRITE_LOCK = threading.Lock()
+WRITE_LOCK = threading.Lock()  # appends and rewrites of the file, by the threads of one process
 
 
 @dataclass
@@ -46,7 +46,7 @@ def append_judgment(
                         datetime.now(timezone.utc).isoformat(timespec="seconds"))
     path = judgments_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _WRITE_LOCK, path.open("a", encoding="utf-8") as handle:  # web-app sessions are threads of one process
+    with WRITE_LOCK, path.open("a", encoding="utf-8") as handle:  # web-app sessions are threads of one process
         handle.write(json.dumps(asdict(judgment), ensure_ascii=False) + "\n")
     return judgment
 

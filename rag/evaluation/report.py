@@ -7,9 +7,13 @@ from collections.abc import Sequence
 from rag.evaluation.metrics import ModeResult
 
 
+def metric_label(name: str) -> str:
+    """A metric as people write it: recall@5 -> Recall@5, mrr@10 -> MRR@10, ndcg@10 -> nDCG@10."""
+    return name.replace("recall", "Recall").replace("mrr", "MRR").replace("ndcg", "nDCG")
+
+
 def markdown_table(results: Sequence[ModeResult], names: Sequence[str]) -> str:
-    header = ["mode", *(n.replace("recall", "Recall").replace("mrr", "MRR").replace("ndcg", "nDCG") for n in names),
-              "queries/s"]
+    header = ["mode", *(metric_label(n) for n in names), "queries/s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     for result in results:
         if result.unavailable:

@@ -106,6 +106,11 @@ class ChunkBrowser:
             rows = rows[:limit]
         return ChunkPage([self._view(row) for row in rows], offset, limit, has_more)
 
+    def first_chunk(self, doc_id: str) -> str | None:
+        """The id of document ``doc_id``'s first chunk (None: no such document)."""
+        rows = self.knowledge_base.page(f"doc_id == {quote(doc_id)} and chunk_index == 0", ["id"], 1, 0)
+        return rows[0]["id"] if rows else None
+
     def _view(self, row: dict[str, Any]) -> ChunkView:
         tokens = self._count_tokens(row["text"]) if self._count_tokens else None
         return ChunkView(row["id"], Provenance.from_row(row), row["text"], tokens)

@@ -93,3 +93,10 @@ def test_contains_searches_sources_and_combines_with_source(browser: ChunkBrowse
 def test_too_deep_a_page_is_a_clear_error(browser: ChunkBrowser) -> None:
     with pytest.raises(InvalidInputError, match="16384"):
         browser.chunks(offset=16384)
+
+
+def test_first_chunk_of_a_document(browser: ChunkBrowser) -> None:
+    """What the evaluation page explains for a missed BEIR document: its chunk number 0."""
+    assert browser.first_chunk("manual.pdf") == _record("manual.pdf", 0, "").id
+    assert browser.first_chunk("parts.csv#a") == _record("parts.csv#a", 0, "").id
+    assert browser.first_chunk('no "such" document') is None
