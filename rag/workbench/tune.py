@@ -43,46 +43,58 @@ SEED = 0
 OBJECTIVE = "ndcg@10"
 SPARSE_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)  # with dense 1.0
 COLBERT_WEIGHTS = (0.0, 0.5, 1.0, 2.0)  # with dense 1.0, when ColBERT reranking is on
+FEW_QUESTIONS = 20  # below this, the report says its figures are not significant
 NO_RESULT = "__no_result__"  # ranx needs a document per query; judged irrelevant by construction
 
 
 @dataclass(frozen=True)
 class FusionChoice:
-    """A way to make ``final``: the mode, the fusion and the weights (dense, sparse, colbert)."""
+    """A way to make ``final``: the mode, the fusion and the weights (dense, sparse, colbert).
+
+    ``colbert``: whether ColBERT reranking is on (the colbert weight counts only then); it is not tuned.
+    """
 
     mode: Mode
     fusion: Fusion
     weights: Mapping[str, float]
+    colbert: bool = False
 
     @classmethod
     def of(cls, settings: RetrievalSettings) -> FusionChoice:
-        return cls(settings.mode, settings.fusion, settings.weights.model_dump())
+        return cls(settings.mode, settings.fusion, settings.weights.model_dump(), settings.colbert_rerank)
 
     def rule(self, settings: RetrievalSettings) -> ScoreFusion:
-        """The fusion rule of this choice with the other settings (ColBERT reranking, rrf_k) unchanged."""
-        return ScoreFusion(self.mode, self.fusion, self.weights, colbert=settings.colbert_rerank,
-                           rrf_k=settings.rrf_k)
+        """The fusion rule of this choice, with the rrf_k of ``settings``."""
+        return ScoreFusion(self.mode, self.fusion, self.weights, colbert=self.colbert, rrf_k=settings.rrf_k)
 
     def same(self, other: FusionChoice) -> bool:
         """Whether both rank alike: the same mode and fusion and, when weighted, weights in the same ratio."""
-        if (self.mode, self.fusion) != (other.mode, other.fusion):
+        if (self.mode, self.fusion, self.colbert) != (other.mode, other.fusion, other.colbert):
             return False
         if self.mode != "hybrid" or self.fusion == "rrf":
             return True
-        return all(math.isclose(self.weights[n] * other.weights["dense"], other.weights[n] * self.weights["dense"])
-                   for n in ("sparse", "colbert")) and (self.weights["dense"] > 0) == (other.weights["dense"] > 0)
+        used = ("dense", *self.weighed)
+        mine, theirs = sum(self.weights[n] for n in used), sum(other.weights[n] for n in used)
+        return all(math.isclose(self.weights[n] * theirs, other.weights[n] * mine) for n in used)
 
     def describe(self) -> str:
-        """E.g. ``hybrid weighted (dense 1, sparse 0.5)``, ``hybrid rrf`` or ``dense``."""
+        """E.g. ``hybrid weighted (dense 1, sparse 0.5)``, ``hybrid rrf + colbert`` or ``dense``."""
+        rerank = " + colbert" if self.colbert else ""
         if self.mode != "hybrid":
-            return self.mode
+            return self.mode + rerank
         if self.fusion == "rrf":
-            return "hybrid rrf"
-        shown = ", ".join(f"{n} {self.weights[n]:g}" for n in ("dense", "sparse", "colbert") if n in self.weights)
+            return "hybrid rrf" + rerank
+        shown = ", ".join(f"{n} {self.weights[n]:g}" for n in ("dense", *self.weighed))
         return f"hybrid weighted ({shown})"
 
+    @property
+    def weighed(self) -> tuple[str, ...]:
+        """The weights that count besides dense: sparse, and colbert with ColBERT reranking."""
+        return ("sparse", "colbert") if self.colbert else ("sparse",)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "fusion": self.fusion, "weights": dict(self.weights), "label": self.describe()}
+        return {"mode": self.mode, "fusion": self.fusion, "weights": dict(self.weights), "colbert": self.colbert,
+                "label": self.describe()}
 
 
 @dataclass
@@ -141,12 +153,14 @@ class TuneReport:
         }
 
 
-def grid(start: FusionChoice, colbert: bool) -> list[FusionChoice]:
-    """The fusions tried: the current one first, hybrid rrf, sparse alone and dense 1.0 with each sparse weight."""
-    colberts = COLBERT_WEIGHTS if colbert else (start.weights["colbert"],)
-    choices = [start, FusionChoice("hybrid", "rrf", start.weights)]
-    choices += [FusionChoice("hybrid", "weighted", {"dense": 0.0, "sparse": 1.0, "colbert": c}) for c in colberts]
-    choices += [FusionChoice("hybrid", "weighted", {"dense": 1.0, "sparse": s, "colbert": c})
+def grid(start: FusionChoice) -> list[FusionChoice]:
+    """The fusions tried: the current one first, hybrid rrf, sparse alone and dense 1.0 with each sparse weight
+    (and, with ColBERT reranking, each colbert weight)."""
+    colberts = COLBERT_WEIGHTS if start.colbert else (start.weights["colbert"],)
+    choices = [start, FusionChoice("hybrid", "rrf", start.weights, start.colbert)]
+    choices += [FusionChoice("hybrid", "weighted", {"dense": 0.0, "sparse": 1.0, "colbert": c}, start.colbert)
+                for c in colberts]
+    choices += [FusionChoice("hybrid", "weighted", {"dense": 1.0, "sparse": s, "colbert": c}, start.colbert)
                 for s in SPARSE_WEIGHTS for c in colberts]
     unique: list[FusionChoice] = []
     for choice in choices:
@@ -189,11 +203,10 @@ def tune(
     if len(judged) < 2:
         raise InvalidInputError(f"tuning needs at least 2 questions with a chunk marked relevant; found {len(judged)}.")
 
-    colbert = settings.colbert_rerank and getattr(retriever.encoder, "supports_colbert", True)
     depth = max(max(ks), 10)
-    pool = CandidatePool.collect(retriever, sorted(judged), depth, colbert=colbert, progress=progress)
     start = FusionChoice.of(settings)
-    choices = grid(start, colbert)
+    pool = CandidatePool.collect(retriever, sorted(judged), depth, colbert=start.colbert, progress=progress)
+    choices = grid(start)
     names = metric_names(ks)
     per_query = [_per_query(pool, judged, choice.rule(settings), names) for choice in choices]
 
@@ -211,6 +224,9 @@ def tune(
     best = _best(choices, per_query, everyone, start, max(ks))
     held_out_after = {name: _avg([per_query[learned_for[q]][name][q] for q in everyone]) for name in names}
     notes = []
+    if len(judged) < FEW_QUESTIONS:
+        notes.append(f"only {len(judged)} questions: the held-out figures are not significant; mark more questions "
+                     "before trusting a change")
     if pool.pools and any(not p.complete for p in pool.pools.values()):
         notes.append("for some questions the pool did not hold every chunk of the candidate lists; "
                      "their figures are those of the chunks the current settings rank highest")
@@ -270,7 +286,7 @@ def _distance(choice: FusionChoice, start: FusionChoice) -> float:
         return 0.0
     if choice.fusion != start.fusion or choice.mode != start.mode:
         return 100.0
-    return sum(abs(_log_ratio(choice.weights, n) - _log_ratio(start.weights, n)) for n in ("sparse", "colbert"))
+    return sum(abs(_log_ratio(choice.weights, n) - _log_ratio(start.weights, n)) for n in choice.weighed)
 
 
 def _log_ratio(weights: Mapping[str, float], name: str) -> float:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,39 +20,26 @@ from rag.retrieval.scores import dense_scores, lexical_score
 from rag.store import MilvusStore
 from rag.store.schema import decode_sparse
 from rag.workbench.tune import FusionChoice, apply_fusion, folds_of, grid, tune
+from tests.support.parts_kb import PARTS, write_parts
 
 KB = "parts"
-PARTS = 40
 START = RetrievalSettings().weights  # dense 1.0, sparse 0.3
-
-
-def part_codes(count: int = PARTS, seed: int = 1) -> list[str]:
-    """Two made-up part numbers per part, e.g. ``KXA-492 VEV-896``."""
-    rng = random.Random(seed)
-    letters = "ABCDEFGHKLMNPRSTVXZ"
-    return [" ".join("".join(rng.choice(letters) for _ in range(3)) + f"-{rng.randint(100, 999)}" for _ in range(2))
-            for _ in range(count)]
 
 
 @pytest.fixture(scope="module")
 def parts(encoder: Encoder, make_settings: Callable[..., Settings],
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MilvusStore, dict[str, str]]]:
-    """A knowledge base of one short chunk per part, all in the same words but for the codes; code -> chunk id."""
+    """tests.support.parts_kb ingested: the store and part code -> chunk id."""
     folder = tmp_path_factory.mktemp("parts")
     docs = folder / "docs"
-    docs.mkdir()
-    codes = part_codes()
-    for number, code in enumerate(codes):
-        (docs / f"part_{number:02d}.md").write_text(
-            f"Spare part {code} is kept on a shelf in the north warehouse. Ask the stores team before taking it.\n",
-            encoding="utf-8")
+    files = write_parts(docs)
     settings = make_settings(folder)
     store = MilvusStore(settings.milvus)
     report = IngestPipeline(settings, encoder, store).run([docs], kb=KB)
     assert not report.failed and report.chunks_written == PARTS
     rows = store.open(KB).rows("", ["id", "source"])
     by_source = {Path(row["source"]).name: row["id"] for row in rows}
-    yield store, {code: by_source[f"part_{number:02d}.md"] for number, code in enumerate(codes)}
+    yield store, {code: by_source[name] for code, name in files.items()}
     store.close()
 
 
@@ -89,7 +75,7 @@ def test_codes_only_the_sparse_score_finds_raise_the_sparse_weight_and_held_out_
     report = tune(retriever, lexical_qrels(parts[1]), folds=5)
     assert report.questions == PARTS and len(report.folds) == 5
     assert sparse_share(report.chosen) > START.sparse / START.dense
-    assert report.changed
+    assert report.changed and not report.notes  # 40 questions, every pool complete
     assert report.held_out_after["ndcg@10"] > report.held_out_before["ndcg@10"]
     # Each fold learned without its own questions, and most folds found the same direction.
     assert sum(sparse_share(f.learned) > START.sparse for f in report.folds if f.learned.fusion == "weighted") >= 3
@@ -160,7 +146,8 @@ def test_with_colbert_reranking_the_colbert_weight_is_tuned_and_replayed_exactly
     retriever = HybridRetriever.from_store(encoder, parts[0], KB, settings)
     qrels = dict(list(lexical_qrels(parts[1]).items())[:6])
     report = tune(retriever, qrels, folds=2, ks=(1, 5))
-    assert {c.weights["colbert"] for c in grid(report.start, colbert=True)} > {settings.weights.colbert}
+    assert {c.weights["colbert"] for c in grid(report.start)} > {settings.weights.colbert}
+    assert "colbert" in report.chosen.describe()
     chosen = apply_fusion(settings, report.chosen)
     run = {q: {d.metadata["id"]: d.metadata["scores"]["final"] for d in retriever.model_copy(
         update={"settings": chosen}).search(q, top_k=report.depth, min_score=0.0).documents} for q in qrels}
@@ -192,3 +179,15 @@ def test_questions_without_a_relevant_mark_are_left_out(retriever: HybridRetriev
     data = report.to_dict()
     assert data["chosen_learned_on"] == "all questions" and len(data["folds"]) == 2
     assert set(data["held_out"]["before"]) == set(metric_names(report.ks))
+    assert any("not significant" in note for note in report.notes)  # 4 questions
+
+
+def test_the_grid_starts_from_the_current_fusion_and_tries_each_ranking_once() -> None:
+    start = FusionChoice("hybrid", "weighted", {"dense": 2.0, "sparse": 0.6, "colbert": 1.0})
+    choices = grid(start)
+    assert choices[0] is start and choices[1].fusion == "rrf"
+    assert not any(c.same(start) for c in choices[1:])  # dense 1, sparse 0.3 ranks as dense 2, sparse 0.6
+    assert len({c.describe() for c in choices}) == len(choices)
+    assert {c.weights["sparse"] for c in choices if c.weights["dense"] == 1.0} >= {0.0, 1.0, 10.0}
+    assert FusionChoice("hybrid", "weighted", {"dense": 0.0, "sparse": 1.0, "colbert": 1.0}).same(
+        FusionChoice("hybrid", "weighted", {"dense": 0.0, "sparse": 2.0, "colbert": 5.0}))  # colbert off: unused
