@@ -112,9 +112,12 @@ def test_tuning_searches_milvus_once_per_question(
 
     monkeypatch.setattr(retriever.knowledge_base, "search", counted)
     qrels = lexical_qrels(parts[1])
-    report = tune(retriever, qrels, folds=4)
+    steps: list[tuple[str, int, int]] = []
+    report = tune(retriever, qrels, folds=4, progress=lambda *step: steps.append(step))
     assert report.tried > 10  # many fusions compared ...
     assert sorted(searches) == sorted(["dense", "sparse"] * len(qrels))  # ... on one dense + one sparse search each
+    assert steps == [("retrieving", n, len(qrels)) for n in range(1, len(qrels) + 1)] + [
+        ("cross-validating", n, 4) for n in range(1, 5)]
 
 
 @pytest.mark.parametrize("current", [{}, {"candidate_factor": 1}, {"candidate_factor": 1, "fusion": "rrf"},
