@@ -95,9 +95,10 @@ def folds_table(report: TuneReport) -> Table:
 def show(report: TuneReport, written: Path) -> None:
     console.print(folds_table(report))
     console.print(f"current: {safe(report.start.describe())}", highlight=False)
-    verdict = "changed" if report.changed else "no better fusion found; unchanged"
-    console.print(f"chosen (learned on all {report.questions} questions, {report.tried} fusions tried): "
-                  f"[bold]{safe(report.chosen.describe())}[/bold] ({verdict})", highlight=False)
+    console.print(f"learned on all {report.questions} questions ({report.tried} fusions tried): "
+                  f"{safe(report.learned.describe())}", highlight=False)
+    verdict = "changed" if report.changed else "the current fusion, kept"
+    console.print(f"chosen: [bold]{safe(report.chosen.describe())}[/bold] ({verdict})", highlight=False)
     if report.skipped:
         console.print(f"{report.skipped} question(s) without a chunk marked relevant were left out", highlight=False)
     for note in report.notes:

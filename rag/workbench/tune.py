@@ -13,8 +13,9 @@ settings, else the weights closest to them (a handful of marks must not move the
 Cross-validation: the questions are shuffled with a fixed seed and dealt into k = min(folds, questions)
 folds; for each fold the fusion is learned on the other folds and measured, before (the current settings)
 and after (the learned fusion), on the fold's own questions, which played no part in learning it. The
-fusion the report recommends (``chosen``) is learned on all the questions; its figures on them
-(``all_after``) are not held out.
+fusion learned on all the questions is ``learned`` (its figures on them, ``all_after``, are not held out).
+The report recommends it (``chosen``) only when it held up: when the held-out nDCG@10 of the folds rose above
+that of the current settings; otherwise ``chosen`` is the current fusion, kept, and a note says why.
 
 Like ``rag eval --judgments``, each question is one retrieval of max(k) results (at least 10, for nDCG@10)
 without ``min_score``; questions whose marks are all "not relevant" are left out (``skipped``).
@@ -113,7 +114,7 @@ class FoldResult:
 
 @dataclass
 class TuneReport:
-    """The outcome of :func:`tune`; ``chosen`` is learned on all questions, the folds say how well it holds."""
+    """The outcome of :func:`tune`: ``learned`` on all questions, ``chosen`` = learned if the folds say it holds."""
 
     kb: str
     questions: int
@@ -121,6 +122,7 @@ class TuneReport:
     ks: list[int]
     depth: int
     start: FusionChoice
+    learned: FusionChoice
     chosen: FusionChoice
     folds: list[FoldResult]
     held_out_before: dict[str, float]
@@ -145,8 +147,8 @@ class TuneReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "kb": self.kb, "questions": self.questions, "skipped": self.skipped, "ks": self.ks, "depth": self.depth,
-            "start": self.start.to_dict(), "chosen": self.chosen.to_dict(), "changed": self.changed,
-            "chosen_learned_on": "all questions", "folds": [f.to_dict() for f in self.folds],
+            "start": self.start.to_dict(), "learned": self.learned.to_dict(), "learned_on": "all questions",
+            "chosen": self.chosen.to_dict(), "changed": self.changed, "folds": [f.to_dict() for f in self.folds],
             "held_out": {"before": self.held_out_before, "after": self.held_out_after},
             "all_questions": {"before": self.all_before, "after": self.all_after},
             "incomplete_pools": self.incomplete_pools, "fusions_tried": self.tried, "notes": list(self.notes),
@@ -224,6 +226,11 @@ def tune(
     best = _best(choices, per_query, everyone, start, max(ks))
     held_out_after = {name: _avg([per_query[learned_for[q]][name][q] for q in everyone]) for name in names}
     notes = []
+    before, after = _mean(per_query[0], everyone, names), held_out_after
+    held_up = after[OBJECTIVE] > before[OBJECTIVE] + 1e-9
+    if not held_up and not choices[best].same(start):
+        notes.append(f"the fusion learned on all questions ({choices[best].describe()}) did not raise the held-out "
+                     f"{OBJECTIVE} ({before[OBJECTIVE]:.3f} -> {after[OBJECTIVE]:.3f}); the current fusion is kept")
     if len(judged) < FEW_QUESTIONS:
         notes.append(f"only {len(judged)} questions: the held-out figures are not significant; mark more questions "
                      "before trusting a change")
@@ -232,8 +239,8 @@ def tune(
                      "their figures are those of the chunks the current settings rank highest")
     return TuneReport(
         kb=retriever.knowledge_base.name, questions=len(judged), skipped=len(qrels) - len(judged), ks=ks, depth=depth,
-        start=start, chosen=choices[best], folds=fold_results, held_out_before=_mean(per_query[0], everyone, names),
-        held_out_after=held_out_after, all_before=_mean(per_query[0], everyone, names),
+        start=start, learned=choices[best], chosen=choices[best] if held_up else start, folds=fold_results,
+        held_out_before=before, held_out_after=held_out_after, all_before=before,
         all_after=_mean(per_query[best], everyone, names),
         incomplete_pools=sum(1 for p in pool.pools.values() if not p.complete), tried=len(choices), notes=notes,
     )

@@ -73,7 +73,8 @@ def test_tune_table_over_a_users_config_is_escaped_and_says_where_it_wrote(
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout + result.stderr
     assert "fold" in result.stdout and "before → after" in result.stdout
-    assert "learned on all 17 questions" in result.stdout and f"written to {out}" in result.stdout.replace("\n", "")
+    assert "learned on all 17 questions" in result.stdout and "chosen: hybrid weighted" in result.stdout
+    assert f"written to {out}" in result.stdout.replace("\n", "")
     monkeypatch.delenv("RAG_CONFIG", raising=False)
     tuned = load_settings(out).retrieval
     assert (tuned.top_k, tuned.rrf_k) == (7, 30)  # the user's config, with the fusion learned
