@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cli import chunks, evaluate, explain, search, similarity
+from cli import chunks, evaluate, explain, search, similarity, tune
 from cli.common import ConfigOption, err
 from clikit import run_app, safe
 
@@ -28,6 +28,7 @@ similarity.register(app)
 evaluate.register(app)
 chunks.register(app)
 explain.register(app)
+tune.register(app)
 
 
 def is_loopback(address: str) -> bool:

@@ -1,0 +1,55 @@
+"""Writing tuned fusion settings to a YAML config file that ``--config`` (``rag.config.load_settings``) reads.
+
+With a base config (the file the user passed with ``--config``), the new file is that file's content with
+the ``retrieval`` keys changed; without one, it holds only those keys, so that it layers over
+configs/default.yaml like any other ``--config`` file. Comments of the base file are not kept.
+Environment variables (``RAG_RETRIEVAL__WEIGHTS`` ...) still win over the file, as for every config file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rag.errors import ConfigError
+
+HEADER = "# Written by `rag tune`: fusion learned from relevance judgments; use it with --config.\n"
+
+
+def tuned_config(changes: Mapping[str, Any], base_config: str | Path | None = None) -> dict[str, Any]:
+    """The content of the tuned config: ``base_config``'s (if given) with ``retrieval`` updated by ``changes``."""
+    data: dict[str, Any] = {}
+    if base_config is not None:
+        path = Path(base_config)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of sections, not {type(loaded).__name__}")
+        data = loaded
+    retrieval = data.get("retrieval") or {}
+    if not isinstance(retrieval, dict):
+        raise ConfigError(f"the retrieval section of {base_config} must be a mapping")
+    data["retrieval"] = {**retrieval, **{key: _plain(value) for key, value in changes.items()}}
+    return data
+
+
+def write_tuned_config(path: str | Path, changes: Mapping[str, Any], base_config: str | Path | None = None) -> Path:
+    """Write :func:`tuned_config` to ``path`` (folders created) and return the path."""
+    target = Path(path)
+    content = tuned_config(changes, base_config)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(content, sort_keys=False, allow_unicode=True)
+    target.write_text(HEADER + text, encoding="utf-8")
+    return target
+
+
+def _plain(value: Any) -> Any:
+    """Mappings as plain dicts, so that YAML writes them without Python tags."""
+    return {key: _plain(item) for key, item in value.items()} if isinstance(value, Mapping) else value
