@@ -5,7 +5,9 @@ Everything is computed with the retriever's own code: the chunk's scores from it
 the same Milvus searches, the verdict from a real :meth:`HybridRetriever.search`. Ranks are exact: every
 chunk Milvus returns (up to its limit of 16384) is rescored from its stored vectors and the chunks scoring
 strictly higher are counted; past that limit the rank is given as an exact bound ("below rank 16384"). With
-search filters, ranks are among the chunks the filters keep, as the search sees them.
+search filters, ranks are among the chunks the filters keep, as the search sees them. ``dense`` and ``sparse``
+rank those scores; ``hybrid_rank``, ``rrf_rank`` and ``final_rank`` rank the fused scores as if the candidate
+lists were unlimited (:mod:`rag.workbench.kb_ranks` says what that means next to the search's own top_k cut).
 
 The cuts, in the order a search applies them (``lost_at``):
 
@@ -18,8 +20,12 @@ The cuts, in the order a search applies them (``lost_at``):
 Each miss comes with the smallest change that would bring the chunk in (``fixes``), each checked by running
 the search again with it: outside the lists, the smallest ``candidate_factor`` that makes it a candidate; below
 ``min_score``, its ``final`` rounded down; below ``top_k``, the sparse weight nearest the current one that ranks
-it within ``top_k`` (weighted hybrid only), and the ``top_k`` that reaches it. ``neighbours`` scores the
-chunks before and after it in its document: when one scores higher, the answer may span the two.
+it within ``top_k`` (weighted hybrid), with rrf fusion the weighted fusion (with the current weights, else with
+the sparse weight nearest them that fits) and the ``rrf_k`` nearest the current one that does, and the ``top_k``
+that reaches it. Left out by the filters, ``dropped_by`` names the filters that drop it and ``filter_fix`` is
+the search without them, run again (kept apart from ``fixes``: it changes what is searched, not how it ranks).
+``neighbours`` scores the chunks before and after it in its document: when one scores higher, the answer may
+span the two.
 
 The verdict always comes from the real search. With ColBERT reranking, the scores of a chunk that was not
 retrieved are those before the rerank (no colbert score), and its ``min_score`` / ``top_k`` diagnosis too.
@@ -37,34 +43,20 @@ from rag.config import MILVUS_MAX_LIMIT, with_overrides
 from rag.errors import InvalidInputError
 from rag.retrieval.cache import QueryEncoding
 from rag.retrieval.chunk_scores import Ranks, Scores
+from rag.retrieval.filters import SearchFilters
 from rag.retrieval.fusion import ScoreFusion
 from rag.retrieval.results import RetrievalResult
-from rag.retrieval.retriever import OUTPUT_FIELDS, HybridRetriever
+from rag.retrieval.retriever import OUTPUT_FIELDS, Candidate, HybridRetriever
 from rag.retrieval.scores import decode_token, dense_scores, lexical_score, matched_terms
 from rag.store.knowledge_base import quote
 from rag.store.schema import decode_sparse
+from rag.workbench.kb_ranks import FullListRanks, ListRank
 
 MISSING_TERMS = 10
 SPARSE_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.5, 2.0, 3.0, 5.0)
+RRF_KS = (1, 2, 5, 10, 20, 30, 40, 60, 80, 100, 150, 200, 300, 500, 1000)
 MAX_CANDIDATE_FACTOR = 100  # RetrievalSettings.candidate_factor's upper bound
 LISTS_OF_MODE = {"dense": ("dense",), "sparse": ("sparse",), "hybrid": ("dense", "sparse")}
-
-
-@dataclass
-class ListRank:
-    """The chunk's place for one score (dense or sparse) among all chunks of the knowledge base.
-
-    ``rank``: 1 + the number of chunks with a strictly higher exact score, or the bound when ``exact`` is
-    False ("below rank N"). ``position``: its place in Milvus' own list for that score (what the candidate
-    cut uses), None when that list does not hold it.
-    """
-
-    rank: int
-    exact: bool = True
-    position: int | None = None
-
-    def describe(self) -> str:
-        return f"rank {self.rank}" if self.exact else f"below rank {self.rank}"
 
 
 @dataclass
@@ -74,10 +66,15 @@ class Fix:
     setting: str
     value: Any
     retrieved_rank: int | None
+    also: dict[str, Any] = field(default_factory=dict)  # other settings changed with it, e.g. {"fusion": "weighted"}
 
     @property
     def works(self) -> bool:
         return self.retrieved_rank is not None
+
+    def describe(self) -> str:
+        """The change as a user would type it, e.g. ``fusion = weighted, weights.sparse = 0.8``."""
+        return ", ".join(f"{name} = {value}" for name, value in {**self.also, self.setting: self.value}.items())
 
 
 @dataclass
@@ -114,6 +111,11 @@ class Explanation:
     pool_rank: int | None = None
     fixes: list[Fix] = field(default_factory=list)
     neighbours: list[Neighbour] = field(default_factory=list)
+    hybrid_rank: ListRank | None = None  # None only when the dense and sparse weights are both 0
+    rrf_rank: ListRank | None = None
+    final_rank: ListRank | None = None
+    dropped_by: list[str] = field(default_factory=list)  # the search filters that leave it out
+    filter_fix: Fix | None = None  # the search without those filters, run again
 
     @property
     def spans_neighbour(self) -> bool:
@@ -124,6 +126,8 @@ class Explanation:
         data = asdict(self)
         data["scores"] = self.scores.to_metadata()
         data["fixes"] = [{**asdict(f), "works": f.works} for f in self.fixes]
+        data["filter_fix"] = None if self.filter_fix is None else {**asdict(self.filter_fix),
+                                                                   "works": self.filter_fix.works}
         data["neighbours"] = [{**asdict(n), "scores": n.scores.to_metadata()} for n in self.neighbours]
         data["spans_neighbour"] = self.spans_neighbour
         return data
@@ -143,6 +147,7 @@ class _QueryView:
     rule: ScoreFusion
     limit: int
     result: RetrievalResult
+    full: FullListRanks
 
     @classmethod
     def of(cls, retriever: HybridRetriever, query: str) -> _QueryView:
@@ -153,12 +158,13 @@ class _QueryView:
         expr = retriever.filters.expression() if retriever.filters is not None else ""
         dense_hits = kb.search("dense", q.dense.tolist(), MILVUS_MAX_LIMIT, expr, OUTPUT_FIELDS)
         sparse_hits = kb.search("sparse", q.sparse, MILVUS_MAX_LIMIT, expr, OUTPUT_FIELDS) if q.sparse else []
+        rule = ScoreFusion.from_settings(cfg)
         return cls(
             q=q, expr=expr, dense_hits=dense_hits, sparse_hits=sparse_hits,
             dense_values=dense_scores(q.dense, np.asarray([h["dense"] for h in dense_hits], np.float32)).tolist(),
             sparse_values=[lexical_score(q.sparse, decode_sparse(h.get("sparse") or {})) for h in sparse_hits],
-            rule=ScoreFusion.from_settings(cfg), limit=cfg.candidate_limit,
-            result=retriever.search(query),
+            rule=rule, limit=cfg.candidate_limit, result=retriever.search(query),
+            full=FullListRanks(dense_hits, sparse_hits, q, rule),
         )
 
 
@@ -207,7 +213,9 @@ def _explain_row(retriever: HybridRetriever, query: str, row: dict[str, Any], vi
     if retrieved is not None:
         lost_at, reason = "retrieved", f"retrieved at rank {retrieved} of {cfg.top_k}."
     elif expr and not kb.rows(f"id == {quote(chunk_id)} and ({expr})", ["id"], limit=1):
-        lost_at, reason = "filters", f"the search filters ({expr}) leave it out."
+        dropped_by = _dropping_filters(retriever, chunk_id)
+        lost_at, reason = "filters", (f"the search filters ({expr}) leave it out: "
+                                      f"{' and '.join(expression for _, expression in dropped_by)}.")
     elif not any(in_list[name] for name in used):
         lost_at = "candidates"
         where = " and ".join(f"{name} {(dense_rank if name == 'dense' else sparse_rank).describe()}" for name in used)
@@ -216,9 +224,8 @@ def _explain_row(retriever: HybridRetriever, query: str, row: dict[str, Any], vi
     elif cfg.min_score > 0 and scores.final < cfg.min_score:
         lost_at, reason = "min_score", f"final {scores.final:.4f} is below min_score {cfg.min_score:g}."
     else:
-        pool = HybridRetriever._pool(cfg.mode, dense_hits[:limit], sparse_hits[:limit])
-        HybridRetriever._score(pool, q, rule)
-        pool_rank = _pool_rank(pool, chunk_id, rule)
+        pool = HybridRetriever.rank_hits(dense_hits[:limit], sparse_hits[:limit], q, rule)
+        pool_rank = 1 + next(i for i, c in enumerate(pool) if c.row["id"] == chunk_id)
         lost_at, reason = "top_k", f"ranked {pool_rank} after fusion, below top_k {cfg.top_k}."
 
     terms = matched_terms(q.sparse, chunk_sparse, retriever.encoder.tokenizer)
@@ -232,24 +239,89 @@ def _explain_row(retriever: HybridRetriever, query: str, row: dict[str, Any], vi
                        for t, w in missing],
         candidate_limit=limit, lost_at=lost_at, reason=reason, retrieved_rank=retrieved, pool_rank=pool_rank,
     )
+    full = view.full.ranks(chunk_id, scores, dense_place=dense_rank.rank if dense_rank.exact else None,
+                           sparse_place=sparse_rank.rank if sparse_rank.exact else None)
+    explanation.hybrid_rank, explanation.rrf_rank, explanation.final_rank = full["hybrid"], full["rrf"], full["final"]
     retrieved_ranks = {d.metadata["id"]: int(d.metadata["rank"]) for d in result.documents}
     explanation.neighbours = _neighbours(retriever, row, q, rule, scores, dense_hits, sparse_hits, limit,
                                          retrieved_ranks)
     if explanation.spans_neighbour:
         explanation.reason += " A chunk next to it in its document scores higher: the answer may span both."
-    if lost_at == "candidates":
+    if lost_at == "filters":
+        explanation.dropped_by = [expression for _, expression in dropped_by]
+        explanation.filter_fix = _without_filters(retriever, query, chunk_id, [name for name, _ in dropped_by])
+    elif lost_at == "candidates":
         explanation.fixes.append(_candidate_factor_fix(retriever, query, chunk_id, dense_rank, sparse_rank, used))
     elif lost_at == "min_score":
         floor = math.floor(scores.final * 10_000) / 10_000
         explanation.fixes.append(_checked(retriever, query, chunk_id, "min_score", floor))
     elif lost_at == "top_k" and pool_rank is not None:
-        if rule.kind == "weighted" and cfg.mode == "hybrid":
-            weight = _sparse_weight_that_fits(pool, chunk_id, rule, cfg.top_k)
-            if weight is not None:
-                explanation.fixes.append(_checked(retriever, query, chunk_id, "weights.sparse", weight,
-                                                  weights={**rule.weights, "sparse": weight}))
+        explanation.fixes.extend(_fusion_fixes(retriever, query, chunk_id, pool, rule))
         explanation.fixes.append(_checked(retriever, query, chunk_id, "top_k", pool_rank))
     return explanation
+
+
+def _fusion_fixes(retriever: HybridRetriever, query: str, chunk_id: str, pool: list[Candidate],
+                  rule: ScoreFusion) -> list[Fix]:
+    """Fusion changes that rank the chunk within top_k among the same candidates, each checked by searching again.
+
+    Weighted hybrid: the nearest sparse weight. rrf: the weighted fusion (with the current weights, else with the
+    nearest sparse weight that fits) and the nearest rrf_k. The candidates do not depend on these settings.
+    """
+    if retriever.settings.mode != "hybrid":
+        return []
+    top_k, fixes = retriever.settings.top_k, []
+    if rule.kind == "weighted":
+        weight = _sparse_weight_that_fits(pool, chunk_id, rule, top_k)
+        if weight is not None:
+            fixes.append(_checked(retriever, query, chunk_id, "weights.sparse", weight,
+                                  weights={**rule.weights, "sparse": weight}))
+        return fixes
+    weighted = replace(rule, fusion="weighted")
+    if sum(weighted.weights[name] for name in weighted.used) > 0 and _pool_rank(pool, chunk_id, weighted) <= top_k:
+        fixes.append(_checked(retriever, query, chunk_id, "fusion", "weighted", fusion="weighted"))
+    else:
+        weight = _sparse_weight_that_fits(pool, chunk_id, weighted, top_k)
+        if weight is not None:
+            fix = _checked(retriever, query, chunk_id, "weights.sparse", weight, fusion="weighted",
+                           weights={**rule.weights, "sparse": weight})
+            fixes.append(replace(fix, also={"fusion": "weighted"}))
+    for rrf_k in sorted(RRF_KS, key=lambda k: (abs(k - rule.rrf_k), k)):
+        if rrf_k != rule.rrf_k and _pool_rank(pool, chunk_id, replace(rule, rrf_k=rrf_k)) <= top_k:
+            fixes.append(_checked(retriever, query, chunk_id, "rrf_k", rrf_k))
+            break
+    return fixes
+
+
+def _conditions(filters: SearchFilters) -> list[tuple[str, SearchFilters]]:
+    """Each condition of ``filters`` alone, named as in the settings (``source``, ``metadata.file_type``)."""
+    out = []
+    if filters.source is not None:
+        out.append(("source", SearchFilters(source=filters.source)))
+    if filters.source_prefix:
+        out.append(("source_prefix", SearchFilters(source_prefix=filters.source_prefix)))
+    out.extend((f"metadata.{key}", SearchFilters(metadata={key: value})) for key, value in filters.metadata.items())
+    return out
+
+
+def _dropping_filters(retriever: HybridRetriever, chunk_id: str) -> list[tuple[str, str]]:
+    """(name, expression) of each search filter condition that, alone, leaves the chunk out."""
+    kb = retriever.knowledge_base
+    return [(name, one.expression()) for name, one in _conditions(SearchFilters.coerce(retriever.filters))
+            if not kb.rows(f"id == {quote(chunk_id)} and ({one.expression()})", ["id"], limit=1)]
+
+
+def _without_filters(retriever: HybridRetriever, query: str, chunk_id: str, names: list[str]) -> Fix:
+    """The search filters less the conditions ``names``, checked by searching with them."""
+    flt = SearchFilters.coerce(retriever.filters)
+    kept = SearchFilters(
+        source=None if "source" in names else flt.source,
+        source_prefix=None if "source_prefix" in names else flt.source_prefix,
+        metadata={key: value for key, value in flt.metadata.items() if f"metadata.{key}" not in names},
+    )
+    changed = HybridRetriever(encoder=retriever.encoder, knowledge_base=retriever.knowledge_base,
+                              settings=retriever.settings, filters=kept)
+    return Fix("filters", kept.as_dict(), _rank_of(changed.search(query), chunk_id))
 
 
 def _neighbours(retriever: HybridRetriever, row: dict[str, Any], q: QueryEncoding, rule: ScoreFusion, scores: Scores,
@@ -285,13 +357,13 @@ def _list_rank(chunk_id: str, value: float, hits: list[dict[str, Any]], values: 
     return ListRank(rank=above + 1, position=position)
 
 
-def _pool_rank(pool: list[Any], chunk_id: str, rule: ScoreFusion) -> int:
+def _pool_rank(pool: list[Candidate], chunk_id: str, rule: ScoreFusion) -> int:
     """The chunk's place among the search's candidates under ``rule``, in the retriever's own order."""
     keys = {c.row["id"]: (-rule.final(c.scores), -c.scores.dense, c.row["id"]) for c in pool}
     return 1 + sum(1 for key in keys.values() if key < keys[chunk_id])
 
 
-def _sparse_weight_that_fits(pool: list[Any], chunk_id: str, rule: ScoreFusion, top_k: int) -> float | None:
+def _sparse_weight_that_fits(pool: list[Candidate], chunk_id: str, rule: ScoreFusion, top_k: int) -> float | None:
     """The sparse weight nearest the current one that ranks the chunk within ``top_k`` among these candidates."""
     current = rule.weights["sparse"]
     for weight in sorted(SPARSE_WEIGHTS, key=lambda w: (abs(w - current), w)):
@@ -307,8 +379,11 @@ def _checked(retriever: HybridRetriever, query: str, chunk_id: str, setting: str
     changed = HybridRetriever(encoder=retriever.encoder, knowledge_base=retriever.knowledge_base,
                               settings=with_overrides(retriever.settings, **(changes or {setting: value})),
                               filters=retriever.filters)
-    documents = changed.search(query).documents
-    return Fix(setting, value, next((d.metadata["rank"] for d in documents if d.metadata["id"] == chunk_id), None))
+    return Fix(setting, value, _rank_of(changed.search(query), chunk_id))
+
+
+def _rank_of(result: RetrievalResult, chunk_id: str) -> int | None:
+    return next((d.metadata["rank"] for d in result.documents if d.metadata["id"] == chunk_id), None)
 
 
 def _candidate_factor_fix(retriever: HybridRetriever, query: str, chunk_id: str, dense: ListRank,
