@@ -159,12 +159,11 @@ class _QueryView:
         dense_hits = kb.search("dense", q.dense.tolist(), MILVUS_MAX_LIMIT, expr, OUTPUT_FIELDS)
         sparse_hits = kb.search("sparse", q.sparse, MILVUS_MAX_LIMIT, expr, OUTPUT_FIELDS) if q.sparse else []
         rule = ScoreFusion.from_settings(cfg)
+        full = FullListRanks(dense_hits, sparse_hits, q, rule)  # scores every chunk of both lists once
         return cls(
             q=q, expr=expr, dense_hits=dense_hits, sparse_hits=sparse_hits,
-            dense_values=dense_scores(q.dense, np.asarray([h["dense"] for h in dense_hits], np.float32)).tolist(),
-            sparse_values=[lexical_score(q.sparse, decode_sparse(h.get("sparse") or {})) for h in sparse_hits],
-            rule=rule, limit=cfg.candidate_limit, result=retriever.search(query),
-            full=FullListRanks(dense_hits, sparse_hits, q, rule),
+            dense_values=full.values("dense", dense_hits), sparse_values=full.values("sparse", sparse_hits),
+            rule=rule, limit=cfg.candidate_limit, result=retriever.search(query), full=full,
         )
 
 

@@ -89,6 +89,11 @@ class FullListRanks:
         self.dense_floor = float(self.dense[in_dense].min()) + FLOAT_SLACK if self.dense_cut else None
         self.sparse_floor = float(self.sparse[in_sparse].min()) + FLOAT_SLACK if self.sparse_cut else 0.0
 
+    def values(self, name: str, hits: list[dict[str, Any]]) -> list[float]:
+        """The exact ``name`` ("dense" or "sparse") score of each of ``hits`` (chunks of the lists), in order."""
+        scores = self.dense if name == "dense" else self.sparse
+        return [float(scores[self.index[h["id"]]]) for h in hits]
+
     def ranks(self, chunk_id: str, scores: Scores, dense_place: int | None = None,
               sparse_place: int | None = None) -> dict[str, ListRank | None]:
         """``hybrid``, ``rrf`` and ``final`` ranks of a chunk with these exact dense and sparse ``scores``.
