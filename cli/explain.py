@@ -89,8 +89,8 @@ def show(result: Explanation) -> None:
         table.add_row(name, f"{getattr(s, name):.4f}", rank.describe(), "-" if rank.position is None else
                       str(rank.position))
     table.add_row("hybrid", "-" if s.hybrid is None else f"{s.hybrid:.4f}", _describe(result.hybrid_rank), "")
-    table.add_row("rrf", f"{s.rrf:.4f}", _describe(result.rrf_rank), "")
-    table.add_row("final", f"{s.final:.4f}", _describe(result.final_rank), "")
+    table.add_row("rrf", f"{s.rrf:.4f}", _describe(result.rrf_rank, s.rrf), "")
+    table.add_row("final", f"{s.final:.4f}", _describe(result.final_rank, s.final), "")
     console.print(table)
     console.print(f"candidate lists: {result.candidate_limit} chunks each; hybrid, rrf and final ranks are among "
                   "all chunks, as if the candidate lists held every chunk", highlight=False)
@@ -117,8 +117,13 @@ def _outcome(fix: Fix) -> str:
     return f"retrieved at rank {fix.retrieved_rank}" if fix.works else "still not in top_k"
 
 
-def _describe(rank: ListRank | None) -> str:
-    return "-" if rank is None else rank.describe()
+def _describe(rank: ListRank | None, value: float | None = None) -> str:
+    """The rank; with the value it ranks when that differs from the search's (rrf over the full lists)."""
+    if rank is None:
+        return "-"
+    if value is not None and rank.score is not None and abs(rank.score - value) > 1e-12:
+        return f"{rank.describe()} (at {rank.score:.4f} over the full lists)"
+    return rank.describe()
 
 
 def register(app: typer.Typer) -> None:

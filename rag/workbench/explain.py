@@ -21,11 +21,11 @@ Each miss comes with the smallest change that would bring the chunk in (``fixes`
 the search again with it: outside the lists, the smallest ``candidate_factor`` that makes it a candidate; below
 ``min_score``, its ``final`` rounded down; below ``top_k``, the sparse weight nearest the current one that ranks
 it within ``top_k`` (weighted hybrid), with rrf fusion the weighted fusion (with the current weights, else with
-the sparse weight nearest them that fits) and the ``rrf_k`` nearest the current one that does, and the ``top_k``
-that reaches it. Left out by the filters, ``dropped_by`` names the filters that drop it and ``filter_fix`` is
-the search without them, run again (kept apart from ``fixes``: it changes what is searched, not how it ranks).
-``neighbours`` scores the chunks before and after it in its document: when one scores higher, the answer may
-span the two.
+the sparse weight nearest them that fits) and the ``rrf_k`` nearest the current one that does, and the smallest
+``top_k`` that reaches it (a larger top_k also brings more candidates). Left out by the filters, ``dropped_by``
+names the filters that drop it and ``filter_fix`` is the search without them, run again (kept apart from
+``fixes``: it changes what is searched, not how it ranks). ``neighbours`` scores the chunks before and after it
+in its document: when one scores higher, the answer may span the two.
 
 The verdict always comes from the real search. With ColBERT reranking, the scores of a chunk that was not
 retrieved are those before the rerank (no colbert score), and its ``min_score`` / ``top_k`` diagnosis too.
@@ -54,6 +54,7 @@ from rag.workbench.kb_ranks import FullListRanks, ListRank
 
 MISSING_TERMS = 10
 SPARSE_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.5, 2.0, 3.0, 5.0)
+TOP_K_STEPS = 64
 RRF_KS = (1, 2, 5, 10, 20, 30, 40, 60, 80, 100, 150, 200, 300, 500, 1000)
 MAX_CANDIDATE_FACTOR = 100  # RetrievalSettings.candidate_factor's upper bound
 LISTS_OF_MODE = {"dense": ("dense",), "sparse": ("sparse",), "hybrid": ("dense", "sparse")}
@@ -256,8 +257,24 @@ def _explain_row(retriever: HybridRetriever, query: str, row: dict[str, Any], vi
         explanation.fixes.append(_checked(retriever, query, chunk_id, "min_score", floor))
     elif lost_at == "top_k" and pool_rank is not None:
         explanation.fixes.extend(_fusion_fixes(retriever, query, chunk_id, pool, rule))
-        explanation.fixes.append(_checked(retriever, query, chunk_id, "top_k", pool_rank))
+        top_k = _top_k_that_fits(view, chunk_id, pool_rank, cfg.candidate_factor)
+        explanation.fixes.append(_checked(retriever, query, chunk_id, "top_k", top_k))
     return explanation
+
+
+def _top_k_that_fits(view: _QueryView, chunk_id: str, start: int, factor: int) -> int:
+    """The smallest top_k from ``start`` (the chunk's rank among the candidates) that ranks it within top_k.
+
+    A larger top_k also fetches more candidates (``top_k x candidate_factor``), which can rank above it (and, with
+    rrf, change the others' ranks), so each value is tried on the prefixes of the full lists Milvus would return;
+    ``start`` when none of the next TOP_K_STEPS values fits (the search with it then says so).
+    """
+    for top_k in range(start, min(start + TOP_K_STEPS, MILVUS_MAX_LIMIT + 1)):
+        limit = min(top_k * factor, MILVUS_MAX_LIMIT)
+        pool = HybridRetriever.rank_hits(view.dense_hits[:limit], view.sparse_hits[:limit], view.q, view.rule)
+        if any(c.row["id"] == chunk_id for c in pool[:top_k]):
+            return top_k
+    return start
 
 
 def _fusion_fixes(retriever: HybridRetriever, query: str, chunk_id: str, pool: list[Candidate],

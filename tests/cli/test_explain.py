@@ -104,3 +104,7 @@ def test_explain_names_the_filter_that_drops_the_chunk(demo: Settings, encoder: 
     table = run_cli(args, demo, program="rag")
     assert table.returncode == 0, table.stderr
     assert f'without the filter source == "{other}": checked by searching again, retrieved at rank 1' in table.stdout
+    # In no list of the filtered search (rrf 0), it still has its rrf over the full lists, shown with its rank.
+    rrf_row = next(line for line in table.stdout.splitlines() if line.startswith("│ rrf"))
+    assert "0.0000" in rrf_row and f"rank {printed['rrf_rank']['rank']} (at {printed['rrf_rank']['score']:.4f} over " \
+        "the full lists)" in rrf_row

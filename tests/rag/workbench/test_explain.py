@@ -326,3 +326,22 @@ def test_the_filter_that_drops_a_chunk_is_named_and_the_search_without_it_checke
     without = HybridRetriever.from_store(encoder, demo[1], KB, RetrievalSettings(), filters=fix.value)
     assert without.search(QUERY).documents[0].metadata["id"] == best.metadata["id"]
     assert json.loads(json.dumps(result.to_dict()))["filter_fix"]["works"] is True
+
+
+def test_the_top_k_fix_is_the_smallest_that_brings_the_chunk_in_with_the_candidates_it_adds(
+    make_retriever: Callable[..., HybridRetriever]
+) -> None:
+    """Under rrf a larger top_k also fetches more candidates: the suggested top_k is checked, and one less fails."""
+    grown = []
+    for query in (QUERY, "How does the sync engine order edits? vector clock"):
+        pool = make_retriever(top_k=8, candidate_factor=1, fusion="rrf").search(query).documents  # top_k 2 x 4
+        for document in pool[2:]:
+            result = explain(make_retriever(top_k=2, fusion="rrf"), query, document.metadata["id"])
+            assert result.lost_at == "top_k"
+            fix = next(f for f in result.fixes if f.setting == "top_k")
+            assert fix.works and fix.retrieved_rank <= fix.value
+            if fix.value > result.pool_rank:
+                grown.append(fix.value)
+                less = make_retriever(top_k=fix.value - 1, fusion="rrf").search(query).documents
+                assert document.metadata["id"] not in [d.metadata["id"] for d in less]
+    assert grown, "no chunk here needs a top_k above its rank among the candidates: the test shows nothing"
