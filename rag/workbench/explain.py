@@ -17,15 +17,16 @@ The cuts, in the order a search applies them (``lost_at``):
 - ``top_k``: it was a candidate above ``min_score`` but ranked below ``top_k`` after fusion;
 - ``retrieved``: it was not missed (``retrieved_rank`` says where).
 
-Each miss comes with the smallest change that would bring the chunk in (``fixes``), each checked by running
-the search again with it: outside the lists, the smallest ``candidate_factor`` that makes it a candidate; below
-``min_score``, its ``final`` rounded down; below ``top_k``, the sparse weight nearest the current one that ranks
-it within ``top_k`` (weighted hybrid), with rrf fusion the weighted fusion (with the current weights, else with
-the sparse weight nearest them that fits) and the ``rrf_k`` nearest the current one that does, and the smallest
-``top_k`` that reaches it (a larger top_k also brings more candidates). Left out by the filters, ``dropped_by``
-names the filters that drop it and ``filter_fix`` is the search without them, run again (kept apart from
-``fixes``: it changes what is searched, not how it ranks). ``neighbours`` scores the chunks before and after it
-in its document: when one scores higher, the answer may span the two.
+Each miss comes with the smallest change that would bring the chunk in (``fixes``, found and checked by
+:mod:`rag.workbench.fixes`), each checked by running the search again with it: outside the lists, the smallest
+``candidate_factor`` that makes it a candidate; below ``min_score``, its ``final`` rounded down; below
+``top_k``, the sparse weight nearest the current one that ranks it within ``top_k`` (weighted hybrid), with rrf
+fusion the weighted fusion (with the current weights, else with the sparse weight nearest them that fits) and
+the ``rrf_k`` nearest the current one that does, and the smallest ``top_k`` that reaches it (a larger top_k
+also brings more candidates). Left out by the filters, ``dropped_by`` names the filters that drop it and
+``filter_fix`` is the search without them, run again (kept apart from ``fixes``: it changes what is searched,
+not how it ranks). ``neighbours`` scores the chunks before and after it in its document: when one scores
+higher, the answer may span the two.
 
 The verdict always comes from the real search. With ColBERT reranking, the scores of a chunk that was not
 retrieved are those before the rerank (no colbert score), and its ``min_score`` / ``top_k`` diagnosis too.
@@ -33,49 +34,30 @@ retrieved are those before the rerank (no colbert score), and its ``min_score`` 
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from rag.config import MILVUS_MAX_LIMIT, with_overrides
+from rag.config import MILVUS_MAX_LIMIT
 from rag.errors import InvalidInputError
 from rag.retrieval.cache import QueryEncoding
 from rag.retrieval.chunk_scores import Ranks, Scores
-from rag.retrieval.filters import SearchFilters
 from rag.retrieval.fusion import ScoreFusion
 from rag.retrieval.results import RetrievalResult
-from rag.retrieval.retriever import OUTPUT_FIELDS, Candidate, HybridRetriever
+from rag.retrieval.retriever import OUTPUT_FIELDS, HybridRetriever
 from rag.retrieval.scores import decode_token, dense_scores, lexical_score, matched_terms
 from rag.store.knowledge_base import quote
 from rag.store.schema import decode_sparse
+from rag.workbench.fixes import RRF_KS, SPARSE_WEIGHTS, Fix, FixFinder, dropping_filters
 from rag.workbench.kb_ranks import FullListRanks, ListRank
 
+__all__ = [
+    "RRF_KS", "SPARSE_WEIGHTS", "Explanation", "Fix", "ListRank", "Neighbour", "explain", "explain_document",
+]
+
 MISSING_TERMS = 10
-SPARSE_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.5, 2.0, 3.0, 5.0)
-TOP_K_STEPS = 64
-RRF_KS = (1, 2, 5, 10, 20, 30, 40, 60, 80, 100, 150, 200, 300, 500, 1000)
-MAX_CANDIDATE_FACTOR = 100  # RetrievalSettings.candidate_factor's upper bound
 LISTS_OF_MODE = {"dense": ("dense",), "sparse": ("sparse",), "hybrid": ("dense", "sparse")}
-
-
-@dataclass
-class Fix:
-    """A change of one setting, and what re-running the retrieval with it gave (not a guess)."""
-
-    setting: str
-    value: Any
-    retrieved_rank: int | None
-    also: dict[str, Any] = field(default_factory=dict)  # other settings changed with it, e.g. {"fusion": "weighted"}
-
-    @property
-    def works(self) -> bool:
-        return self.retrieved_rank is not None
-
-    def describe(self) -> str:
-        """The change as a user would type it, e.g. ``fusion = weighted, weights.sparse = 0.8``."""
-        return ", ".join(f"{name} = {value}" for name, value in {**self.also, self.setting: self.value}.items())
 
 
 @dataclass
@@ -213,7 +195,7 @@ def _explain_row(retriever: HybridRetriever, query: str, row: dict[str, Any], vi
     if retrieved is not None:
         lost_at, reason = "retrieved", f"retrieved at rank {retrieved} of {cfg.top_k}."
     elif expr and not kb.rows(f"id == {quote(chunk_id)} and ({expr})", ["id"], limit=1):
-        dropped_by = _dropping_filters(retriever, chunk_id)
+        dropped_by = dropping_filters(retriever, chunk_id)
         lost_at, reason = "filters", (f"the search filters ({expr}) leave it out: "
                                       f"{' and '.join(expression for _, expression in dropped_by)}.")
     elif not any(in_list[name] for name in used):
@@ -247,97 +229,18 @@ def _explain_row(retriever: HybridRetriever, query: str, row: dict[str, Any], vi
                                          retrieved_ranks)
     if explanation.spans_neighbour:
         explanation.reason += " A chunk next to it in its document scores higher: the answer may span both."
+    fixes = FixFinder(retriever, query, chunk_id)
     if lost_at == "filters":
         explanation.dropped_by = [expression for _, expression in dropped_by]
-        explanation.filter_fix = _without_filters(retriever, query, chunk_id, [name for name, _ in dropped_by])
+        explanation.filter_fix = fixes.without_filters([name for name, _ in dropped_by])
     elif lost_at == "candidates":
-        explanation.fixes.append(_candidate_factor_fix(retriever, query, chunk_id, dense_rank, sparse_rank, used))
+        explanation.fixes.append(fixes.candidate_factor(dense_rank.position, sparse_rank.position, used))
     elif lost_at == "min_score":
-        floor = math.floor(scores.final * 10_000) / 10_000
-        explanation.fixes.append(_checked(retriever, query, chunk_id, "min_score", floor))
+        explanation.fixes.append(fixes.min_score(scores.final))
     elif lost_at == "top_k" and pool_rank is not None:
-        explanation.fixes.extend(_fusion_fixes(retriever, query, chunk_id, pool, rule))
-        top_k = _top_k_that_fits(view, chunk_id, pool_rank, cfg.candidate_factor)
-        explanation.fixes.append(_checked(retriever, query, chunk_id, "top_k", top_k))
+        explanation.fixes.extend(fixes.fusion(pool, rule))
+        explanation.fixes.append(fixes.top_k(pool_rank, dense_hits, sparse_hits, q, rule))
     return explanation
-
-
-def _top_k_that_fits(view: _QueryView, chunk_id: str, start: int, factor: int) -> int:
-    """The smallest top_k from ``start`` (the chunk's rank among the candidates) that ranks it within top_k.
-
-    A larger top_k also fetches more candidates (``top_k x candidate_factor``), which can rank above it (and, with
-    rrf, change the others' ranks), so each value is tried on the prefixes of the full lists Milvus would return;
-    ``start`` when none of the next TOP_K_STEPS values fits (the search with it then says so).
-    """
-    for top_k in range(start, min(start + TOP_K_STEPS, MILVUS_MAX_LIMIT + 1)):
-        limit = min(top_k * factor, MILVUS_MAX_LIMIT)
-        pool = HybridRetriever.rank_hits(view.dense_hits[:limit], view.sparse_hits[:limit], view.q, view.rule)
-        if any(c.row["id"] == chunk_id for c in pool[:top_k]):
-            return top_k
-    return start
-
-
-def _fusion_fixes(retriever: HybridRetriever, query: str, chunk_id: str, pool: list[Candidate],
-                  rule: ScoreFusion) -> list[Fix]:
-    """Fusion changes that rank the chunk within top_k among the same candidates, each checked by searching again.
-
-    Weighted hybrid: the nearest sparse weight. rrf: the weighted fusion (with the current weights, else with the
-    nearest sparse weight that fits) and the nearest rrf_k. The candidates do not depend on these settings.
-    """
-    if retriever.settings.mode != "hybrid":
-        return []
-    top_k, fixes = retriever.settings.top_k, []
-    if rule.kind == "weighted":
-        weight = _sparse_weight_that_fits(pool, chunk_id, rule, top_k)
-        if weight is not None:
-            fixes.append(_checked(retriever, query, chunk_id, "weights.sparse", weight,
-                                  weights={**rule.weights, "sparse": weight}))
-        return fixes
-    weighted = replace(rule, fusion="weighted")
-    if sum(weighted.weights[name] for name in weighted.used) > 0 and _pool_rank(pool, chunk_id, weighted) <= top_k:
-        fixes.append(_checked(retriever, query, chunk_id, "fusion", "weighted", fusion="weighted"))
-    else:
-        weight = _sparse_weight_that_fits(pool, chunk_id, weighted, top_k)
-        if weight is not None:
-            fix = _checked(retriever, query, chunk_id, "weights.sparse", weight, fusion="weighted",
-                           weights={**rule.weights, "sparse": weight})
-            fixes.append(replace(fix, also={"fusion": "weighted"}))
-    for rrf_k in sorted(RRF_KS, key=lambda k: (abs(k - rule.rrf_k), k)):
-        if rrf_k != rule.rrf_k and _pool_rank(pool, chunk_id, replace(rule, rrf_k=rrf_k)) <= top_k:
-            fixes.append(_checked(retriever, query, chunk_id, "rrf_k", rrf_k))
-            break
-    return fixes
-
-
-def _conditions(filters: SearchFilters) -> list[tuple[str, SearchFilters]]:
-    """Each condition of ``filters`` alone, named as in the settings (``source``, ``metadata.file_type``)."""
-    out = []
-    if filters.source is not None:
-        out.append(("source", SearchFilters(source=filters.source)))
-    if filters.source_prefix:
-        out.append(("source_prefix", SearchFilters(source_prefix=filters.source_prefix)))
-    out.extend((f"metadata.{key}", SearchFilters(metadata={key: value})) for key, value in filters.metadata.items())
-    return out
-
-
-def _dropping_filters(retriever: HybridRetriever, chunk_id: str) -> list[tuple[str, str]]:
-    """(name, expression) of each search filter condition that, alone, leaves the chunk out."""
-    kb = retriever.knowledge_base
-    return [(name, one.expression()) for name, one in _conditions(SearchFilters.coerce(retriever.filters))
-            if not kb.rows(f"id == {quote(chunk_id)} and ({one.expression()})", ["id"], limit=1)]
-
-
-def _without_filters(retriever: HybridRetriever, query: str, chunk_id: str, names: list[str]) -> Fix:
-    """The search filters less the conditions ``names``, checked by searching with them."""
-    flt = SearchFilters.coerce(retriever.filters)
-    kept = SearchFilters(
-        source=None if "source" in names else flt.source,
-        source_prefix=None if "source_prefix" in names else flt.source_prefix,
-        metadata={key: value for key, value in flt.metadata.items() if f"metadata.{key}" not in names},
-    )
-    changed = HybridRetriever(encoder=retriever.encoder, knowledge_base=retriever.knowledge_base,
-                              settings=retriever.settings, filters=kept)
-    return Fix("filters", kept.as_dict(), _rank_of(changed.search(query), chunk_id))
 
 
 def _neighbours(retriever: HybridRetriever, row: dict[str, Any], q: QueryEncoding, rule: ScoreFusion, scores: Scores,
@@ -373,41 +276,3 @@ def _list_rank(chunk_id: str, value: float, hits: list[dict[str, Any]], values: 
     return ListRank(rank=above + 1, position=position)
 
 
-def _pool_rank(pool: list[Candidate], chunk_id: str, rule: ScoreFusion) -> int:
-    """The chunk's place among the search's candidates under ``rule``, in the retriever's own order."""
-    keys = {c.row["id"]: (-rule.final(c.scores), -c.scores.dense, c.row["id"]) for c in pool}
-    return 1 + sum(1 for key in keys.values() if key < keys[chunk_id])
-
-
-def _sparse_weight_that_fits(pool: list[Candidate], chunk_id: str, rule: ScoreFusion, top_k: int) -> float | None:
-    """The sparse weight nearest the current one that ranks the chunk within ``top_k`` among these candidates."""
-    current = rule.weights["sparse"]
-    for weight in sorted(SPARSE_WEIGHTS, key=lambda w: (abs(w - current), w)):
-        changed = replace(rule, weights={**rule.weights, "sparse": weight})
-        if sum(changed.weights[name] for name in changed.used) > 0 and _pool_rank(pool, chunk_id, changed) <= top_k:
-            return weight
-    return None
-
-
-def _checked(retriever: HybridRetriever, query: str, chunk_id: str, setting: str, value: Any,
-             **changes: Any) -> Fix:
-    """``setting = value`` (or ``changes``) applied to the retriever's settings; where a search then puts the chunk."""
-    changed = HybridRetriever(encoder=retriever.encoder, knowledge_base=retriever.knowledge_base,
-                              settings=with_overrides(retriever.settings, **(changes or {setting: value})),
-                              filters=retriever.filters)
-    return Fix(setting, value, _rank_of(changed.search(query), chunk_id))
-
-
-def _rank_of(result: RetrievalResult, chunk_id: str) -> int | None:
-    return next((d.metadata["rank"] for d in result.documents if d.metadata["id"] == chunk_id), None)
-
-
-def _candidate_factor_fix(retriever: HybridRetriever, query: str, chunk_id: str, dense: ListRank,
-                          sparse: ListRank, used: tuple[str, ...]) -> Fix:
-    """The smallest candidate_factor that puts the chunk in a list the mode uses, checked by searching with it."""
-    cfg = retriever.settings
-    positions = [r.position for name, r in (("dense", dense), ("sparse", sparse)) if name in used and r.position]
-    needed = math.ceil(min(positions) / cfg.top_k) if positions else None
-    if needed is None or needed > MAX_CANDIDATE_FACTOR:
-        return Fix("candidate_factor", None, None)
-    return _checked(retriever, query, chunk_id, "candidate_factor", needed)
