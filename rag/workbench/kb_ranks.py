@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from rag.config import MILVUS_MAX_LIMIT
+from rag.retrieval.cache import QueryEncoding
 from rag.retrieval.chunk_scores import Scores
 from rag.retrieval.fusion import ScoreFusion
 from rag.retrieval.retriever import HybridRetriever
@@ -68,7 +69,7 @@ class FullListRanks:
     Built once per query (the lists are scored and fused once); :meth:`ranks` then costs a few array comparisons.
     """
 
-    def __init__(self, dense_hits: list[dict[str, Any]], sparse_hits: list[dict[str, Any]], encoding: Any,
+    def __init__(self, dense_hits: list[dict[str, Any]], sparse_hits: list[dict[str, Any]], encoding: QueryEncoding,
                  rule: ScoreFusion, window: int = MILVUS_MAX_LIMIT) -> None:
         self.rule = replace(rule, colbert=False)  # ranks are before any ColBERT rerank
         both = replace(self.rule, mode="hybrid")  # hybrid and rrf for every chunk of both lists, whatever the mode
