@@ -11,7 +11,9 @@ there) and one lost at top_k (a candidate ranked just below top_k). Prints p50 /
 
 What explain costs over a search: one Milvus search per list with Milvus' full window (up to 16384 chunks, vectors
 included) for the exact ranks, the exact rescoring of those chunks, the real search, and one search per checked
-fix. Embedded milvus-lite scans every vector on each search, so its times grow with the chunks.
+fix. Embedded milvus-lite scans every vector on each search, so its times grow with the chunks. A chunk is timed
+only when explain finds it lost where it was picked from (n says how many; once, on the first query right after
+the bulk insert, the search ranked the picked chunk differently from the search it was picked from).
 """
 
 from __future__ import annotations
@@ -75,26 +77,32 @@ def run(args: argparse.Namespace) -> None:
                 retriever = HybridRetriever.from_store(encoder, store, name, settings, cache_size=0)
                 pool = HybridRetriever.from_store(encoder, store, name, whole_pool, cache_size=0)
                 times: dict[str, list[float]] = {kind: [] for kind in KINDS}
+                skipped = 0
                 for i, query in enumerate(queries):
+                    ms_search, result = timed(retriever.search, query)
+                    retrieved = {d.metadata["id"] for d in result.documents}
                     candidates = [d.metadata["id"] for d in pool.search(query).documents]
+                    below = next(c for c in candidates if c not in retrieved)  # the first one the top_k cut drops
                     outside = f"c{int(rng.integers(size)):08d}"
                     while outside in candidates:
                         outside = f"c{int(rng.integers(size)):08d}"
-                    below = candidates[args.top_k]  # the first chunk the top_k cut drops
-                    ms_search, _ = timed(retriever.search, query)
                     ms_outside, lost_outside = timed(explain, retriever, query, outside)
                     ms_below, lost_below = timed(explain, retriever, query, below)
-                    if (lost_outside.lost_at, lost_below.lost_at) != ("candidates", "top_k"):
-                        raise SystemExit(f"unexpected verdicts for {query!r}: {lost_outside.reason} / "
-                                         f"{lost_below.reason}")
                     if i < args.warmup:
                         continue
-                    for kind, ms in zip(KINDS, (ms_search, ms_outside, ms_below), strict=True):
-                        times[kind].append(ms)
+                    times["search"].append(ms_search)
+                    for kind, ms, lost, expected in ((KINDS[1], ms_outside, lost_outside, "candidates"),
+                                                     (KINDS[2], ms_below, lost_below, "top_k")):
+                        if lost.lost_at == expected:
+                            times[kind].append(ms)
+                        else:  # see the docstring
+                            skipped += 1
                 for j, (kind, values) in enumerate(times.items()):
                     lead = f"{size:>8} {build_s:>8.1f}" if j == 0 else " " * 17
                     print(f"{lead} | {kind:<38} {np.percentile(values, 50):>8.1f} {np.percentile(values, 95):>8.1f} "
                           f"{statistics.fmean(values):>8.1f} {len(values):>4}", flush=True)
+                if skipped:
+                    print(f"{'':17} | ({skipped} explanations left out: the chunk was not lost where expected)")
                 store.drop(name)
     finally:
         shutil.rmtree(work, ignore_errors=True)

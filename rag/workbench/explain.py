@@ -34,6 +34,7 @@ retrieved are those before the rerank (no colbert score), and its ``min_score`` 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -57,6 +58,8 @@ __all__ = [
 ]
 
 MISSING_TERMS = 10
+WINDOW_FIELDS = ["id", "dense", "sparse"]  # all that ranking Milvus' full lists needs (no text: 16384 rows each)
+NEIGHBOUR_ROWS = 16  # at most 2 chunks (before, after); a few more if a document was stored twice
 LISTS_OF_MODE = {"dense": ("dense",), "sparse": ("sparse",), "hybrid": ("dense", "sparse")}
 
 
@@ -139,8 +142,12 @@ class _QueryView:
         kb, cfg = retriever.knowledge_base, retriever.settings
         q, _ = retriever.query_cache.get(query)
         expr = retriever.filters.expression() if retriever.filters is not None else ""
-        dense_hits = kb.search("dense", q.dense.tolist(), MILVUS_MAX_LIMIT, expr, OUTPUT_FIELDS)
-        sparse_hits = kb.search("sparse", q.sparse, MILVUS_MAX_LIMIT, expr, OUTPUT_FIELDS) if q.sparse else []
+        with ThreadPoolExecutor(max_workers=1) as background:  # Milvus runs the two searches at once
+            sparse = None
+            if q.sparse:
+                sparse = background.submit(kb.search, "sparse", q.sparse, MILVUS_MAX_LIMIT, expr, WINDOW_FIELDS)
+            dense_hits = kb.search("dense", q.dense.tolist(), MILVUS_MAX_LIMIT, expr, WINDOW_FIELDS)
+            sparse_hits = sparse.result() if sparse is not None else []
         rule = ScoreFusion.from_settings(cfg)
         full = FullListRanks(dense_hits, sparse_hits, q, rule)  # scores every chunk of both lists once
         return cls(
@@ -163,7 +170,7 @@ def explain_document(retriever: HybridRetriever, query: str, source: str) -> lis
 def explain(retriever: HybridRetriever, query: str, chunk_id: str) -> Explanation:
     """Explain where ``chunk_id`` stands for ``query`` with ``retriever``'s settings (see the module docstring)."""
     view = _QueryView.of(retriever, query)
-    found = retriever.knowledge_base.rows(f"id == {quote(chunk_id)}", OUTPUT_FIELDS, limit=1)
+    found = retriever.knowledge_base.page(f"id == {quote(chunk_id)}", OUTPUT_FIELDS, limit=1)
     if not found:
         raise InvalidInputError(f"Knowledge base {retriever.knowledge_base.name!r} has no chunk with id {chunk_id!r}.")
     return _explain_row(retriever, query, found[0], view)
@@ -194,7 +201,7 @@ def _explain_row(retriever: HybridRetriever, query: str, row: dict[str, Any], vi
     pool_rank = None
     if retrieved is not None:
         lost_at, reason = "retrieved", f"retrieved at rank {retrieved} of {cfg.top_k}."
-    elif expr and not kb.rows(f"id == {quote(chunk_id)} and ({expr})", ["id"], limit=1):
+    elif expr and not kb.page(f"id == {quote(chunk_id)} and ({expr})", ["id"], limit=1):
         dropped_by = dropping_filters(retriever, chunk_id)
         lost_at, reason = "filters", (f"the search filters ({expr}) leave it out: "
                                       f"{' and '.join(expression for _, expression in dropped_by)}.")
@@ -252,7 +259,8 @@ def _neighbours(retriever: HybridRetriever, row: dict[str, Any], q: QueryEncodin
     dense_at = {h["id"]: i for i, h in enumerate(dense_hits[:limit], start=1)}
     sparse_at = {h["id"]: i for i, h in enumerate(sparse_hits[:limit], start=1)}
     out = []
-    for other in sorted(retriever.knowledge_base.rows(expr, OUTPUT_FIELDS), key=lambda r: r["chunk_index"]):
+    for other in sorted(retriever.knowledge_base.page(expr, OUTPUT_FIELDS, limit=NEIGHBOUR_ROWS),
+                        key=lambda r: r["chunk_index"]):
         mine = Scores(dense=float(dense_scores(q.dense, np.asarray([other["dense"]], np.float32))[0]),
                       sparse=lexical_score(q.sparse, decode_sparse(other.get("sparse") or {})),
                       ranks=Ranks(dense=dense_at.get(other["id"]), sparse=sparse_at.get(other["id"])))

@@ -146,7 +146,7 @@ def dropping_filters(retriever: HybridRetriever, chunk_id: str) -> list[tuple[st
                       for key, value in filters.metadata.items())
     kb = retriever.knowledge_base
     return [(name, one.expression()) for name, one in conditions
-            if not kb.rows(f"id == {quote(chunk_id)} and ({one.expression()})", ["id"], limit=1)]
+            if not kb.page(f"id == {quote(chunk_id)} and ({one.expression()})", ["id"], limit=1)]
 
 
 def pool_rank(pool: list[Candidate], chunk_id: str, rule: ScoreFusion) -> int:
