@@ -280,7 +280,7 @@ def _list_rank(chunk_id: str, value: float, hits: list[dict[str, Any]], values: 
     position = next((i for i, h in enumerate(hits, start=1) if h["id"] == chunk_id), None)
     above = sum(1 for h, v in zip(hits, values, strict=True) if v > value and h["id"] != chunk_id)
     if position is None and len(hits) >= MILVUS_MAX_LIMIT:
-        return ListRank(rank=MILVUS_MAX_LIMIT, exact=False)
-    return ListRank(rank=above + 1, position=position)
+        return ListRank(rank=MILVUS_MAX_LIMIT, exact=False, score=value)
+    return ListRank(rank=above + 1, position=position, score=value)
 
 

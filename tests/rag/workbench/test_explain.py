@@ -88,6 +88,7 @@ def test_ranks_and_scores_equal_a_brute_force_scoring_of_every_chunk(
             expected = 1 + sum(1 for other in brute_force.values() if other[name] > exact[name])
             rank = getattr(result, name)
             assert rank.exact and rank.rank == expected, (name, chunk_id)
+            assert rank.score == pytest.approx(exact[name], abs=1e-9)
         assert sum(t["contribution"] for t in result.matched_terms) == pytest.approx(exact["sparse"], abs=1e-9)
         matched = {t["token_id"] for t in result.matched_terms}
         assert not matched & {t["token_id"] for t in result.missing_terms}
