@@ -1,9 +1,10 @@
 """Query latency of hybrid retrieval (what `rag search` runs) at 10k and 100k chunks, split into steps.
 
-The store part is synthetic: random normalised dense vectors of the tiny model's dimension and random sparse
-weight dicts over its vocabulary, written to embedded milvus-lite (or a server with --uri). Queries are real
-texts encoded by a tiny bge-m3-format model through FlagEmbedding, then searched and rescored exactly by
-``HybridRetriever.search``. Prints p50 / p95 milliseconds of the total and of encode, Milvus and rescoring.
+The store part is synthetic (rag.testing.synthetic_kb): random normalised dense vectors of the tiny model's
+dimension and random sparse weight dicts over its vocabulary, written to embedded milvus-lite (or a server with
+--uri). Queries are real texts encoded by a tiny bge-m3-format model through FlagEmbedding, then searched and
+rescored exactly by ``HybridRetriever.search``. Prints p50 / p95 milliseconds of the total and of encode, Milvus
+and rescoring.
 
     .venv/bin/python benchmarks/query_latency.py                 # 10k and 100k chunks, 30 queries each
     .venv/bin/python benchmarks/query_latency.py --sizes 10000 --queries 200 --mode dense
@@ -20,7 +21,6 @@ import os
 import shutil
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -31,42 +31,10 @@ import numpy as np
 from rag.config import EmbeddingSettings, MilvusSettings, RetrievalSettings
 from rag.encoder import BGEM3Encoder
 from rag.retrieval import HybridRetriever
-from rag.store import ChunkRecord, MilvusStore, ModelInfo
+from rag.store import MilvusStore, ModelInfo
 from rag.testing.sentences import training_sentences
+from rag.testing.synthetic_kb import build_collection
 from rag.testing.tiny_bge_m3 import build_bge_m3_like
-
-INSERT_BATCH = 10000
-SPARSE_TOKENS = 48  # non-zero weights per synthetic chunk, about a 100-token chunk's worth
-
-
-def synthetic_rows(start: int, n: int, dim: int, vocab: int, rng: np.random.Generator) -> list[ChunkRecord]:
-    dense = rng.standard_normal((n, dim)).astype(np.float32)
-    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
-    ids = rng.integers(5, vocab, size=(n, SPARSE_TOKENS))
-    weights = rng.random((n, SPARSE_TOKENS)).astype(np.float32) * 0.4
-    rows = []
-    for i in range(n):
-        number = start + i
-        source = f"synthetic/doc{number // 20:05d}.md"
-        rows.append(ChunkRecord(
-            id=f"c{number:08d}", doc_id=source, source=source, chunk_index=number % 20,
-            text=f"synthetic chunk {number}", title="synthetic", metadata={"file_type": "md"},
-            dense=dense[i].tolist(), sparse={int(t): float(w) for t, w in zip(ids[i], weights[i], strict=True)},
-        ))
-    return rows
-
-
-def build_collection(store: MilvusStore, name: str, size: int, model: ModelInfo, vocab: int) -> float:
-    """Create collection ``name`` with ``size`` synthetic chunks; returns the seconds it took."""
-    started = time.perf_counter()
-    if store.exists(name):
-        store.drop(name)
-    kb = store.open(name, model, create=True)
-    rng = np.random.default_rng(size)
-    for start in range(0, size, INSERT_BATCH):
-        kb.upsert(synthetic_rows(start, min(INSERT_BATCH, size - start), model.dim, vocab, rng))
-    kb.flush()
-    return time.perf_counter() - started
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -9,12 +9,13 @@ import typer
 from rich.table import Table
 
 from cli.common import ConfigOption, JsonOption, KbOption, TopKOption, console, open_retriever
-from cli.search import ModeOption
+from cli.search import FusionOption, ModeOption
 from clikit import flag_overrides, safe
 from rag.config import load_settings
 
 if TYPE_CHECKING:  # imported when the command runs: a usage error is reported without loading pymilvus
-    from rag.workbench.explain import Explanation
+    from rag.workbench.explain import Explanation, Fix
+    from rag.workbench.kb_ranks import ListRank
 
 MAX_TERMS = 8
 
@@ -28,17 +29,29 @@ def explain(
     kb: KbOption = None,
     top_k: TopKOption = None,
     mode: ModeOption = None,
+    fusion: FusionOption = None,
+    min_score: Annotated[float | None, typer.Option(help="The search keeps chunks with final >= this.")] = None,
+    source: Annotated[str | None, typer.Option(help="Search filter: only chunks of this source file.")] = None,
+    source_prefix: Annotated[str | None, typer.Option(help="Search filter: only sources starting with this.")] = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """Explain a miss: the chunk's exact scores and ranks, the cut that lost it, and a checked fix."""
+    """Explain a miss: the chunk's exact scores and ranks, the cut that lost it, and a checked fix.
+
+    The retrieval options and filters are those of the search that missed it (as `rag search` takes them).
+    """
     if (chunk is None) == (doc is None):
         raise typer.BadParameter("give either --chunk ID or --doc SOURCE.")
+    from rag.retrieval.filters import SearchFilters
     from rag.workbench.explain import explain as explain_chunk
     from rag.workbench.explain import explain_document
 
-    settings = load_settings(config, **flag_overrides(retrieval={"top_k": top_k, "mode": mode}))
+    settings = load_settings(config, **flag_overrides(retrieval={"top_k": top_k, "mode": mode, "fusion": fusion,
+                                                                 "min_score": min_score}))
+    filters = {k: v for k, v in {"source": source, "source_prefix": source_prefix}.items() if v}
     with open_retriever(settings, kb) as retriever:
+        if filters:
+            retriever = retriever.model_copy(update={"filters": SearchFilters.coerce(filters)})
         if doc is not None:
             results = explain_document(retriever, query, doc)
         else:
@@ -56,11 +69,11 @@ def explain(
 def document_table(results: list[Explanation]) -> Table:
     """One row per chunk of a document: its ranks, final score and the cut that lost it."""
     table = Table(header_style="bold", title=safe(f"{results[0].source}: {results[0].query!r}"))
-    for name in ("#", "chunk", "dense", "sparse", "final", "verdict"):
+    for name in ("#", "chunk", "dense", "sparse", "final", "final rank", "verdict"):
         table.add_column(name)
     for r in results:
         table.add_row(str(r.chunk_index), safe(r.chunk_id[:12]), r.dense.describe(), r.sparse.describe(),
-                      f"{r.scores.final:.4f}", safe(r.reason))
+                      f"{r.scores.final:.4f}", _describe(r.final_rank), safe(r.reason))
     return table
 
 
@@ -75,11 +88,12 @@ def show(result: Explanation) -> None:
     for name, rank in (("dense", result.dense), ("sparse", result.sparse)):
         table.add_row(name, f"{getattr(s, name):.4f}", rank.describe(), "-" if rank.position is None else
                       str(rank.position))
-    table.add_row("hybrid", "-" if s.hybrid is None else f"{s.hybrid:.4f}", "", "")
-    table.add_row("rrf", f"{s.rrf:.4f}", "", "")
-    table.add_row("final", f"{s.final:.4f}", "", "")
+    table.add_row("hybrid", "-" if s.hybrid is None else f"{s.hybrid:.4f}", _describe(result.hybrid_rank), "")
+    table.add_row("rrf", f"{s.rrf:.4f}", _describe(result.rrf_rank, s.rrf), "")
+    table.add_row("final", f"{s.final:.4f}", _describe(result.final_rank, s.final), "")
     console.print(table)
-    console.print(f"candidate lists: {result.candidate_limit} chunks each", highlight=False)
+    console.print(f"candidate lists: {result.candidate_limit} chunks each; hybrid, rrf and final ranks are among "
+                  "all chunks, as if the candidate lists held every chunk", highlight=False)
     for label, items, key in (("matched terms", result.matched_terms, "contribution"),
                               ("missing query terms", result.missing_terms, "query_weight")):
         shown = ", ".join(f"{t['term']} ({t[key]:.3f})" for t in items[:MAX_TERMS]) or "none"
@@ -92,8 +106,24 @@ def show(result: Explanation) -> None:
         if fix.value is None:
             console.print(f"no {fix.setting} within its limits brings it into the candidate lists", highlight=False)
         else:
-            outcome = f"retrieved at rank {fix.retrieved_rank}" if fix.works else "still not in top_k"
-            console.print(f"try {fix.setting} = {fix.value}: checked by searching again, {outcome}", highlight=False)
+            console.print(f"try {safe(fix.describe())}: checked by searching again, {_outcome(fix)}",
+                          highlight=False)
+    if result.filter_fix is not None:
+        console.print(f"without the filter {safe(' and '.join(result.dropped_by))}: checked by searching again, "
+                      f"{_outcome(result.filter_fix)}", highlight=False)
+
+
+def _outcome(fix: Fix) -> str:
+    return f"retrieved at rank {fix.retrieved_rank}" if fix.works else "still not in top_k"
+
+
+def _describe(rank: ListRank | None, value: float | None = None) -> str:
+    """The rank; with the value it ranks when that differs from the search's (rrf over the full lists)."""
+    if rank is None:
+        return "-"
+    if value is not None and rank.score is not None and abs(rank.score - value) > 1e-12:
+        return f"{rank.describe()} (at {rank.score:.4f} over the full lists)"
+    return rank.describe()
 
 
 def register(app: typer.Typer) -> None:

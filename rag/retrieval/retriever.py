@@ -62,7 +62,7 @@ from rag.store.schema import SCALAR_FIELDS, decode_sparse
 OUTPUT_FIELDS = [*SCALAR_FIELDS, "dense", "sparse"]
 
 
-class _Candidate:
+class Candidate:
     """A chunk under consideration: its stored row, its sparse vector and its scores (ranks included)."""
 
     __slots__ = ("row", "scores", "sparse_vec")
@@ -208,9 +208,7 @@ class HybridRetriever(BaseRetriever):
         result.dense_hits, result.sparse_hits = len(dense_hits), len(sparse_hits)
 
         tick = time.perf_counter()
-        pool = self._pool(cfg.mode, dense_hits, sparse_hits)
-        self._score(pool, encoding, rule)
-        pool.sort(key=_order)
+        pool = self.rank_hits(dense_hits, sparse_hits, encoding, rule)
         timings.rescoring_ms = _ms(tick)
 
         if cfg.colbert_rerank and pool:
@@ -228,13 +226,29 @@ class HybridRetriever(BaseRetriever):
         timings.total_ms = _ms(started)
         return result
 
+    @staticmethod
+    def rank_hits(dense_hits: list[dict[str, Any]], sparse_hits: list[dict[str, Any]], encoding: QueryEncoding,
+                  rule: ScoreFusion) -> list[Candidate]:
+        """Score Milvus hits exactly with ``rule`` and order them as a search does, before ColBERT, min_score, top_k.
+
+        ``dense_hits`` / ``sparse_hits``: Milvus' lists, best first, rows with :data:`OUTPUT_FIELDS`. The lists
+        ``rule.mode`` uses are pooled; each chunk gets its 1-based place in both lists (what rrf uses), its exact
+        dense and sparse scores from its stored vectors, and hybrid, rrf and final by ``rule``; the pool is sorted
+        by final, ties by dense, then by id. :meth:`search` ranks its candidates with it; given longer lists, it
+        gives the order a search with that many candidates would.
+        """
+        pool = HybridRetriever._pool(rule.mode, dense_hits, sparse_hits)
+        HybridRetriever._score(pool, encoding, rule)
+        pool.sort(key=_order)
+        return pool
+
     # -- steps --------------------------------------------------------------------------------------
 
     def _milvus_search(self, field: str, vector: Any, limit: int, expr: str) -> list[dict[str, Any]]:
         return self.knowledge_base.search(field, vector, limit, expr, OUTPUT_FIELDS)
 
     @staticmethod
-    def _pool(mode: str, dense_hits: list[dict[str, Any]], sparse_hits: list[dict[str, Any]]) -> list[_Candidate]:
+    def _pool(mode: str, dense_hits: list[dict[str, Any]], sparse_hits: list[dict[str, Any]]) -> list[Candidate]:
         """The candidates of the searches ``mode`` uses, each with its rank in both lists (None if absent)."""
         dense_ranks = {row["id"]: rank for rank, row in enumerate(dense_hits, start=1)}
         sparse_ranks = {row["id"]: rank for rank, row in enumerate(sparse_hits, start=1)}
@@ -244,11 +258,11 @@ class HybridRetriever(BaseRetriever):
         if mode in ("sparse", "hybrid"):
             for row in sparse_hits:
                 rows.setdefault(row["id"], row)
-        return [_Candidate(row, Ranks(dense=dense_ranks.get(chunk_id), sparse=sparse_ranks.get(chunk_id)))
+        return [Candidate(row, Ranks(dense=dense_ranks.get(chunk_id), sparse=sparse_ranks.get(chunk_id)))
                 for chunk_id, row in rows.items()]
 
     @staticmethod
-    def _score(pool: list[_Candidate], q: QueryEncoding, rule: ScoreFusion) -> None:
+    def _score(pool: list[Candidate], q: QueryEncoding, rule: ScoreFusion) -> None:
         """Exact dense and sparse scores from the stored vectors; hybrid, rrf and final by the fusion rule."""
         if not pool:
             return
@@ -258,7 +272,7 @@ class HybridRetriever(BaseRetriever):
             candidate.scores.sparse = lexical_score(q.sparse, candidate.sparse_vec)
             rule.fuse(candidate.scores)
 
-    def _rerank(self, pool: list[_Candidate], q: QueryEncoding, rule: ScoreFusion, size: int) -> list[_Candidate]:
+    def _rerank(self, pool: list[Candidate], q: QueryEncoding, rule: ScoreFusion, size: int) -> list[Candidate]:
         """ColBERT-score the best ``size`` candidates, reorder them; the rest keep their order after them."""
         head, tail = pool[:size], pool[size:]
         encoded = self.encoder.encode([c.row["text"] for c in head], colbert=True)
@@ -272,7 +286,7 @@ class HybridRetriever(BaseRetriever):
         head.sort(key=_order)
         return head + tail
 
-    def _document(self, c: _Candidate, rank: int, q: QueryEncoding) -> Document:
+    def _document(self, c: Candidate, rank: int, q: QueryEncoding) -> Document:
         row = c.row
         terms = matched_terms(q.sparse, c.sparse_vec, self.encoder.tokenizer)
         metadata = {
@@ -282,7 +296,8 @@ class HybridRetriever(BaseRetriever):
         return Document(page_content=row["text"], metadata=metadata, id=row["id"])
 
 
-def _order(c: _Candidate) -> tuple[float, float, str]:
+def _order(c: Candidate) -> tuple[float, float, str]:
+    """A search's order: by final, best first; ties by dense, then by id."""
     return (-c.scores.final, -c.scores.dense, c.row["id"])
 
 

@@ -5,7 +5,9 @@ Everything is computed with the retriever's own code: the chunk's scores from it
 the same Milvus searches, the verdict from a real :meth:`HybridRetriever.search`. Ranks are exact: every
 chunk Milvus returns (up to its limit of 16384) is rescored from its stored vectors and the chunks scoring
 strictly higher are counted; past that limit the rank is given as an exact bound ("below rank 16384"). With
-search filters, ranks are among the chunks the filters keep, as the search sees them.
+search filters, ranks are among the chunks the filters keep, as the search sees them. ``dense`` and ``sparse``
+rank those scores; ``hybrid_rank``, ``rrf_rank`` and ``final_rank`` rank the fused scores as if the candidate
+lists were unlimited (:mod:`rag.workbench.kb_ranks` says what that means next to the search's own top_k cut).
 
 The cuts, in the order a search applies them (``lost_at``):
 
@@ -15,11 +17,16 @@ The cuts, in the order a search applies them (``lost_at``):
 - ``top_k``: it was a candidate above ``min_score`` but ranked below ``top_k`` after fusion;
 - ``retrieved``: it was not missed (``retrieved_rank`` says where).
 
-Each miss comes with the smallest change that would bring the chunk in (``fixes``), each checked by running
-the search again with it: outside the lists, the smallest ``candidate_factor`` that makes it a candidate; below
-``min_score``, its ``final`` rounded down; below ``top_k``, the sparse weight nearest the current one that ranks
-it within ``top_k`` (weighted hybrid only), and the ``top_k`` that reaches it. ``neighbours`` scores the
-chunks before and after it in its document: when one scores higher, the answer may span the two.
+Each miss comes with the smallest change that would bring the chunk in (``fixes``, found and checked by
+:mod:`rag.workbench.fixes`), each checked by running the search again with it: outside the lists, the smallest
+``candidate_factor`` that makes it a candidate; below ``min_score``, its ``final`` rounded down; below
+``top_k``, the sparse weight nearest the current one that ranks it within ``top_k`` (weighted hybrid), with rrf
+fusion the weighted fusion (with the current weights, else with the sparse weight nearest them that fits) and
+the ``rrf_k`` nearest the current one that does, and the smallest ``top_k`` that reaches it (a larger top_k
+also brings more candidates). Left out by the filters, ``dropped_by`` names the filters that drop it and
+``filter_fix`` is the search without them, run again (kept apart from ``fixes``: it changes what is searched,
+not how it ranks). ``neighbours`` scores the chunks before and after it in its document: when one scores
+higher, the answer may span the two.
 
 The verdict always comes from the real search. With ColBERT reranking, the scores of a chunk that was not
 retrieved are those before the rerank (no colbert score), and its ``min_score`` / ``top_k`` diagnosis too.
@@ -27,13 +34,13 @@ retrieved are those before the rerank (no colbert score), and its ``min_score`` 
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from rag.config import MILVUS_MAX_LIMIT, with_overrides
+from rag.config import MILVUS_MAX_LIMIT
 from rag.errors import InvalidInputError
 from rag.retrieval.cache import QueryEncoding
 from rag.retrieval.chunk_scores import Ranks, Scores
@@ -43,41 +50,17 @@ from rag.retrieval.retriever import OUTPUT_FIELDS, HybridRetriever
 from rag.retrieval.scores import decode_token, dense_scores, lexical_score, matched_terms
 from rag.store.knowledge_base import quote
 from rag.store.schema import decode_sparse
+from rag.workbench.fixes import RRF_KS, SPARSE_WEIGHTS, Fix, FixFinder, dropping_filters
+from rag.workbench.kb_ranks import FullListRanks, ListRank
+
+__all__ = [
+    "RRF_KS", "SPARSE_WEIGHTS", "Explanation", "Fix", "ListRank", "Neighbour", "explain", "explain_document",
+]
 
 MISSING_TERMS = 10
-SPARSE_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.5, 2.0, 3.0, 5.0)
-MAX_CANDIDATE_FACTOR = 100  # RetrievalSettings.candidate_factor's upper bound
+WINDOW_FIELDS = ["id", "dense", "sparse"]  # all that ranking Milvus' full lists needs (no text: 16384 rows each)
+NEIGHBOUR_ROWS = 16  # at most 2 chunks (before, after); a few more if a document was stored twice
 LISTS_OF_MODE = {"dense": ("dense",), "sparse": ("sparse",), "hybrid": ("dense", "sparse")}
-
-
-@dataclass
-class ListRank:
-    """The chunk's place for one score (dense or sparse) among all chunks of the knowledge base.
-
-    ``rank``: 1 + the number of chunks with a strictly higher exact score, or the bound when ``exact`` is
-    False ("below rank N"). ``position``: its place in Milvus' own list for that score (what the candidate
-    cut uses), None when that list does not hold it.
-    """
-
-    rank: int
-    exact: bool = True
-    position: int | None = None
-
-    def describe(self) -> str:
-        return f"rank {self.rank}" if self.exact else f"below rank {self.rank}"
-
-
-@dataclass
-class Fix:
-    """A change of one setting, and what re-running the retrieval with it gave (not a guess)."""
-
-    setting: str
-    value: Any
-    retrieved_rank: int | None
-
-    @property
-    def works(self) -> bool:
-        return self.retrieved_rank is not None
 
 
 @dataclass
@@ -114,6 +97,11 @@ class Explanation:
     pool_rank: int | None = None
     fixes: list[Fix] = field(default_factory=list)
     neighbours: list[Neighbour] = field(default_factory=list)
+    hybrid_rank: ListRank | None = None  # None only when the dense and sparse weights are both 0
+    rrf_rank: ListRank | None = None
+    final_rank: ListRank | None = None
+    dropped_by: list[str] = field(default_factory=list)  # the search filters that leave it out
+    filter_fix: Fix | None = None  # the search without those filters, run again
 
     @property
     def spans_neighbour(self) -> bool:
@@ -124,6 +112,8 @@ class Explanation:
         data = asdict(self)
         data["scores"] = self.scores.to_metadata()
         data["fixes"] = [{**asdict(f), "works": f.works} for f in self.fixes]
+        data["filter_fix"] = None if self.filter_fix is None else {**asdict(self.filter_fix),
+                                                                   "works": self.filter_fix.works}
         data["neighbours"] = [{**asdict(n), "scores": n.scores.to_metadata()} for n in self.neighbours]
         data["spans_neighbour"] = self.spans_neighbour
         return data
@@ -143,6 +133,7 @@ class _QueryView:
     rule: ScoreFusion
     limit: int
     result: RetrievalResult
+    full: FullListRanks
 
     @classmethod
     def of(cls, retriever: HybridRetriever, query: str) -> _QueryView:
@@ -151,14 +142,18 @@ class _QueryView:
         kb, cfg = retriever.knowledge_base, retriever.settings
         q, _ = retriever.query_cache.get(query)
         expr = retriever.filters.expression() if retriever.filters is not None else ""
-        dense_hits = kb.search("dense", q.dense.tolist(), MILVUS_MAX_LIMIT, expr, OUTPUT_FIELDS)
-        sparse_hits = kb.search("sparse", q.sparse, MILVUS_MAX_LIMIT, expr, OUTPUT_FIELDS) if q.sparse else []
+        with ThreadPoolExecutor(max_workers=1) as background:  # Milvus runs the two searches at once
+            sparse = None
+            if q.sparse:
+                sparse = background.submit(kb.search, "sparse", q.sparse, MILVUS_MAX_LIMIT, expr, WINDOW_FIELDS)
+            dense_hits = kb.search("dense", q.dense.tolist(), MILVUS_MAX_LIMIT, expr, WINDOW_FIELDS)
+            sparse_hits = sparse.result() if sparse is not None else []
+        rule = ScoreFusion.from_settings(cfg)
+        full = FullListRanks(dense_hits, sparse_hits, q, rule)  # scores every chunk of both lists once
         return cls(
             q=q, expr=expr, dense_hits=dense_hits, sparse_hits=sparse_hits,
-            dense_values=dense_scores(q.dense, np.asarray([h["dense"] for h in dense_hits], np.float32)).tolist(),
-            sparse_values=[lexical_score(q.sparse, decode_sparse(h.get("sparse") or {})) for h in sparse_hits],
-            rule=ScoreFusion.from_settings(cfg), limit=cfg.candidate_limit,
-            result=retriever.search(query),
+            dense_values=full.values("dense", dense_hits), sparse_values=full.values("sparse", sparse_hits),
+            rule=rule, limit=cfg.candidate_limit, result=retriever.search(query), full=full,
         )
 
 
@@ -175,7 +170,7 @@ def explain_document(retriever: HybridRetriever, query: str, source: str) -> lis
 def explain(retriever: HybridRetriever, query: str, chunk_id: str) -> Explanation:
     """Explain where ``chunk_id`` stands for ``query`` with ``retriever``'s settings (see the module docstring)."""
     view = _QueryView.of(retriever, query)
-    found = retriever.knowledge_base.rows(f"id == {quote(chunk_id)}", OUTPUT_FIELDS, limit=1)
+    found = retriever.knowledge_base.page(f"id == {quote(chunk_id)}", OUTPUT_FIELDS, limit=1)
     if not found:
         raise InvalidInputError(f"Knowledge base {retriever.knowledge_base.name!r} has no chunk with id {chunk_id!r}.")
     return _explain_row(retriever, query, found[0], view)
@@ -206,8 +201,10 @@ def _explain_row(retriever: HybridRetriever, query: str, row: dict[str, Any], vi
     pool_rank = None
     if retrieved is not None:
         lost_at, reason = "retrieved", f"retrieved at rank {retrieved} of {cfg.top_k}."
-    elif expr and not kb.rows(f"id == {quote(chunk_id)} and ({expr})", ["id"], limit=1):
-        lost_at, reason = "filters", f"the search filters ({expr}) leave it out."
+    elif expr and not kb.page(f"id == {quote(chunk_id)} and ({expr})", ["id"], limit=1):
+        dropped_by = dropping_filters(retriever, chunk_id)
+        lost_at, reason = "filters", (f"the search filters ({expr}) leave it out: "
+                                      f"{' and '.join(expression for _, expression in dropped_by)}.")
     elif not any(in_list[name] for name in used):
         lost_at = "candidates"
         where = " and ".join(f"{name} {(dense_rank if name == 'dense' else sparse_rank).describe()}" for name in used)
@@ -216,9 +213,8 @@ def _explain_row(retriever: HybridRetriever, query: str, row: dict[str, Any], vi
     elif cfg.min_score > 0 and scores.final < cfg.min_score:
         lost_at, reason = "min_score", f"final {scores.final:.4f} is below min_score {cfg.min_score:g}."
     else:
-        pool = HybridRetriever._pool(cfg.mode, dense_hits[:limit], sparse_hits[:limit])
-        HybridRetriever._score(pool, q, rule)
-        pool_rank = _pool_rank(pool, chunk_id, rule)
+        pool = HybridRetriever.rank_hits(dense_hits[:limit], sparse_hits[:limit], q, rule)
+        pool_rank = 1 + next(i for i, c in enumerate(pool) if c.row["id"] == chunk_id)
         lost_at, reason = "top_k", f"ranked {pool_rank} after fusion, below top_k {cfg.top_k}."
 
     terms = matched_terms(q.sparse, chunk_sparse, retriever.encoder.tokenizer)
@@ -232,23 +228,25 @@ def _explain_row(retriever: HybridRetriever, query: str, row: dict[str, Any], vi
                        for t, w in missing],
         candidate_limit=limit, lost_at=lost_at, reason=reason, retrieved_rank=retrieved, pool_rank=pool_rank,
     )
+    full = view.full.ranks(chunk_id, scores, dense_place=dense_rank.rank if dense_rank.exact else None,
+                           sparse_place=sparse_rank.rank if sparse_rank.exact else None)
+    explanation.hybrid_rank, explanation.rrf_rank, explanation.final_rank = full["hybrid"], full["rrf"], full["final"]
     retrieved_ranks = {d.metadata["id"]: int(d.metadata["rank"]) for d in result.documents}
     explanation.neighbours = _neighbours(retriever, row, q, rule, scores, dense_hits, sparse_hits, limit,
                                          retrieved_ranks)
     if explanation.spans_neighbour:
         explanation.reason += " A chunk next to it in its document scores higher: the answer may span both."
-    if lost_at == "candidates":
-        explanation.fixes.append(_candidate_factor_fix(retriever, query, chunk_id, dense_rank, sparse_rank, used))
+    fixes = FixFinder(retriever, query, chunk_id)
+    if lost_at == "filters":
+        explanation.dropped_by = [expression for _, expression in dropped_by]
+        explanation.filter_fix = fixes.without_filters([name for name, _ in dropped_by])
+    elif lost_at == "candidates":
+        explanation.fixes.append(fixes.candidate_factor(dense_rank.position, sparse_rank.position, used))
     elif lost_at == "min_score":
-        floor = math.floor(scores.final * 10_000) / 10_000
-        explanation.fixes.append(_checked(retriever, query, chunk_id, "min_score", floor))
+        explanation.fixes.append(fixes.min_score(scores.final))
     elif lost_at == "top_k" and pool_rank is not None:
-        if rule.kind == "weighted" and cfg.mode == "hybrid":
-            weight = _sparse_weight_that_fits(pool, chunk_id, rule, cfg.top_k)
-            if weight is not None:
-                explanation.fixes.append(_checked(retriever, query, chunk_id, "weights.sparse", weight,
-                                                  weights={**rule.weights, "sparse": weight}))
-        explanation.fixes.append(_checked(retriever, query, chunk_id, "top_k", pool_rank))
+        explanation.fixes.extend(fixes.fusion(pool, rule))
+        explanation.fixes.append(fixes.top_k(pool_rank, dense_hits, sparse_hits, q, rule))
     return explanation
 
 
@@ -261,7 +259,8 @@ def _neighbours(retriever: HybridRetriever, row: dict[str, Any], q: QueryEncodin
     dense_at = {h["id"]: i for i, h in enumerate(dense_hits[:limit], start=1)}
     sparse_at = {h["id"]: i for i, h in enumerate(sparse_hits[:limit], start=1)}
     out = []
-    for other in sorted(retriever.knowledge_base.rows(expr, OUTPUT_FIELDS), key=lambda r: r["chunk_index"]):
+    for other in sorted(retriever.knowledge_base.page(expr, OUTPUT_FIELDS, limit=NEIGHBOUR_ROWS),
+                        key=lambda r: r["chunk_index"]):
         mine = Scores(dense=float(dense_scores(q.dense, np.asarray([other["dense"]], np.float32))[0]),
                       sparse=lexical_score(q.sparse, decode_sparse(other.get("sparse") or {})),
                       ranks=Ranks(dense=dense_at.get(other["id"]), sparse=sparse_at.get(other["id"])))
@@ -281,42 +280,7 @@ def _list_rank(chunk_id: str, value: float, hits: list[dict[str, Any]], values: 
     position = next((i for i, h in enumerate(hits, start=1) if h["id"] == chunk_id), None)
     above = sum(1 for h, v in zip(hits, values, strict=True) if v > value and h["id"] != chunk_id)
     if position is None and len(hits) >= MILVUS_MAX_LIMIT:
-        return ListRank(rank=MILVUS_MAX_LIMIT, exact=False)
-    return ListRank(rank=above + 1, position=position)
+        return ListRank(rank=MILVUS_MAX_LIMIT, exact=False, score=value)
+    return ListRank(rank=above + 1, position=position, score=value)
 
 
-def _pool_rank(pool: list[Any], chunk_id: str, rule: ScoreFusion) -> int:
-    """The chunk's place among the search's candidates under ``rule``, in the retriever's own order."""
-    keys = {c.row["id"]: (-rule.final(c.scores), -c.scores.dense, c.row["id"]) for c in pool}
-    return 1 + sum(1 for key in keys.values() if key < keys[chunk_id])
-
-
-def _sparse_weight_that_fits(pool: list[Any], chunk_id: str, rule: ScoreFusion, top_k: int) -> float | None:
-    """The sparse weight nearest the current one that ranks the chunk within ``top_k`` among these candidates."""
-    current = rule.weights["sparse"]
-    for weight in sorted(SPARSE_WEIGHTS, key=lambda w: (abs(w - current), w)):
-        changed = replace(rule, weights={**rule.weights, "sparse": weight})
-        if sum(changed.weights[name] for name in changed.used) > 0 and _pool_rank(pool, chunk_id, changed) <= top_k:
-            return weight
-    return None
-
-
-def _checked(retriever: HybridRetriever, query: str, chunk_id: str, setting: str, value: Any,
-             **changes: Any) -> Fix:
-    """``setting = value`` (or ``changes``) applied to the retriever's settings; where a search then puts the chunk."""
-    changed = HybridRetriever(encoder=retriever.encoder, knowledge_base=retriever.knowledge_base,
-                              settings=with_overrides(retriever.settings, **(changes or {setting: value})),
-                              filters=retriever.filters)
-    documents = changed.search(query).documents
-    return Fix(setting, value, next((d.metadata["rank"] for d in documents if d.metadata["id"] == chunk_id), None))
-
-
-def _candidate_factor_fix(retriever: HybridRetriever, query: str, chunk_id: str, dense: ListRank,
-                          sparse: ListRank, used: tuple[str, ...]) -> Fix:
-    """The smallest candidate_factor that puts the chunk in a list the mode uses, checked by searching with it."""
-    cfg = retriever.settings
-    positions = [r.position for name, r in (("dense", dense), ("sparse", sparse)) if name in used and r.position]
-    needed = math.ceil(min(positions) / cfg.top_k) if positions else None
-    if needed is None or needed > MAX_CANDIDATE_FACTOR:
-        return Fix("candidate_factor", None, None)
-    return _checked(retriever, query, chunk_id, "candidate_factor", needed)

@@ -66,3 +66,45 @@ def test_explain_doc_json_explains_every_chunk_of_the_source(demo: Settings, enc
 def test_explain_needs_exactly_one_of_chunk_and_doc(settings: Settings, args: list[str]) -> None:
     result = run_cli(["explain", QUERY, *args], settings, program="rag")
     assert result.returncode == 2 and "give either --chunk ID or --doc SOURCE" in result.stderr
+
+
+def test_explain_shows_the_fused_ranks_and_the_checked_rrf_fixes(demo: Settings, encoder: Encoder) -> None:
+    """With --fusion rrf, a chunk ranked below top_k gets its ranks among all chunks and checked fusion changes."""
+    rrf = demo.retrieval.model_copy(update={"fusion": "rrf", "top_k": 2})
+    with MilvusStore(demo.milvus) as store:
+        retriever = HybridRetriever.from_store(encoder, store, demo.kb.name, rrf)
+        pool = retriever.search(QUERY, top_k=rrf.candidate_limit).documents  # the same 8 candidates, all of them
+        explained = [explain(retriever, QUERY, d.metadata["id"]) for d in pool[2:]]
+    expected = next(e for e in explained if {f.setting for f in e.fixes} & {"fusion", "rrf_k", "weights.sparse"})
+    assert expected.lost_at == "top_k"
+    args = ["explain", QUERY, "--chunk", expected.chunk_id, "--top-k", "2", "--fusion", "rrf"]
+    printed = json.loads(run_cli([*args, "--json"], demo, program="rag").stdout)
+    for name in ("hybrid_rank", "rrf_rank", "final_rank"):
+        assert printed[name]["rank"] == getattr(expected, name).rank and printed[name]["exact"] is True
+    assert [(f["setting"], f["value"], f["also"], f["works"]) for f in printed["fixes"]] == [
+        (f.setting, f.value, f.also, f.works) for f in expected.fixes]
+    table = run_cli(args, demo, program="rag")
+    assert table.returncode == 0, table.stderr
+    assert f"rank {expected.final_rank.rank}" in table.stdout and "as if the candidate lists held every chunk" in \
+        table.stdout
+    for fix in expected.fixes:
+        assert f"try {fix.describe()}: checked by searching again" in table.stdout
+
+
+def test_explain_names_the_filter_that_drops_the_chunk(demo: Settings, encoder: Encoder) -> None:
+    with MilvusStore(demo.milvus) as store:
+        retriever = HybridRetriever.from_store(encoder, store, demo.kb.name, demo.retrieval)
+        best = retriever.search(QUERY).documents[0]
+        other = next(r["source"] for r in retriever.knowledge_base.rows("", ["source"])
+                     if r["source"] != best.metadata["source"])
+    args = ["explain", QUERY, "--chunk", best.metadata["id"], "--source", other]
+    printed = json.loads(run_cli([*args, "--json"], demo, program="rag").stdout)
+    assert printed["lost_at"] == "filters" and printed["dropped_by"] == [f'source == "{other}"']
+    assert printed["filter_fix"]["works"] is True and printed["filter_fix"]["retrieved_rank"] == 1
+    table = run_cli(args, demo, program="rag")
+    assert table.returncode == 0, table.stderr
+    assert f'without the filter source == "{other}": checked by searching again, retrieved at rank 1' in table.stdout
+    # In no list of the filtered search (rrf 0), it still has its rrf over the full lists, shown with its rank.
+    rrf_row = next(line for line in table.stdout.splitlines() if line.startswith("│ rrf"))
+    assert "0.0000" in rrf_row and f"rank {printed['rrf_rank']['rank']} (at {printed['rrf_rank']['score']:.4f} over " \
+        "the full lists)" in rrf_row

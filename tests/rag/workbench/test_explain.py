@@ -16,7 +16,7 @@ from rag.retrieval.retriever import OUTPUT_FIELDS
 from rag.retrieval.scores import dense_scores, lexical_score
 from rag.store import MilvusStore
 from rag.store.schema import decode_sparse
-from rag.workbench.explain import SPARSE_WEIGHTS, explain, explain_document
+from rag.workbench.explain import RRF_KS, SPARSE_WEIGHTS, explain, explain_document
 
 KB = "demo"
 QUERY = "How does the sync engine resolve conflicts?"
@@ -36,6 +36,44 @@ def ranked(scores: dict[str, dict[str, float]], name: str) -> list[str]:
     return sorted(scores, key=lambda chunk_id: (-scores[chunk_id][name], chunk_id))
 
 
+def fused(brute_force: dict[str, dict[str, float]], weights: dict[str, float], rrf_k: int = 60) -> dict[str, dict]:
+    """Hybrid and rrf of every chunk as if the candidate lists held every chunk: the dense list all of them, the
+    sparse list those sharing a query token, each in exact-score order."""
+    dense_at = {c: i for i, c in enumerate(ranked(brute_force, "dense"), start=1)}
+    sparse_at = {c: i for i, c in enumerate((c for c in ranked(brute_force, "sparse") if brute_force[c]["sparse"] > 0),
+                                            start=1)}
+    total = weights["dense"] + weights["sparse"]
+    return {c: {**s, "hybrid": (weights["dense"] * s["dense"] + weights["sparse"] * s["sparse"]) / total,
+                "rrf": 1 / (rrf_k + dense_at[c]) + (1 / (rrf_k + sparse_at[c]) if c in sparse_at else 0.0)}
+            for c, s in brute_force.items()}
+
+
+@pytest.mark.parametrize(("retrieval", "final"), [
+    ({}, "hybrid"), ({"fusion": "rrf"}, "rrf"), ({"mode": "dense"}, "dense"), ({"fusion": "rrf", "rrf_k": 5}, "rrf"),
+    ({"weights": {"dense": 0.2, "sparse": 1.0}}, "hybrid"),
+])
+def test_fused_ranks_equal_a_brute_force_fusion_of_every_chunk(
+    make_retriever: Callable[..., HybridRetriever], brute_force: dict[str, dict[str, float]],
+    retrieval: dict, final: str,
+) -> None:
+    """hybrid, rrf and final ranks among all chunks, as if the candidate lists were unlimited (top_k 2 here)."""
+    retriever = make_retriever(top_k=2, candidate_factor=1, **retrieval)
+    cfg = retriever.settings
+    every = fused(brute_force, cfg.weights.model_dump(), cfg.rrf_k)
+    order = sorted(every, key=lambda c: (-every[c][final], -every[c]["dense"], c))
+    picked = [order[0], order[1], order[2], order[9], order[len(order) // 2], order[-1]]
+    for chunk_id, result in zip(picked, [explain(retriever, QUERY, c) for c in picked], strict=True):
+        mine = every[chunk_id]
+        for name in ("hybrid", "rrf"):
+            rank = getattr(result, f"{name}_rank")
+            expected = 1 + sum(1 for other in every.values() if other[name] > mine[name])
+            assert (rank.rank, rank.exact) == (expected, True), (name, chunk_id)
+            assert rank.score == pytest.approx(mine[name], abs=1e-9)
+        assert (result.final_rank.rank, result.final_rank.exact) == (order.index(chunk_id) + 1, True)
+    # Beyond the search's own cut: a chunk at final rank 3 here is missed with top_k 2.
+    assert explain(retriever, QUERY, order[2]).lost_at != "retrieved"
+
+
 def test_ranks_and_scores_equal_a_brute_force_scoring_of_every_chunk(
     make_retriever: Callable[..., HybridRetriever], brute_force: dict[str, dict[str, float]]
 ) -> None:
@@ -50,6 +88,7 @@ def test_ranks_and_scores_equal_a_brute_force_scoring_of_every_chunk(
             expected = 1 + sum(1 for other in brute_force.values() if other[name] > exact[name])
             rank = getattr(result, name)
             assert rank.exact and rank.rank == expected, (name, chunk_id)
+            assert rank.score == pytest.approx(exact[name], abs=1e-9)
         assert sum(t["contribution"] for t in result.matched_terms) == pytest.approx(exact["sparse"], abs=1e-9)
         matched = {t["token_id"] for t in result.matched_terms}
         assert not matched & {t["token_id"] for t in result.missing_terms}
@@ -224,3 +263,86 @@ def test_the_chunks_of_a_document_are_each_explained_as_alone(make_retriever: Ca
         assert mine.scores.to_metadata() == alone.scores.to_metadata()
     with pytest.raises(InvalidInputError, match="no document"):
         explain_document(retriever, QUERY, "nope.md")
+
+
+def lost_at_top_k_under_rrf(make_retriever: Callable[..., HybridRetriever], setting: str) -> tuple[str, object]:
+    """A chunk ranked 3rd to 10th by rrf among 20 candidates (missed at top_k 2) that ``setting`` brings in."""
+    pool = make_retriever(top_k=10, candidate_factor=2, fusion="rrf").search(QUERY).documents[2:]
+    for document in pool:
+        result = explain(make_retriever(top_k=2, candidate_factor=10, fusion="rrf"), QUERY, document.metadata["id"])
+        assert result.lost_at == "top_k"
+        fix = next((f for f in result.fixes if f.setting == setting), None)
+        if fix is not None:
+            return document.metadata["id"], fix
+    raise AssertionError(f"no chunk of the demo knowledge base has a {setting} fix")
+
+
+@pytest.mark.parametrize("setting", ["fusion", "rrf_k"])
+def test_a_fusion_change_brings_a_chunk_lost_at_top_k_under_rrf_into_top_k(
+    make_retriever: Callable[..., HybridRetriever], setting: str
+) -> None:
+    chunk_id, fix = lost_at_top_k_under_rrf(make_retriever, setting)
+    assert fix.works and fix.retrieved_rank <= 2 and not fix.also
+    applied = make_retriever(**{"top_k": 2, "candidate_factor": 10, "fusion": "rrf", setting: fix.value})
+    assert chunk_id in [d.metadata["id"] for d in applied.search(QUERY).documents]
+    if setting == "rrf_k":  # the nearest value on the grid that works: those closer to 60 do not
+        closer = [k for k in RRF_KS if abs(k - 60) < abs(fix.value - 60) and k != 60]
+        for k in closer:
+            assert explain(make_retriever(top_k=2, candidate_factor=10, fusion="rrf", rrf_k=k), QUERY,
+                           chunk_id).lost_at == "top_k", k
+
+
+def test_the_sparse_weight_with_weighted_fusion_is_offered_when_the_current_weights_do_not_fit(
+    make_retriever: Callable[..., HybridRetriever], brute_force: dict[str, dict[str, float]]
+) -> None:
+    """Under rrf with dense weight 1 and sparse 0, a sparse-only favourite needs weighted fusion and a sparse weight."""
+    by_dense = ranked(brute_force, "dense")
+    target = next(c for c in ranked(brute_force, "sparse") if by_dense.index(c) >= 6)
+    settings = {"top_k": 2, "candidate_factor": 10, "fusion": "rrf", "weights": {"dense": 1.0, "sparse": 0.0}}
+    result = explain(make_retriever(**settings), QUERY, target)
+    assert result.lost_at == "top_k", result.reason
+    fix = next(f for f in result.fixes if f.setting == "weights.sparse")
+    assert fix.also == {"fusion": "weighted"} and fix.works and fix.value > 0
+    assert fix.describe() == f"fusion = weighted, weights.sparse = {fix.value}"
+    applied = make_retriever(**{**settings, "fusion": "weighted", "weights": {"dense": 1.0, "sparse": fix.value}})
+    assert target in [d.metadata["id"] for d in applied.search(QUERY).documents]
+    assert not any(f.setting == "fusion" for f in result.fixes)  # the current weights alone do not bring it in
+
+
+def test_the_filter_that_drops_a_chunk_is_named_and_the_search_without_it_checked(
+    encoder: Encoder, demo: tuple[Settings, MilvusStore], make_retriever: Callable[..., HybridRetriever]
+) -> None:
+    best = make_retriever().search(QUERY).documents[0]
+    other = next(r["source"] for r in make_retriever().knowledge_base.rows("", ["source"])
+                 if r["source"] != best.metadata["source"])
+    file_type = best.metadata["metadata"]["file_type"]
+    filters = {"source": other, "metadata": {"file_type": file_type}}
+    filtered = HybridRetriever.from_store(encoder, demo[1], KB, RetrievalSettings(), filters=filters)
+    result = explain(filtered, QUERY, best.metadata["id"])
+    assert result.lost_at == "filters" and result.dropped_by == [f'source == "{other}"']
+    assert f'source == "{other}"' in result.reason.split("leave it out")[1]
+    fix = result.filter_fix
+    assert fix is not None and fix.setting == "filters" and fix.works and fix.retrieved_rank == 1
+    assert fix.value == {"source": None, "source_prefix": None, "metadata": {"file_type": file_type}}
+    without = HybridRetriever.from_store(encoder, demo[1], KB, RetrievalSettings(), filters=fix.value)
+    assert without.search(QUERY).documents[0].metadata["id"] == best.metadata["id"]
+    assert json.loads(json.dumps(result.to_dict()))["filter_fix"]["works"] is True
+
+
+def test_the_top_k_fix_is_the_smallest_that_brings_the_chunk_in_with_the_candidates_it_adds(
+    make_retriever: Callable[..., HybridRetriever]
+) -> None:
+    """Under rrf a larger top_k also fetches more candidates: the suggested top_k is checked, and one less fails."""
+    grown = []
+    for query in (QUERY, "How does the sync engine order edits? vector clock"):
+        pool = make_retriever(top_k=8, candidate_factor=1, fusion="rrf").search(query).documents  # top_k 2 x 4
+        for document in pool[2:]:
+            result = explain(make_retriever(top_k=2, fusion="rrf"), query, document.metadata["id"])
+            assert result.lost_at == "top_k"
+            fix = next(f for f in result.fixes if f.setting == "top_k")
+            assert fix.works and fix.retrieved_rank <= fix.value
+            if fix.value > result.pool_rank:
+                grown.append(fix.value)
+                less = make_retriever(top_k=fix.value - 1, fusion="rrf").search(query).documents
+                assert document.metadata["id"] not in [d.metadata["id"] for d in less]
+    assert grown, "no chunk here needs a top_k above its rank among the candidates: the test shows nothing"

@@ -1,0 +1,76 @@
+"""Explain a miss past Milvus' result window: a knowledge base of more than 16384 chunks (synthetic vectors).
+
+Encoding 17k chunks with the tiny model would take minutes; the rows are random vectors of its dimension and
+vocabulary (rag.testing.synthetic_kb), written straight to milvus-lite, and the query is a real encoded text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.config import MILVUS_MAX_LIMIT, RetrievalSettings, Settings
+from rag.encoder import Encoder
+from rag.retrieval import HybridRetriever
+from rag.retrieval.scores import dense_scores, lexical_score
+from rag.store import ChunkRecord, MilvusStore, ModelInfo
+from rag.testing.synthetic_kb import INSERT_BATCH, synthetic_rows
+from rag.workbench.explain import explain
+
+KB = "window"
+QUERY = "How does the sync engine resolve conflicts?"
+CHUNKS = MILVUS_MAX_LIMIT + 616  # 17000: the dense list is cut at 16384
+
+
+@pytest.fixture(scope="module")
+def window(encoder: Encoder, make_settings: Callable[..., Settings],
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HybridRetriever, list[ChunkRecord]]]:
+    settings = make_settings(Path(tmp_path_factory.mktemp("window-kb")))
+    rows = synthetic_rows(0, CHUNKS, encoder.dim, len(encoder.tokenizer), np.random.default_rng(7))
+    with MilvusStore(settings.milvus) as store:
+        kb = store.open(KB, ModelInfo.of(encoder), create=True)
+        for start in range(0, CHUNKS, INSERT_BATCH):
+            kb.upsert(rows[start:start + INSERT_BATCH])
+        kb.flush()
+        yield HybridRetriever.from_store(encoder, store, KB, RetrievalSettings()), rows
+
+
+@pytest.fixture(scope="module")
+def final_order(encoder: Encoder, window: tuple[HybridRetriever, list[ChunkRecord]]) -> list[str]:
+    """Every chunk in the order of the default hybrid score (dense 1.0, sparse 0.3), by brute force."""
+    rows = window[1]
+    q = encoder.encode([QUERY])
+    dense = dense_scores(q.dense[0], np.asarray([r.dense for r in rows], np.float32))
+    sparse = [lexical_score(q.sparse[0], r.sparse) for r in rows]
+    hybrid = [(d + 0.3 * s) / 1.3 for d, s in zip(dense.tolist(), sparse, strict=True)]
+    return [rows[i].id for i in sorted(range(len(rows)), key=lambda i: (-hybrid[i], -dense[i], rows[i].id))]
+
+
+def test_a_chunk_past_the_window_gets_exact_bounds_said_as_such(
+    window: tuple[HybridRetriever, list[ChunkRecord]], final_order: list[str]
+) -> None:
+    last = final_order[-1]
+    result = explain(window[0], QUERY, last)
+    assert result.lost_at == "candidates"
+    assert (result.dense.exact, result.dense.describe()) == (False, f"below rank {MILVUS_MAX_LIMIT}")
+    assert f"below rank {MILVUS_MAX_LIMIT}" in result.reason
+    for rank in (result.hybrid_rank, result.rrf_rank, result.final_rank):
+        assert rank is not None and not rank.exact and rank.describe() == f"below rank {rank.rank}"
+    # An exact bound: at least that many chunks do score higher, and it says more than the dense window alone.
+    assert MILVUS_MAX_LIMIT <= result.final_rank.rank < CHUNKS
+    assert result.final_rank.rank <= final_order.index(last)
+    (fix,) = result.fixes
+    assert fix.setting == "candidate_factor" and not fix.works
+
+
+def test_chunks_the_window_holds_keep_exact_fused_ranks(
+    window: tuple[HybridRetriever, list[ChunkRecord]], final_order: list[str]
+) -> None:
+    for place in (0, 3, 40):
+        result = explain(window[0], QUERY, final_order[place])
+        assert result.final_rank.exact and result.final_rank.rank == place + 1
+        assert result.hybrid_rank.exact and result.hybrid_rank.rank == place + 1
+        assert result.dense.exact
