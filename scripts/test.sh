@@ -3,9 +3,9 @@
 # the suite's own Ollama-protocol server, Debian's Chromium for the browser test. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# System packages for the browser test (Chromium + CJK fonts for the screenshot) and `docker-compose config`.
+# System packages for the browser test (Chromium + CJK and emoji fonts for the screenshots) and `docker-compose config`.
 # Installed from Debian when running as root; otherwise those tests are skipped with the reason.
-packages=(chromium fonts-noto-cjk docker-compose)
+packages=(chromium fonts-noto-cjk fonts-noto-color-emoji docker-compose)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=()
   for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

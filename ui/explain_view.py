@@ -50,24 +50,34 @@ def score_table(result: Explanation) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def control_for(fix: Fix) -> str | None:
-    """The session-state key of the control that sets ``fix`` to its value, None when no control can."""
-    key = CONTROLS.get(fix.setting)
-    if key is None or fix.value is None:
+def changes_of(fix: Fix) -> dict[str, Any]:
+    """Every setting ``fix`` changes, e.g. ``{"fusion": "weighted", "weights.sparse": 0.8}``."""
+    return {**fix.also, fix.setting: fix.value}
+
+
+def controls_for(fix: Fix) -> dict[str, Any] | None:
+    """The session-state keys of the controls that make ``fix`` and their values; None when a control lacks."""
+    if fix.value is None:
         return None
-    low, high = CONTROL_LIMITS.get(key, (None, None))
-    if low is not None and not low <= fix.value <= high:
-        return None
-    return key
+    found = {}
+    for setting, value in changes_of(fix).items():
+        key = CONTROLS.get(setting)
+        low, high = CONTROL_LIMITS.get(key or "", (None, None))
+        if key is None or (low is not None and not low <= value <= high):
+            return None
+        found[key] = value
+    return found
 
 
 def config_hint(fix: Fix) -> str:
-    """The YAML for ``--config FILE`` and the environment variable that set ``fix``."""
-    path = fix.setting.split(".")
-    yaml = "retrieval:\n" + "".join(f"{'  ' * (depth + 1)}{part}:" + ("\n" if depth < len(path) - 1 else "")
-                                    for depth, part in enumerate(path)) + f" {fix.value}"
-    env = "RAG_RETRIEVAL__" + "__".join(part.upper() for part in path)
-    return f"{yaml}\n\n{env}={fix.value}"
+    """The YAML for ``--config FILE`` and the environment variables that make ``fix``."""
+    yaml, env = ["retrieval:"], []
+    for setting, value in changes_of(fix).items():
+        path = setting.split(".")
+        yaml.extend(f"{'  ' * (depth + 1)}{part}:" for depth, part in enumerate(path[:-1]))
+        yaml.append(f"{'  ' * len(path)}{path[-1]}: {value}")
+        env.append("RAG_RETRIEVAL__" + "__".join(part.upper() for part in path) + f"={value}")
+    return "\n".join(yaml) + "\n\n" + "\n".join(env)
 
 
 def _terms(items: Sequence[dict[str, Any]], weight: str) -> str:
@@ -75,8 +85,8 @@ def _terms(items: Sequence[dict[str, Any]], weight: str) -> str:
     return escape_markdown(", ".join(shown[:MAX_TERMS])) if shown else t("rcx_none")
 
 
-def show(result: Explanation, apply: Callable[[str, Any], None], key: str = "rcx_fix") -> None:
-    """One chunk's explanation; ``apply(control_key, value)`` is the Apply buttons' callback."""
+def show(result: Explanation, apply: Callable[[dict[str, Any]], None], key: str = "rcx_fix") -> None:
+    """One chunk's explanation; ``apply({control_key: value})`` is the Apply buttons' callback."""
     verdict = t("rcx_verdict", chunk=escape_markdown(result.chunk_id[:12]), source=escape_markdown(result.source),
                 number=t("chunk", n=result.chunk_index + 1), reason=escape_markdown(result.reason))
     (st.success if result.lost_at == "retrieved" else st.warning)(verdict)
@@ -101,17 +111,17 @@ def show(result: Explanation, apply: Callable[[str, Any], None], key: str = "rcx
             f'{highlight(result.text, terms)}</div>')
 
 
-def show_fix(fix: Fix, apply: Callable[[str, Any], None], key: str) -> None:
-    """A fix and its checked outcome, with an Apply button or, without a control, how to set it."""
+def show_fix(fix: Fix, apply: Callable[[dict[str, Any]], None], key: str) -> None:
+    """A fix and its checked outcome, with an Apply button or, without controls for it, how to set it."""
     if fix.value is None:
         st.markdown("- " + t("rcx_fix_none", setting=fix.setting))
         return
     outcome = t("rcx_fix_works", rank=fix.retrieved_rank) if fix.works else t("rcx_fix_fails")
-    control = control_for(fix)
+    controls = controls_for(fix)
     text, button = st.columns([4, 1])
-    text.markdown("- " + escape_markdown(t("rcx_fix", setting=fix.setting, value=fix.value, outcome=outcome)))
-    if control is not None:
-        button.button(t("rcx_apply"), key=key, on_click=apply, args=(control, fix.value))
+    text.markdown("- " + escape_markdown(t("rcx_fix", change=fix.describe(), outcome=outcome)))
+    if controls is not None:
+        button.button(t("rcx_apply"), key=key, on_click=apply, args=(controls,))
     else:
         text.caption(t("rcx_fix_config"))
         text.code(config_hint(fix), language=None)

@@ -171,7 +171,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "rcx_spans": ("A chunk next to it scores higher: the answer may span two chunks.",
                   "相邻片段得分更高：答案可能跨越两个片段。"),
     "rcx_fixes": ("What would bring it in (each checked by searching again)", "如何让它被检索到（均经重新检索验证）"),
-    "rcx_fix": ("{setting} = {value}: {outcome}", "{setting} = {value}：{outcome}"),
+    "rcx_fix": ("{change}: {outcome}", "{change}：{outcome}"),
     "rcx_fix_works": ("retrieved at rank {rank}", "检索排名 {rank}"),
     "rcx_fix_fails": ("still not in top_k", "仍不在 top_k 内"),
     "rcx_fix_none": ("No {setting} within its limits brings it into the candidate lists.",

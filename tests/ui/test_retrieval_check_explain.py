@@ -241,3 +241,33 @@ def test_file_names_and_text_of_documents_are_shown_as_text(
     assert "](" not in verdict.value.replace("\\](", "").replace("\\(", "")  # every bracket escaped: no link
     (text,) = [h.value for h in at.get("html") if 'class="rs-text"' in h.value]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text and "<script>" not in text
+
+
+def test_a_fusion_fix_under_rrf_applies_every_setting_it_changes(
+    demo_kb: Settings, use_settings: Callable[..., Settings], ui_encoder: Encoder
+) -> None:
+    settings = use_settings(demo_kb)
+    candidates = ranked_ids(settings, ui_encoder, top_k=12, fusion="rrf")
+    found = None
+    for chunk_id in candidates[3:]:
+        result = expected(settings, ui_encoder, chunk_id, top_k=3, fusion="rrf")
+        fix = next((f for f in result.fixes if "fusion" in (f.also | {f.setting: f.value}) and f.works), None)
+        if fix is not None:
+            found = (chunk_id, result, fix)
+            break
+    assert found is not None, "no chunk of the demo knowledge base that the weighted fusion brings in"
+    chunk_id, result, fix = found
+    at = start()
+    at.selectbox(key="rc_fusion").set_value("rrf")
+    explain_on_page(at, chunk_id, top_k=3)
+    assert_shows(at, result)
+    lines = [visible_text(m.value) for m in at.markdown if m.value.startswith("- ")]
+    (index,) = [i for i, line in enumerate(lines) if line.startswith(fix.describe() + ":")]
+    at.button(key=f"rcx_fix_{index}").click().run()
+    assert not at.exception and not at.error
+    changes = {**fix.also, fix.setting: fix.value}
+    assert at.selectbox(key="rc_fusion").value == changes["fusion"]
+    if "weights.sparse" in changes:
+        assert at.number_input(key="rc_w_sparse").value == pytest.approx(changes["weights.sparse"])
+    ids = [d.metadata["id"] for d in at.session_state["rc_result"].documents]
+    assert chunk_id in ids and ids.index(chunk_id) + 1 == fix.retrieved_rank

@@ -96,9 +96,9 @@ def run_explain(settings: Settings, opts: Options) -> None:
     ss[EXPLAIN_KEY] = {"results": results, "document": document, "settings": used}
 
 
-def _apply(control: str, value: Any) -> None:
-    """An Apply button: set the control to the fix's value, then search and explain again with it."""
-    st.session_state[control] = value
+def _apply(controls: dict[str, Any]) -> None:
+    """An Apply button: set the controls to the fix's values, then search and explain again with them."""
+    st.session_state.update(controls)
     st.session_state[RERUN_KEY] = True
 
 
