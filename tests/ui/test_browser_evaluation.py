@@ -7,9 +7,6 @@ docs/screenshot-evaluation.png (for the README), so that a plain test run leaves
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
 from rag.config import Settings
@@ -17,8 +14,9 @@ from rag.encoder import Encoder
 from rag.evaluation import append_judgment
 from rag.retrieval import HybridRetriever
 from rag.store import MilvusStore
+from tests.ui.browser import SCROLL_TO_TOP, SHOTS, chromium_page, keep_screenshots, needs_chromium
 from tests.ui.conftest import KB
-from tests.ui.test_browser import _SCROLL_TO_TOP, CHROMIUM, ROOT, app_url, browser_kb  # noqa: F401 - fixtures
+from tests.ui.test_browser import app_url, browser_kb  # noqa: F401 - fixtures
 
 QUESTIONS = ["How many days per week can I work remotely?", "Must remote work laptops use disk encryption?",
              "年假有多少天？", "Who approves fully remote work?"]
@@ -36,35 +34,25 @@ def marks(browser_kb: Settings, ui_encoder: Encoder) -> list[str]:  # noqa: F811
     return [found[-1].metadata["id"] for found in hits]
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install -y chromium); "
-                                             "the browser test drives it through Playwright")
+@needs_chromium
 def test_evaluation_page_draws_its_charts(marks: list[str], app_url: str) -> None:  # noqa: F811
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    out = ROOT / "test-output"
-    out.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1250})
-            page.goto(f"{app_url}/evaluation")
-            expect(page.get_by_text(f"{len(QUESTIONS)} questions with a relevant mark")).to_be_visible(
-                timeout=120_000)
-            page.get_by_role("button", name="Run every mode").click()
-            charts = page.get_by_test_id("stPlotlyChart")
-            expect(charts).to_have_count(2, timeout=120_000)
-            expect(charts.first.locator(".main-svg").first).to_be_visible(timeout=30_000)
-            expect(charts.nth(1)).to_contain_text("hybrid+colbert")  # the rank chart names every mode ...
-            expect(charts.nth(1)).to_contain_text("Q1")  # ... and each question
-            expect(page.get_by_text("not significant (4 questions)").first).to_be_attached()
-            page.wait_for_timeout(1000)  # the charts' transitions
-            page.get_by_role("heading", name="Results").evaluate(_SCROLL_TO_TOP)
-            page.wait_for_timeout(300)
-            shot = out / "screenshot-evaluation.png"
-            page.screenshot(path=str(shot))
-        finally:
-            browser.close()
-    assert shot.stat().st_size > 10_000
-    if os.environ.get("UPDATE_SCREENSHOT") == "1":
-        shutil.copyfile(shot, ROOT / "docs" / "screenshot-evaluation.png")
+    with chromium_page(1250) as (page, dialogs):
+        page.goto(f"{app_url}/evaluation")
+        expect(page.get_by_text(f"{len(QUESTIONS)} questions with a relevant mark")).to_be_visible(
+            timeout=120_000)
+        page.get_by_role("button", name="Run every mode").click()
+        charts = page.get_by_test_id("stPlotlyChart")
+        expect(charts).to_have_count(2, timeout=120_000)
+        expect(charts.first.locator(".main-svg").first).to_be_visible(timeout=30_000)
+        expect(charts.nth(1)).to_contain_text("hybrid+colbert")  # the rank chart names every mode ...
+        expect(charts.nth(1)).to_contain_text("Q1")  # ... and each question
+        expect(page.get_by_text("not significant (4 questions)").first).to_be_attached()
+        page.wait_for_timeout(1000)  # the charts' transitions
+        page.get_by_role("heading", name="Results").evaluate(SCROLL_TO_TOP)
+        page.wait_for_timeout(300)
+        shot = SHOTS / "screenshot-evaluation.png"
+        page.screenshot(path=str(shot))
+        assert dialogs == []
+    keep_screenshots(shot)

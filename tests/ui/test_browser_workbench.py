@@ -7,7 +7,6 @@ copies them to docs/ (the README's screenshots), so that a plain test run leaves
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -23,8 +22,9 @@ from rag.workbench import ChunkBrowser
 from rag.workbench.explain import Explanation, explain
 from tests.conftest import EXAMPLES
 from tests.support.ollama_server import OllamaTestServer
+from tests.ui.browser import SCROLL_TO_TOP, SHOTS, chromium_page, keep_screenshots, needs_chromium
 from tests.ui.conftest import KB
-from tests.ui.test_browser import _SCROLL_TO_TOP, CHROMIUM, ROOT, SCRIPT, app_url  # noqa: F401 (app_url: a fixture)
+from tests.ui.test_browser import SCRIPT, app_url  # noqa: F401 (app_url: a fixture)
 
 QUERY = "How does the sync engine resolve conflicts?"
 WORDS = "conflict"
@@ -58,60 +58,47 @@ def missed(browser_kb: Settings, ui_encoder: Encoder) -> Explanation:
     return min(misses, key=lambda r: (r.lost_at != "top_k", r.source == "README.md"))
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install -y chromium); "
-                                             "the browser test drives it through Playwright")
+@needs_chromium
 def test_browse_pick_a_chunk_and_explain_it_in_a_real_browser(
     missed: Explanation, app_url: str, ollama_server: OllamaTestServer  # noqa: F811 (the imported fixture)
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    out = ROOT / "test-output"
-    out.mkdir(exist_ok=True)
-    dialogs: list[str] = []
-    shots = {name: out / f"screenshot-{name}.png" for name in ("chunks", "explain")}
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-            page.goto(f"{app_url}/chunks")
-            words = page.get_by_label("Search chunks by words in their text or file name")
-            words.wait_for(timeout=120_000)
-            words.fill("chunk browser shows")  # the note: its <script> tag is shown as text, never run
-            words.press("Enter")
-            script_chunk = page.locator(".rs-chunk").filter(has_text=SCRIPT)
-            expect(script_chunk).to_have_count(1, timeout=60_000)
-            assert page.locator(".rs-chunk").count() == 1 and page.locator(".rs-chunk script").count() == 0
-            words.fill(WORDS)
-            words.press("Enter")
-            query = page.get_by_label("Query to explain a chunk against")
-            query.fill(QUERY)
-            query.press("Enter")
-            card = page.locator(f'.rs-chunk[data-chunk-id="{missed.chunk_id}"]')
-            expect(card).to_be_visible(timeout=60_000)
-            expect(card.locator(".rs-text")).to_have_text(missed.text)
-            page.get_by_role("heading", name="Chunk browser").click()  # out of the query box
-            page.locator(".rs-chunk").first.evaluate(_SCROLL_TO_TOP)
-            expect(page.get_by_test_id("stStatusWidget")).to_be_hidden(timeout=30_000)
-            page.wait_for_timeout(300)
-            page.screenshot(path=str(shots["chunks"]))
+    shots = {name: SHOTS / f"screenshot-{name}.png" for name in ("chunks", "explain")}
+    with chromium_page(1300) as (page, dialogs):
+        page.goto(f"{app_url}/chunks")
+        words = page.get_by_label("Search chunks by words in their text or file name")
+        words.wait_for(timeout=120_000)
+        words.fill("chunk browser shows")  # the note: its <script> tag is shown as text, never run
+        words.press("Enter")
+        script_chunk = page.locator(".rs-chunk").filter(has_text=SCRIPT)
+        expect(script_chunk).to_have_count(1, timeout=60_000)
+        expect(page.locator(".rs-chunk")).to_have_count(1, timeout=60_000)  # the rerun replaced the listing
+        assert page.locator(".rs-chunk script").count() == 0
+        words.fill(WORDS)
+        words.press("Enter")
+        query = page.get_by_label("Query to explain a chunk against")
+        query.fill(QUERY)
+        query.press("Enter")
+        card = page.locator(f'.rs-chunk[data-chunk-id="{missed.chunk_id}"]')
+        expect(card).to_be_visible(timeout=60_000)
+        expect(card.locator(".rs-text")).to_have_text(missed.text)
+        page.get_by_role("heading", name="Chunk browser").click()  # out of the query box
+        page.locator(".rs-chunk").first.evaluate(SCROLL_TO_TOP)
+        expect(page.get_by_test_id("stStatusWidget")).to_be_hidden(timeout=30_000)
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(shots["chunks"]))
 
-            page.locator(f".st-key-cb_explain_{missed.chunk_id} button").click()
-            verdict = page.get_by_test_id("stAlert").filter(has_text=missed.reason.split(".")[0])
-            expect(verdict.first).to_be_visible(timeout=60_000)
-            expect(page.get_by_label("Chunk id, or the file name of a document")).to_have_value(missed.chunk_id)
-            for name, rank in (("dense", missed.dense), ("sparse", missed.sparse)):
-                row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=name, exact=True))
-                expect(row).to_contain_text(rank.describe())
-            page.get_by_text("Explain a miss", exact=True).evaluate("e => e.scrollIntoView({block: 'start'})")
-            expect(page.get_by_test_id("stStatusWidget")).to_be_hidden(timeout=30_000)
-            page.wait_for_timeout(300)
-            page.screenshot(path=str(shots["explain"]))
-            assert dialogs == []
-        finally:
-            browser.close()
-    for shot in shots.values():
-        assert shot.stat().st_size > 10_000
-        if os.environ.get("UPDATE_SCREENSHOT") == "1":
-            shutil.copyfile(shot, ROOT / "docs" / shot.name)
+        page.locator(f".st-key-cb_explain_{missed.chunk_id} button").click()
+        verdict = page.get_by_test_id("stAlert").filter(has_text=missed.reason.split(".")[0])
+        expect(verdict.first).to_be_visible(timeout=60_000)
+        expect(page.get_by_label("Chunk id, or the file name of a document")).to_have_value(missed.chunk_id)
+        for name, rank in (("dense", missed.dense), ("sparse", missed.sparse)):
+            row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=name, exact=True))
+            expect(row).to_contain_text(rank.describe())
+        page.get_by_text("Explain a miss", exact=True).evaluate("e => e.scrollIntoView({block: 'start'})")
+        expect(page.get_by_test_id("stStatusWidget")).to_be_hidden(timeout=30_000)
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(shots["explain"]))
+        assert dialogs == []
+    keep_screenshots(*shots.values())
