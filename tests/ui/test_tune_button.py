@@ -18,9 +18,11 @@ from rag.evaluation.report import metric_label
 from rag.retrieval import HybridRetriever
 from rag.store import MilvusStore
 from rag.workbench.tune import TuneReport, apply_fusion, tune
+from tests.support.ollama_server import OllamaTestServer
 from tests.support.parts_kb import PARTS, write_parts
 from tests.ui.conftest import APP
 from tests.ui.test_evaluation_page import download, served  # noqa: F401 (served: a fixture)
+from ui.safe_markdown import escape_markdown
 
 KB = "parts"
 QUESTIONS = 12  # few questions and folds keep the test short; enough for the sparse weight to show
@@ -44,9 +46,10 @@ def parts_kb(ui_settings: Callable[..., Settings], ui_encoder: Encoder,
 
 @pytest.fixture
 def marked(parts_kb: tuple[Settings, dict[str, str]], use_settings: Callable[..., Settings],
-           tmp_path: Path) -> Settings:
+           ollama_server: OllamaTestServer, tmp_path: Path) -> Settings:
     """The app on the parts knowledge base, with "part CODE" marked relevant on its chunk for a few parts."""
-    settings = use_settings(parts_kb[0], app={"data_dir": str(tmp_path / "data")})
+    settings = use_settings(parts_kb[0], app={"data_dir": str(tmp_path / "data")},
+                            llm={"base_url": ollama_server.url})
     for code, chunk_id in list(parts_kb[1].items())[:QUESTIONS]:
         append_judgment(settings.app.data_dir, kb=KB, query=f"part {code}", chunk_id=chunk_id,
                         source=f"{code}.md", label="relevant")
@@ -126,6 +129,14 @@ def test_learned_weights_are_shown_held_out_applied_to_the_session_and_downloada
     assert [d.metadata["id"] for d in shown.documents] == [d.metadata["id"] for d in tuned.documents]
     assert shown.formula == tuned.formula
 
+    # The chat retrieves with it too.
+    at.switch_page("pages_/chat.py").run()
+    at.chat_input[0].set_value(query).run()
+    assert not at.exception, at.exception
+    [turn] = at.session_state["chat_turns"]
+    assert [d["id"] for d in turn["documents"]] == [d.metadata["id"] for d in tuned.documents]
+    assert tuned.formula in at.expander[0].code[0].value
+
 
 def test_too_few_marks_say_so(parts_kb: tuple[Settings, dict[str, str]], use_settings: Callable[..., Settings],
                               tmp_path: Path) -> None:
@@ -136,3 +147,31 @@ def test_too_few_marks_say_so(parts_kb: tuple[Settings, dict[str, str]], use_set
     at = learn(AppTest.from_file(str(APP), default_timeout=180).run())
     assert "at least 2 questions" in at.error[0].value
     assert "ev_tune_apply" not in [b.key for b in at.button]
+
+
+def test_marks_the_current_fusion_already_ranks_first_keep_it(
+    parts_kb: tuple[Settings, dict[str, str]], use_settings: Callable[..., Settings], ui_encoder: Encoder,
+    tmp_path: Path
+) -> None:
+    settings = use_settings(parts_kb[0], app={"data_dir": str(tmp_path / "data")})
+    with MilvusStore(settings.milvus) as store:
+        retriever = HybridRetriever.from_store(ui_encoder, store, KB, settings.retrieval)
+        for code in list(parts_kb[1])[:QUESTIONS]:
+            query = f"part {code}"
+            top = retriever.search(query, top_k=1, min_score=0.0).documents[0]  # nothing can do better
+            append_judgment(settings.app.data_dir, kb=KB, query=query, chunk_id=top.metadata["id"],
+                            source=top.metadata["source"], label="relevant")
+    expected = expected_report(settings, ui_encoder)
+    assert expected.questions == QUESTIONS and not expected.changed and expected.notes
+
+    at = learn(AppTest.from_file(str(APP), default_timeout=180).run())
+    before, after = expected.held_out_before["ndcg@10"], expected.held_out_after["ndcg@10"]
+    assert f"The current fusion is kept: held-out nDCG@10 did not rise ({before:.3f} -> {after:.3f})." in [
+        i.value for i in at.info]
+    assert [w.value for w in at.warning] == [escape_markdown(note) for note in expected.notes]
+    assert f"**Chosen:** {expected.start.describe()}" in "\n".join(m.value for m in at.markdown).replace("\\", "")
+    assert at.button(key="ev_tune_apply").disabled  # nothing to apply: the session already uses it
+
+    at.sidebar.radio[0].set_value("zh").run()
+    assert not at.exception and at.button(key="ev_tune").label == "学习融合权重"
+    assert at.info[0].value.startswith("保留当前融合方式")
