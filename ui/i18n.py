@@ -264,6 +264,7 @@ STRINGS: dict[str, tuple[str, str]] = {
                    "{n} 个没有相关标注的问题未参与。"),
     "tu_apply": ("Apply to this session", "应用到本次会话"),
     "tu_in_use": ("This session already uses the chosen fusion.", "本次会话已在使用选定的融合方式。"),
+    "tu_reset": ("Back to the configured fusion", "恢复配置中的融合方式"),
     "tu_download": ("Download config (YAML)", "下载配置（YAML）"),
     "tu_download_help": ("Pass it with --config (rag CLI) or as $RAG_CONFIG (web app).",
                          "通过 --config（rag 命令行）或 $RAG_CONFIG（网页应用）使用。"),

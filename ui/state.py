@@ -81,6 +81,15 @@ def apply_session_fusion(retrieval: RetrievalSettings) -> None:
         ss.pop(key, None)
 
 
+def reset_session_fusion(settings: Settings) -> None:
+    """Back to the configured mode, fusion and weights (undoes :func:`apply_session_fusion`); a button's callback."""
+    ss = st.session_state
+    ss.pop(SESSION_FUSION, None)
+    ss["opt_mode"] = settings.retrieval.mode
+    for key in RETRIEVAL_CHECK_CONTROLS:
+        ss.pop(key, None)
+
+
 def llm_settings(settings: Settings, opts: Options) -> LLMSettings:
     """The LLM settings with the model picked in the sidebar."""
     return settings.llm.model_copy(update={"model": opts.model})

@@ -17,7 +17,7 @@ from rag.workbench.tuned_config import tuned_config_text
 from ui import resources
 from ui.i18n import t
 from ui.safe_markdown import escape_markdown
-from ui.state import apply_session_fusion
+from ui.state import SESSION_FUSION, apply_session_fusion, reset_session_fusion
 
 RESULT_KEY = "ev_tune_result"
 
@@ -77,7 +77,7 @@ def config_download(report: TuneReport) -> None:
     st.caption(t("tu_download_help"))
 
 
-def show(report: TuneReport, session: RetrievalSettings) -> None:
+def show(settings: Settings, report: TuneReport, session: RetrievalSettings) -> None:
     """The held-out table, the current / learned / chosen fusion with the verdict and notes, Apply and download."""
     st.caption(t("tu_table_caption", questions=report.questions, folds=len(report.folds)))
     names = [f"{metric_label(n)} {when}" for n in metrics(report) for when in ("before", "after")]
@@ -106,6 +106,8 @@ def show(report: TuneReport, session: RetrievalSettings) -> None:
                   args=(applied,), type="primary")
         if in_use:
             st.caption(t("tu_in_use"))
+        if SESSION_FUSION in st.session_state:
+            st.button(t("tu_reset"), key="ev_tune_reset", on_click=reset_session_fusion, args=(settings,))
     with right:
         config_download(report)
 
@@ -123,4 +125,4 @@ def section(settings: Settings, kb: str, session: RetrievalSettings, qrels: dict
         return
     if held["qrels"] != qrels:
         st.warning(t("ev_stale"))
-    show(held["report"], session)
+    show(settings, held["report"], session)

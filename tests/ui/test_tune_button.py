@@ -137,6 +137,14 @@ def test_learned_weights_are_shown_held_out_applied_to_the_session_and_downloada
     assert [d["id"] for d in turn["documents"]] == [d.metadata["id"] for d in tuned.documents]
     assert tuned.formula in at.expander[0].code[0].value
 
+    # Back to the configured fusion: the Retrieval check page's controls start from it again.
+    at.switch_page("pages_/evaluation.py").run()  # the report stays in the session
+    at.button(key="ev_tune_reset").click().run()
+    assert not at.exception and not at.button(key="ev_tune_apply").disabled
+    assert "ev_tune_reset" not in [b.key for b in at.button]
+    at.switch_page("pages_/retrieval_check.py").run()
+    assert at.session_state["rc_w_sparse"] == pytest.approx(start.weights.sparse)
+
 
 def test_too_few_marks_say_so(parts_kb: tuple[Settings, dict[str, str]], use_settings: Callable[..., Settings],
                               tmp_path: Path) -> None:
