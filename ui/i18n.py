@@ -239,6 +239,35 @@ STRINGS: dict[str, tuple[str, str]] = {
     "ev_beir_qrels": ("Judgments file", "评测标注文件"),
     "ev_beir_loaded": ("{questions} judged queries from {path}", "{path} 中有 {questions} 个已标注的查询"),
     "ev_not_in_kb": ("Document {doc} is not in this knowledge base.", "文档 {doc} 不在当前知识库中。"),
+    # Evaluation page: "Learn fusion weights" (ui/tune_panel.py)
+    "tu_title": ("Learn fusion weights", "学习融合权重"),
+    "tu_caption": ("Tries the dense / sparse weights and rrf on these marks (one retrieval per question) and checks "
+                   "each choice on questions it was not learned on (cross-validation).",
+                   "在这些标注上尝试稠密 / 稀疏权重和 rrf（每个问题只检索一次），"
+                   "并在未参与学习的问题上检验每个选择（交叉验证）。"),
+    "tu_folds": ("Cross-validation folds", "交叉验证折数"),
+    "tu_run": ("Learn fusion weights", "学习融合权重"),
+    "tu_progress": ("{stage} {done}/{total}", "{stage} {done}/{total}"),
+    "tu_table_caption": ("{questions} questions in {folds} folds: each fold's figures are on its own questions, "
+                         "with the fusion learned on the other folds (held out).",
+                         "{questions} 个问题分为 {folds} 折：每折的指标在该折自己的问题上计算，"
+                         "所用融合方式在其他折上学习（留出验证）。"),
+    "tu_current": ("**Current:** {fusion}", "**当前：** {fusion}"),
+    "tu_learned": ("**Learned on all {questions} questions** ({tried} fusions tried): {fusion}",
+                   "**在全部 {questions} 个问题上学到**（尝试了 {tried} 种融合）：{fusion}"),
+    "tu_chosen": ("**Chosen:** {fusion}", "**选定：** {fusion}"),
+    "tu_changed": ("Held-out nDCG@10 rose from {before:.3f} to {after:.3f}: the learned fusion is chosen.",
+                   "留出 nDCG@10 从 {before:.3f} 升至 {after:.3f}：选定学到的融合方式。"),
+    "tu_kept": ("The current fusion is kept: held-out nDCG@10 did not rise ({before:.3f} -> {after:.3f}).",
+                "保留当前融合方式：留出 nDCG@10 没有提升（{before:.3f} -> {after:.3f}）。"),
+    "tu_skipped": ("{n} question(s) without a chunk marked relevant were left out.",
+                   "{n} 个没有相关标注的问题未参与。"),
+    "tu_apply": ("Apply to this session", "应用到本次会话"),
+    "tu_in_use": ("This session already uses the chosen fusion.", "本次会话已在使用选定的融合方式。"),
+    "tu_reset": ("Back to the configured fusion", "恢复配置中的融合方式"),
+    "tu_download": ("Download config (YAML)", "下载配置（YAML）"),
+    "tu_download_help": ("Pass it with --config (rag CLI) or as $RAG_CONFIG (web app).",
+                         "通过 --config（rag 命令行）或 $RAG_CONFIG（网页应用）使用。"),
 }
 
 

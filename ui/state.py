@@ -7,7 +7,12 @@ from dataclasses import dataclass
 import streamlit as st
 
 from rag.config import MODES as RETRIEVAL_MODES
-from rag.config import LLMSettings, Mode, RetrievalSettings, Settings, load_settings
+from rag.config import LLMSettings, Mode, RetrievalSettings, Settings, load_settings, with_overrides
+
+# The fusion and weights applied to this session (e.g. learned on the Evaluation page): {"fusion", "weights"}.
+SESSION_FUSION = "session_fusion"
+# The Retrieval check page's controls seeded from the session's retrieval settings (re-seeded after a change).
+RETRIEVAL_CHECK_CONTROLS = ("rc_mode", "rc_fusion", "rc_w_dense", "rc_w_sparse", "rc_w_colbert")
 
 # The retrieval modes as the sidebar offers them: the default mode first.
 MODES: tuple[Mode, ...] = tuple(sorted(RETRIEVAL_MODES, key=lambda mode: mode != RetrievalSettings().mode))
@@ -55,10 +60,34 @@ def options(settings: Settings) -> Options:
 
 
 def retrieval_settings(settings: Settings, opts: Options) -> RetrievalSettings:
-    """The retrieval settings with the sidebar's top-k, mode, min score and ColBERT choice."""
-    return settings.retrieval.model_copy(update={
+    """The retrieval settings with the sidebar's top-k, mode, min score and ColBERT choice, and the fusion and
+    weights applied to the session (:func:`apply_session_fusion`) if any."""
+    retrieval = settings.retrieval
+    applied = st.session_state.get(SESSION_FUSION)
+    if isinstance(applied, dict):
+        retrieval = with_overrides(retrieval, fusion=applied["fusion"], weights=applied["weights"])
+    return retrieval.model_copy(update={
         "top_k": opts.top_k, "mode": opts.mode, "min_score": opts.min_score, "colbert_rerank": opts.colbert,
     })
+
+
+def apply_session_fusion(retrieval: RetrievalSettings) -> None:
+    """Use the mode, fusion and weights of ``retrieval`` for the rest of the session: chat, Retrieval check and
+    evaluation. Call it from a button's callback (it sets the sidebar's mode before the sidebar is drawn)."""
+    ss = st.session_state
+    ss[SESSION_FUSION] = {"fusion": retrieval.fusion, "weights": retrieval.weights.model_dump()}
+    ss["opt_mode"] = retrieval.mode
+    for key in RETRIEVAL_CHECK_CONTROLS:
+        ss.pop(key, None)
+
+
+def reset_session_fusion(settings: Settings) -> None:
+    """Back to the configured mode, fusion and weights (undoes :func:`apply_session_fusion`); a button's callback."""
+    ss = st.session_state
+    ss.pop(SESSION_FUSION, None)
+    ss["opt_mode"] = settings.retrieval.mode
+    for key in RETRIEVAL_CHECK_CONTROLS:
+        ss.pop(key, None)
 
 
 def llm_settings(settings: Settings, opts: Options) -> LLMSettings:

@@ -43,11 +43,16 @@ def tuned_config(changes: Mapping[str, Any], base_config: str | Path | None = No
 def write_tuned_config(path: str | Path, changes: Mapping[str, Any], base_config: str | Path | None = None) -> Path:
     """Write :func:`tuned_config` to ``path`` (folders created) and return the path."""
     target = Path(path)
-    content = tuned_config(changes, base_config)
+    text = tuned_config_text(changes, base_config)
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(content, sort_keys=False, allow_unicode=True)
-    target.write_text(HEADER + text, encoding="utf-8")
+    target.write_text(text, encoding="utf-8")
     return target
+
+
+def tuned_config_text(changes: Mapping[str, Any], base_config: str | Path | None = None) -> str:
+    """:func:`tuned_config` as the YAML text written to a file (e.g. for a web-app download), with its header."""
+    content = tuned_config(changes, base_config)
+    return HEADER + yaml.safe_dump(content, sort_keys=False, allow_unicode=True)
 
 
 def _plain(value: Any) -> Any:

@@ -17,7 +17,7 @@ from rag.evaluation.marks import current_marks, export_marks, import_marks, mark
 from rag.evaluation.report import metric_label
 from rag.evaluation.significance import MAX_P, MIN_QUESTIONS, TEST_NAME
 from rag.workbench.chunks import ChunkBrowser
-from ui import resources
+from ui import resources, tune_panel
 from ui.evaluation_charts import metrics_chart, metrics_table, rank_chart
 from ui.i18n import t
 from ui.safe_markdown import code_span, escape_markdown
@@ -173,6 +173,9 @@ def marks_source(settings: Settings, kb: str, path: Path, marks: list[Judgment])
     elif st.button(t("ev_run"), key="ev_run", type="primary"):
         run(settings, kb, source, {query: query for query in qrels}, qrels)
     results(settings, kb, source, qrels)
+    if judged:
+        opts = options(settings)
+        tune_panel.section(settings, kb, retrieval_settings(settings, opts), qrels, recall_ks(opts.top_k))
 
 
 def beir_source(settings: Settings, kb: str) -> None:

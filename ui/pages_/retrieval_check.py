@@ -155,10 +155,11 @@ def page() -> None:
         st.info(t("no_kb"))
         return
     ss = st.session_state
+    session = retrieval_settings(settings, opts)  # with the fusion applied to the session, if any
     ss.setdefault("rc_mode", opts.mode)
     ss.setdefault("rc_top_k", opts.top_k)
-    ss.setdefault("rc_fusion", settings.retrieval.fusion)
-    for name, value in settings.retrieval.weights.model_dump().items():
+    ss.setdefault("rc_fusion", session.fusion)
+    for name, value in session.weights.model_dump().items():
         ss.setdefault(f"rc_w_{name}", float(value))
     explain_now = take_request(opts)
     rerun = bool(ss.pop(RERUN_KEY, False))
