@@ -204,7 +204,8 @@ class _GivenSettings(Settings):
         return (init_settings,)
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A YAML config file's sections; ConfigError when it is missing, not YAML, or not a mapping."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
@@ -231,10 +232,10 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
 
     ``overrides`` are section dicts (e.g. ``kb={"name": "docs"}``) and win over everything else.
     """
-    data: dict[str, Any] = _read_yaml(DEFAULT_CONFIG) if DEFAULT_CONFIG.exists() else {}
+    data: dict[str, Any] = read_config_file(DEFAULT_CONFIG) if DEFAULT_CONFIG.exists() else {}
     extra = config_file or os.environ.get(CONFIG_ENV)
     if extra:
-        data = _merge(data, _read_yaml(Path(extra)))
+        data = _merge(data, read_config_file(Path(extra)))
     try:
         settings = Settings(**data)
         if overrides:  # validated by the same rules, then kept as a plain Settings (already valid)

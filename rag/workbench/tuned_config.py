@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from rag.config import read_config_file
 from rag.errors import ConfigError
 
 HEADER = "# Written by `rag tune`: fusion learned from relevance judgments; use it with --config.\n"
@@ -23,16 +24,7 @@ def tuned_config(changes: Mapping[str, Any], base_config: str | Path | None = No
     """The content of the tuned config: ``base_config``'s (if given) with ``retrieval`` updated by ``changes``."""
     data: dict[str, Any] = {}
     if base_config is not None:
-        path = Path(base_config)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of sections, not {type(loaded).__name__}")
-        data = loaded
+        data = read_config_file(Path(base_config))
     retrieval = data.get("retrieval") or {}
     if not isinstance(retrieval, dict):
         raise ConfigError(f"the retrieval section of {base_config} must be a mapping")

@@ -17,7 +17,7 @@ from rag.config import Settings, with_overrides
 from rag.encoder import Encoder
 from rag.retrieval import HybridRetriever
 from rag.store import MilvusStore
-from rag.workbench.explain import Explanation, explain, explain_document
+from rag.workbench.explain import Explanation, Fix, explain, explain_document
 from tests.support.rendered import visible_text
 from tests.ui.conftest import APP, KB
 
@@ -43,6 +43,17 @@ def ranked_ids(settings: Settings, encoder: Encoder, **retrieval: Any) -> list[s
         cfg = with_overrides(settings.retrieval, **retrieval)
         documents = HybridRetriever.from_store(encoder, store, KB, cfg).search(QUERY).documents
         return [d.metadata["id"] for d in documents]
+
+
+def first_fixable(settings: Settings, encoder: Encoder, wanted: Callable[[Fix], bool],
+                  **retrieval: Any) -> tuple[str, Explanation, Fix]:
+    """The first chunk ranked 4th to 12th (top_k 3 with ``retrieval``) that a working fix ``wanted`` brings in."""
+    for chunk_id in ranked_ids(settings, encoder, top_k=12, **retrieval)[3:]:
+        result = expected(settings, encoder, chunk_id, top_k=3, **retrieval)
+        fix = next((f for f in result.fixes if wanted(f) and f.works), None)
+        if fix is not None:
+            return chunk_id, result, fix
+    raise AssertionError(f"no chunk of the demo knowledge base that such a fix brings in with {retrieval}")
 
 
 def explain_on_page(at: AppTest, chunk_id: str, top_k: int) -> None:
@@ -112,16 +123,8 @@ def test_a_sparse_weight_fix_applied_sets_the_weight_control(
 ) -> None:
     settings = use_settings(demo_kb)
     dense_only = {"dense": 1.0, "sparse": 0.0, "colbert": 1.0}
-    candidates = ranked_ids(settings, ui_encoder, top_k=12, candidate_factor=4, weights=dense_only)
-    found = None
-    for chunk_id in candidates[3:]:
-        result = expected(settings, ui_encoder, chunk_id, top_k=3, weights=dense_only)
-        fix = next((f for f in result.fixes if f.setting == "weights.sparse" and f.works), None)
-        if fix is not None:
-            found = (chunk_id, result, fix)
-            break
-    assert found is not None, "no chunk of the demo knowledge base that a sparse weight brings in"
-    chunk_id, result, fix = found
+    chunk_id, result, fix = first_fixable(settings, ui_encoder, lambda f: f.setting == "weights.sparse",
+                                          candidate_factor=4, weights=dense_only)
     at = start()
     at.number_input(key="rc_w_sparse").set_value(0.0)
     explain_on_page(at, chunk_id, top_k=3)
@@ -247,16 +250,8 @@ def test_a_fusion_fix_under_rrf_applies_every_setting_it_changes(
     demo_kb: Settings, use_settings: Callable[..., Settings], ui_encoder: Encoder
 ) -> None:
     settings = use_settings(demo_kb)
-    candidates = ranked_ids(settings, ui_encoder, top_k=12, fusion="rrf")
-    found = None
-    for chunk_id in candidates[3:]:
-        result = expected(settings, ui_encoder, chunk_id, top_k=3, fusion="rrf")
-        fix = next((f for f in result.fixes if "fusion" in (f.also | {f.setting: f.value}) and f.works), None)
-        if fix is not None:
-            found = (chunk_id, result, fix)
-            break
-    assert found is not None, "no chunk of the demo knowledge base that the weighted fusion brings in"
-    chunk_id, result, fix = found
+    chunk_id, result, fix = first_fixable(settings, ui_encoder, lambda f: "fusion" in (f.also | {f.setting: 0}),
+                                          fusion="rrf")
     at = start()
     at.selectbox(key="rc_fusion").set_value("rrf")
     explain_on_page(at, chunk_id, top_k=3)
