@@ -8,14 +8,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from cli.common import ConfigOption, JsonOption, KbOption, console
+from cli.common import ConfigOption, JsonOption, KbOption, console, err
 from clikit import safe
 from rag.config import load_settings
 
 if TYPE_CHECKING:  # not imported at run time: a usage error of `rag` is reported without loading pymilvus
-    from rag.workbench import DocumentEntry
+    from collections.abc import Callable
+
+    from rag.config import EmbeddingSettings
+    from rag.workbench import ChunkView, DocumentEntry
 
 ID_WIDTH = 64  # chunk ids are sha256 hex digests
+TABLE_WIDTH = ID_WIDTH + 60  # narrower terminals get one block per chunk: a table would squeeze the text to nothing
 
 
 def _where(page: int | None, heading: str | None) -> str:
@@ -46,26 +50,67 @@ def chunks(
     settings = load_settings(config)
     name = kb or settings.kb.name
     with MilvusStore(settings.milvus) as store:
-        browser = ChunkBrowser(store.open(name))
+        knowledge_base = store.open(name)
         if documents:
-            _print_documents(name, browser.documents(limit=limit, offset=offset), as_json)
+            _print_documents(name, ChunkBrowser(knowledge_base).documents(limit=limit, offset=offset), as_json)
             return
+        browser = ChunkBrowser(knowledge_base, count_tokens=_token_counter(settings.embedding))
         page = browser.chunks(source=source, contains=contains, limit=limit, offset=offset)
     if as_json:
         print(json.dumps({"kb": name, **page.to_dict()}, ensure_ascii=False, indent=2))
         return
-    table = Table(header_style="bold", show_lines=True)
-    for column in ("#", "source", "chunk", "page / heading", "text"):
-        table.add_column(column, overflow="fold")
-    table.add_column("id", no_wrap=True, min_width=ID_WIDTH)  # whole, to be copied (e.g. to `rag explain`)
-    for number, chunk in enumerate(page.chunks, start=offset + 1):
-        origin = chunk.provenance
-        table.add_row(str(number), safe(origin.doc_id or origin.source), str(origin.chunk_index),
-                      safe(_where(origin.page, origin.heading)), safe(chunk.text, multiline=True), chunk.id)
-    console.print(table)
+    if console.width >= TABLE_WIDTH:
+        _print_table(page.chunks, offset)
+    else:
+        _print_blocks(page.chunks, offset)
     shown = f"chunks {offset + 1}-{offset + len(page.chunks)}" if page.chunks else "no chunks"
     more = f"; next page: --offset {offset + limit}" if page.has_more else ""
     console.print(f"{shown} of knowledge base {safe(name)}{more}", highlight=False)
+
+
+def _token_counter(settings: EmbeddingSettings) -> Callable[[str], int] | None:
+    """The chunker's token count, from the model's tokenizer; None (and a note) when the model is not here."""
+    from rag.encoder import load_token_counter
+    from rag.errors import ModelNotAvailableError
+
+    try:
+        return load_token_counter(settings)
+    except ModelNotAvailableError as exc:
+        err.print(f"token counts left out: {safe(str(exc).split('. ')[0])}.", highlight=False)
+        return None
+
+
+def _tokens(chunk: ChunkView) -> str:
+    return "" if chunk.tokens is None else str(chunk.tokens)
+
+
+def _print_table(chunks: list[ChunkView], offset: int) -> None:
+    table = Table(header_style="bold", show_lines=True)
+    for column in ("#", "source", "chunk", "page / heading", "tokens", "text"):
+        table.add_column(column, overflow="fold")
+    table.add_column("id", no_wrap=True, min_width=ID_WIDTH)  # whole, to be copied (e.g. to `rag explain`)
+    for number, chunk in enumerate(chunks, start=offset + 1):
+        origin = chunk.provenance
+        table.add_row(str(number), safe(origin.doc_id or origin.source), str(origin.chunk_index),
+                      safe(_where(origin.page, origin.heading)), _tokens(chunk), safe(chunk.text, multiline=True),
+                      chunk.id)
+    console.print(table)
+
+
+def _print_blocks(chunks: list[ChunkView], offset: int) -> None:
+    """One block per chunk: a line of where it is from, its whole id on a line of its own, then its text."""
+    for number, chunk in enumerate(chunks, start=offset + 1):
+        origin = chunk.provenance
+        where = " · ".join(part for part in (
+            f"#{number}", safe(origin.doc_id or origin.source), f"chunk {origin.chunk_index}",
+            safe(_where(origin.page, origin.heading)), f"{chunk.tokens} tokens" if chunk.tokens is not None else "",
+        ) if part)
+        console.rule(style="dim")
+        console.print(where, style="bold", highlight=False)
+        console.print(f"id {chunk.id}", soft_wrap=True, highlight=False)
+        console.print(safe(chunk.text, multiline=True), highlight=False)
+    if chunks:
+        console.rule(style="dim")
 
 
 def _print_documents(name: str, entries: list[DocumentEntry], as_json: bool) -> None:

@@ -15,10 +15,11 @@ from rag.encoder.base import EncodedBatch, Encoder, SparseVector
 from rag.encoder.bge_m3 import BGEM3Encoder
 from rag.encoder.cache import CachedEncoder, EncodingCache, cache_path
 from rag.encoder.sentence_transformer import SentenceTransformerEncoder
+from rag.encoder.tokens import load_token_counter
 
 __all__ = [
     "BGEM3Encoder", "CachedEncoder", "EncodedBatch", "Encoder", "EncodingCache", "SentenceTransformerEncoder",
-    "SparseVector", "cache_path", "create_encoder", "load_encoder",
+    "SparseVector", "cache_path", "create_encoder", "load_encoder", "load_token_counter",
 ]
 
 _LOCK = threading.Lock()

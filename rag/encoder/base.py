@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from rag.encoder.tokens import count_tokens
+
 SparseVector = dict[int, float]
 BatchCallback = Callable[[int, int], None]
 """Called after each forward pass with (texts in the batch, tokens in the batch).
@@ -67,7 +69,7 @@ class Encoder(ABC):
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` without special tokens, as the chunker counts them."""
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return count_tokens(self.tokenizer, text)
 
 
 def plan_batches(lengths: Sequence[int], batch_size: int, batch_tokens: int = 0) -> list[list[int]]:

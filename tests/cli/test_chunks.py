@@ -77,3 +77,23 @@ def test_documents_with_chunk_counts(ingested: Settings) -> None:
     assert counts == {"guide.md": len(guide["chunks"]), ODD_NAME: 1}
     table = run_cli(["chunks", "--documents"], ingested, program="rag")
     assert "[red]notes[bold]" in table.stdout and "chunks" in table.stdout
+
+
+def test_chunks_carry_their_length_in_the_encoders_tokens(ingested: Settings, encoder: Encoder) -> None:
+    listed = json.loads(run_cli(["chunks", "--json"], ingested, program="rag").stdout)
+    assert listed["chunks"] and all(c["tokens"] == encoder.count_tokens(c["text"]) for c in listed["chunks"])
+    table = run_cli(["chunks", "--source", "guide.md"], ingested, program="rag")
+    first = next(c for c in listed["chunks"] if c["source"] == "guide.md" and c["chunk_index"] == 0)
+    assert "tokens" in table.stdout and f"│ {first['tokens']} " in table.stdout
+
+
+def test_a_narrow_terminal_gets_one_block_per_chunk_with_its_whole_id(ingested: Settings) -> None:
+    found = json.loads(run_cli(["chunks", "--contains", "a_b", "--json"], ingested, program="rag").stdout)
+    (chunk,) = found["chunks"]
+    narrow = run_cli(["chunks", "--contains", "a_b"], ingested, program="rag", extra_env={"COLUMNS": "80"})
+    assert narrow.returncode == 0, narrow.stderr
+    lines = narrow.stdout.splitlines()
+    assert f"id {chunk['id']}" in lines  # whole, on a line of its own
+    assert any(line.startswith("#1 · [red]notes[bold] 50%.md · chunk 0") for line in lines)
+    assert "screen codes stay text" in narrow.stdout and "\x1b" not in narrow.stdout
+    assert max(len(line) for line in lines) <= 80
