@@ -52,7 +52,10 @@ class FlagCrossEncoder(Reranker):
             ) from exc
         self.tokenizer = self.flag_model.tokenizer
         self.module = self.flag_model.model
-        self.module.half() if self.fp16 else self.module.float()
+        if self.fp16:
+            self.module.half()
+        else:
+            self.module.float()
         self.module.to(self.device).eval()
 
     def _pairs(self, query: str, passages: Sequence[str]) -> list[dict[str, list[int]]]:
