@@ -29,6 +29,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "status_milvus": ("Milvus", "Milvus"),
     "status_encoder": ("Encoder", "向量模型"),
     "status_ollama": ("Ollama", "Ollama"),
+    "status_reranker": ("Reranker", "重排序模型"),
+    "loads_on_first_search": ("loads on the first search", "首次检索时加载"),
     "reachable": ("reachable", "可连接"),
     "unreachable": ("unreachable", "无法连接"),
     "loaded": ("loaded", "已加载"),

@@ -12,8 +12,8 @@ from rag.config import RerankerSettings
 from rag.rerank.base import Reranker, RerankScore, sigmoid
 from rag.rerank.flag_reranker import FlagCrossEncoder
 
-__all__ = ["FlagCrossEncoder", "RerankScore", "Reranker", "create_reranker", "load_reranker", "loaded_rerankers",
-           "sigmoid"]
+__all__ = ["FlagCrossEncoder", "RerankScore", "Reranker", "create_reranker", "load_reranker", "loaded_reranker",
+           "loaded_rerankers", "sigmoid"]
 
 _LOCK = threading.Lock()
 _LOADED: dict[str, Reranker] = {}
@@ -31,6 +31,12 @@ def load_reranker(settings: RerankerSettings) -> Reranker:
         if key not in _LOADED:
             _LOADED[key] = create_reranker(settings)
         return _LOADED[key]
+
+
+def loaded_reranker(settings: RerankerSettings) -> Reranker | None:
+    """The cross-encoder of these settings if this process has loaded it, else None (nothing is loaded)."""
+    with _LOCK:
+        return _LOADED.get(settings.model_dump_json())
 
 
 def loaded_rerankers() -> list[Reranker]:
