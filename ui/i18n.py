@@ -159,6 +159,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "rcx_col_value": ("value", "数值"),
     "rcx_col_rank": ("rank among all chunks", "在全部片段中的排名"),
     "rcx_col_position": ("position in Milvus' list", "在 Milvus 列表中的位置"),
+    "rcx_rerank_outside": ("not in final: scored for this explanation", "未计入 final：仅为本次解释计算"),
     "rcx_matched": ("Matched query terms", "命中的查询词"),
     "rcx_missing": ("Missing query terms (the query's heaviest tokens the chunk lacks)",
                     "缺失的查询词（片段中没有的查询高权重词）"),
