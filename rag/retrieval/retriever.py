@@ -20,9 +20,9 @@ What the scores mean (every returned chunk carries all of them in ``metadata["sc
   cross-encoder``): a cross-encoder (bge-reranker-v2-m3) reads the query and the chunk together and gives a
   relevance logit (``rerank_raw``, equal to FlagReranker.compute_score) and its sigmoid (``rerank``, equal to
   compute_score(normalize=True)); the sigmoid is what fusion uses, ``rerank_rank`` is the order by it.
-- ``hybrid``: sum(w_i x s_i) / sum(w_i) over the scores computed (dense, sparse, and colbert if reranked);
-  weights default to FlagEmbedding's multilingual evaluation (dense 1.0, sparse 0.3, colbert 1.0). On the
-  same scale as ``dense`` only roughly: ``sparse`` is not bounded by 1.
+- ``hybrid``: sum(w_i x s_i) / sum(w_i) over the scores computed (dense, sparse, and colbert or rerank if
+  reranked); weights default to FlagEmbedding's multilingual evaluation (dense 1.0, sparse 0.3, colbert 1.0;
+  rerank 1.0). On the same scale as ``dense`` only roughly: ``sparse`` is not bounded by 1.
 - ``dense_rank`` / ``sparse_rank``: 1-based position of the chunk in Milvus' dense / sparse result list,
   None when that search did not return it (the chunk still gets an exact score of that kind).
 - ``rrf``: reciprocal rank fusion, sum over the lists holding the chunk of 1 / (rrf_k + rank). Depends only on
