@@ -14,7 +14,7 @@ from cli.common import ConfigOption, KbOption, console, err, load_encoder_with_s
 from clikit import safe, visible
 from rag.config import Settings, load_settings
 from rag.errors import InvalidInputError
-from rag.evaluation.modes import CHUNKS_PER_DOCUMENT, MODES
+from rag.evaluation.modes import ALL_MODES, CHUNKS_PER_DOCUMENT, MODES  # noqa: F401 - MODES: the CLI's modes, re-exported
 
 WHOLE_DOCUMENT_TOKENS = 1_000_000  # --whole-documents: never split; the encoder cuts at the model's length
 
@@ -28,9 +28,9 @@ def _split(value: str, name: str) -> list[str]:
 
 def parse_modes(value: str) -> list[str]:
     modes = _split(value, "modes")
-    unknown = [m for m in modes if m not in MODES]
+    unknown = [m for m in modes if m not in ALL_MODES]
     if unknown:
-        raise InvalidInputError(f"unknown mode {unknown[0]!r}; choose from {', '.join(MODES)}")
+        raise InvalidInputError(f"unknown mode {unknown[0]!r}; choose from {', '.join(ALL_MODES)}")
     return modes
 
 
@@ -72,7 +72,8 @@ def evaluate(
     qrels: Annotated[Path | None, typer.Option(help="BEIR qrels .tsv (query-id, corpus-id, score).")] = None,
     judgments: Annotated[Path | None, typer.Option(help="judgments.jsonl written by the web app.")] = None,
     kb: KbOption = None,
-    modes: Annotated[str, typer.Option(help="Comma-separated: dense,sparse,hybrid,hybrid+rrf,hybrid+colbert.")] = (
+    modes: Annotated[str, typer.Option(help=f"Comma-separated: {','.join(ALL_MODES)} (+rerank: the cross-encoder "
+                                            "of retrieval.reranker).")] = (
         "dense,sparse,hybrid,hybrid+colbert"
     ),
     k: Annotated[str, typer.Option("--k", help="Cut-offs of Recall@k, comma-separated.")] = "1,5,10,100",

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # imported when the command runs: a usage error is reported w
     from rag.workbench.kb_ranks import ListRank
 
 MAX_TERMS = 8
+RERANK_OUTSIDE = "not in final: scored for this explanation (the search did not rerank it into the results)"
 
 
 def explain(
@@ -91,6 +92,9 @@ def show(result: Explanation) -> None:
     table.add_row("hybrid", "-" if s.hybrid is None else f"{s.hybrid:.4f}", _describe(result.hybrid_rank), "")
     table.add_row("rrf", f"{s.rrf:.4f}", _describe(result.rrf_rank, s.rrf), "")
     table.add_row("final", f"{s.final:.4f}", _describe(result.final_rank, s.final), "")
+    if result.rerank is not None:  # the cross-encoder: in final when the search reranked the chunk
+        table.add_row("rerank", f"{result.rerank.normalised:.4f} (logit {result.rerank.raw:.4f})",
+                      f"rerank_rank {s.ranks.rerank}" if s.rerank is not None else RERANK_OUTSIDE, "")
     console.print(table)
     console.print(f"candidate lists: {result.candidate_limit} chunks each; hybrid, rrf and final ranks are among "
                   "all chunks, as if the candidate lists held every chunk", highlight=False)

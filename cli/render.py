@@ -48,23 +48,33 @@ def results_table(result: RetrievalResult, *, title: str | None = None) -> Table
 
 
 def documents_table(documents: list[Document], *, title: str, caption: str = "", cite: bool = False) -> Table:
-    """Rank (or [n] citation), source, chunk, dense %, sparse, colbert, hybrid, final and matched terms."""
+    """Rank (or [n] citation), source, chunk, dense %, sparse, colbert, rerank (only when a chunk was
+    cross-encoder-reranked: sigmoid and logit), hybrid, final and matched terms."""
     table = Table(title=title, caption=caption or None, header_style="bold")
-    columns = ["#" if cite else "rank", "source", "chunk", "dense %", "sparse", "colbert", "hybrid", "final",
-               "matched terms"]
+    reranked = any(Scores.from_metadata(doc.metadata).rerank is not None for doc in documents)
+    columns = ["#" if cite else "rank", "source", "chunk", "dense %", "sparse", "colbert",
+               *(["rerank (logit)"] if reranked else []), "hybrid", "final", "matched terms"]
     for name in columns:
         table.add_column(name, justify="left" if name in {"source", "matched terms"} else "right",
                          overflow="fold")
     for doc in documents:
-        table.add_row(*row(doc, cite=cite))
+        table.add_row(*row(doc, cite=cite, rerank_column=reranked))
     return table
 
 
-def row(doc: Document, *, cite: bool = False) -> list[str]:
+def rerank_cell(scores: Scores) -> str:
+    """The cross-encoder's sigmoid (what fusion uses) and its raw logit, e.g. ``0.940 (2.756)``; ``-`` if none."""
+    if scores.rerank is None:
+        return "-"
+    return f"{scores.rerank:.3f} ({_num(scores.rerank_raw)})"
+
+
+def row(doc: Document, *, cite: bool = False, rerank_column: bool = False) -> list[str]:
     meta = doc.metadata
     scores = Scores.from_metadata(meta)
     rank = f"[{meta['rank']}]" if cite else str(meta["rank"])
     return [
         rank, safe(location(meta)), str(Provenance.from_metadata(meta).chunk_index), f"{100 * scores.dense:.1f}",
-        _num(scores.sparse), _num(scores.colbert), _num(scores.hybrid), _num(scores.final, 4), safe(terms(meta)),
+        _num(scores.sparse), _num(scores.colbert), *([rerank_cell(scores)] if rerank_column else []),
+        _num(scores.hybrid), _num(scores.final, 4), safe(terms(meta)),
     ]

@@ -10,10 +10,13 @@ import typer
 from cli.common import ConfigOption, JsonOption, KbOption, TopKOption, console, err, open_retriever
 from cli.render import documents_table, results_table
 from clikit import flag_overrides, safe, visible
-from rag.config import FUSIONS, MODES, load_settings
+from rag.config import FUSIONS, MODES, RERANKS, load_settings
 
 ModeOption = Annotated[str | None, typer.Option("--mode", help=f"{' | '.join(MODES)} (retrieval.mode).")]
 FusionOption = Annotated[str | None, typer.Option(help=f"{' | '.join(FUSIONS)} (retrieval.fusion).")]
+RerankOption = Annotated[str | None, typer.Option(
+    help=f"{' | '.join(RERANKS)} (retrieval.rerank): what reorders the best retrieval.rerank_candidates.")]
+RERANK_LABELS = {"colbert": "ColBERT", "cross-encoder": "cross-encoder"}
 
 
 def search(
@@ -23,18 +26,19 @@ def search(
     mode: ModeOption = None,
     fusion: FusionOption = None,
     colbert: Annotated[bool | None, typer.Option("--colbert/--no-colbert", help="ColBERT rerank.")] = None,
+    rerank: RerankOption = None,
     min_score: Annotated[float | None, typer.Option(help="Keep chunks with final >= this.")] = None,
     source: Annotated[str | None, typer.Option(help="Only chunks of this source file.")] = None,
     source_prefix: Annotated[str | None, typer.Option(help="Only sources starting with this.")] = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """Search a knowledge base and show every chunk with its dense, sparse, colbert, hybrid and final scores."""
+    """Search a knowledge base and show every chunk with its dense, sparse, colbert, rerank, hybrid and final scores."""
     settings = load_settings(config)
     filters = {k: v for k, v in {"source": source, "source_prefix": source_prefix}.items() if v}
     with open_retriever(settings, kb) as retriever:
         result = retriever.search(query, top_k=top_k, mode=mode, fusion=fusion, colbert=colbert,
-                                  min_score=min_score, filters=filters or None)
+                                  min_score=min_score, filters=filters or None, rerank=rerank)  # type: ignore[arg-type]
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str))
         return
@@ -42,7 +46,8 @@ def search(
     t = result.timings
     console.print(f"{len(result.documents)} of {result.candidates} candidates; {t.total_ms:.0f} ms (encode "
                   f"{t.encode_ms:.0f}, Milvus {t.milvus_ms:.0f}, rescoring {t.rescoring_ms:.0f}"
-                  + (f", ColBERT {t.rerank_ms:.0f}" if result.colbert else "") + ")", highlight=False)
+                  + (f", {RERANK_LABELS[result.rerank]} {t.rerank_ms:.0f}" if result.rerank in RERANK_LABELS else "")
+                  + ")", highlight=False)
 
 
 def ask(

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, ValidationError, model_serializer, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -80,20 +80,51 @@ class IngestSettings(BaseModel):
     title_in_text: bool = False
 
 
+DEFAULT_RERANK_WEIGHT = 1.0
+
+
 class WeightSettings(BaseModel):
-    """Weights of the hybrid score: hybrid = sum(w_i * s_i) / sum(w_i) over the scores computed."""
+    """Weights of the hybrid score: hybrid = sum(w_i * s_i) / sum(w_i) over the scores computed.
+
+    ``rerank`` (the cross-encoder's normalised score) is written out only when set; unset it weighs
+    :data:`DEFAULT_RERANK_WEIGHT`, so weights read before cross-encoder reranking existed stay as they were.
+    """
 
     dense: float = Field(1.0, ge=0)
     sparse: float = Field(0.3, ge=0)
     colbert: float = Field(1.0, ge=0)
+    rerank: float | None = Field(None, ge=0)
+
+    @model_serializer(mode="wrap")
+    def _rerank_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("rerank") is None:
+            data.pop("rerank", None)
+        return data
+
+
+class RerankerSettings(BaseModel):
+    """The cross-encoder of ``retrieval.rerank: cross-encoder``; where it comes from as for the embedding model."""
+
+    model: str = "BAAI/bge-reranker-v2-m3"
+    hub: Literal["huggingface", "modelscope"] = "huggingface"
+    download: bool = True
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    fp16: bool = True
+    batch_size: int = Field(16, ge=1)
+    batch_tokens: int = Field(8192, ge=0)
+    max_length: int = Field(512, ge=16)
 
 
 Mode = Literal["dense", "sparse", "hybrid"]
 """Which searches supply candidates and which score orders them (see rag.retrieval.fusion)."""
 Fusion = Literal["weighted", "rrf"]
 """How hybrid mode fuses dense and sparse: a weighted mean of the scores, or reciprocal rank fusion."""
+Rerank = Literal["none", "colbert", "cross-encoder"]
+"""What reorders the best ``rerank_candidates``: nothing, bge-m3's ColBERT vectors, or a cross-encoder."""
 MODES: tuple[Mode, ...] = get_args(Mode)
 FUSIONS: tuple[Fusion, ...] = get_args(Fusion)
+RERANKS: tuple[Rerank, ...] = get_args(Rerank)
 
 
 MILVUS_MAX_LIMIT = 16384  # the most results one Milvus search or query returns (topk, offset + limit)
@@ -107,15 +138,46 @@ class RetrievalSettings(BaseModel):
     top_k: int = Field(5, ge=1, le=MILVUS_MAX_LIMIT)  # rag eval asks for 2 x Recall@k's largest k
     candidate_factor: int = Field(4, ge=1, le=100)
     weights: WeightSettings = WeightSettings()
-    colbert_rerank: bool = False
+    rerank: Rerank = "none"
     rerank_candidates: int = Field(20, ge=1, le=1000)
+    reranker: RerankerSettings = RerankerSettings()
     rrf_k: int = Field(60, ge=1)
     min_score: float = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _colbert_rerank_is_a_rerank(cls, data: Any) -> Any:
+        """The older key ``colbert_rerank: true/false`` sets ``rerank``: true -> colbert, false -> not colbert."""
+        if not isinstance(data, dict) or "colbert_rerank" not in data:
+            return data
+        data = dict(data)
+        if _truthy(data.pop("colbert_rerank")):
+            data["rerank"] = "colbert"
+        elif data.get("rerank") == "colbert":
+            data["rerank"] = "none"
+        return data
+
+    @property
+    def colbert_rerank(self) -> bool:
+        """Whether ColBERT reranks (``rerank: colbert``); the older setting's name, still accepted as input."""
+        return self.rerank == "colbert"
+
+    @property
+    def cross_encoder_rerank(self) -> bool:
+        """Whether the cross-encoder (``retrieval.reranker``) reranks."""
+        return self.rerank == "cross-encoder"
 
     @property
     def candidate_limit(self) -> int:
         """How many chunks each search (dense, sparse) fetches: top_k x candidate_factor, at most Milvus' limit."""
         return min(self.top_k * self.candidate_factor, MILVUS_MAX_LIMIT)
+
+
+def _truthy(value: Any) -> bool:
+    """A boolean setting given as a bool or as text (environment variables: true/false, 1/0, yes/no, on/off)."""
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on", "y", "t"}
+    return bool(value)
 
 
 class LevelSettings(BaseModel):

@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny bge-m3-format model, settings on a temporary milvus-lite, a milvus-lite server."""
+"""Shared fixtures: tiny bge-m3- and bge-reranker-format models, settings on a temporary milvus-lite, a milvus-lite
+server."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import pytest
 from rag.config import Settings, load_settings
 from rag.encoder import Encoder, load_encoder
 from rag.testing.tiny_bge_m3 import build_bge_m3_like
+from rag.testing.tiny_bge_reranker import build_bge_reranker_like
 from tests.support.ollama_server import ChatBehaviour, OllamaTestServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,12 +46,20 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def make_settings(tiny_model_dir: Path) -> Callable[..., Settings]:
-    """Settings for the tiny model; keyword arguments are section overrides, e.g. milvus={"uri": ...}."""
+def tiny_reranker_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded cross-encoder in bge-reranker-v2-m3's on-disk format, its tokenizer trained like the tiny bge-m3's."""
+    return build_bge_reranker_like(tmp_path_factory.mktemp("tiny-bge-reranker"), seed=0, extra_texts=example_texts(),
+                                   max_length=512)
+
+
+@pytest.fixture(scope="session")
+def make_settings(tiny_model_dir: Path, tiny_reranker_dir: Path) -> Callable[..., Settings]:
+    """Settings for the tiny models; keyword arguments are section overrides, e.g. milvus={"uri": ...}."""
 
     def make(tmp: Path, **sections: dict[str, Any]) -> Settings:
         base: dict[str, dict[str, Any]] = {
             "embedding": {"model": str(tiny_model_dir), "device": "cpu", "batch_size": 8, "max_length": 512},
+            "retrieval": {"reranker": {"model": str(tiny_reranker_dir), "device": "cpu"}},
             "milvus": {"uri": str(tmp / "milvus.db")},
             "chunking": {"chunk_tokens": 96, "overlap_tokens": 16},
             "kb": {"name": "test_kb"},

@@ -47,6 +47,12 @@ def score_table(result: Explanation) -> pd.DataFrame:
         rows.append({t("rcx_col_score"): name, t("rcx_col_value"): round(float(value), 6),
                      t("rcx_col_rank"): rank.describe() if rank else "",
                      t("rcx_col_position"): "" if rank is None or rank.position is None else str(rank.position)})
+    if result.rerank is not None:  # the cross-encoder: in final only when the search reranked the chunk
+        in_final = result.scores.rerank is not None
+        where = f"rerank_rank {result.scores.ranks.rerank}" if in_final else t("rcx_rerank_outside")
+        for name, value in (("rerank", result.rerank.normalised), ("rerank_raw", result.rerank.raw)):
+            rows.append({t("rcx_col_score"): name, t("rcx_col_value"): round(float(value), 6), t("rcx_col_rank"): where,
+                         t("rcx_col_position"): ""})
     return pd.DataFrame(rows)
 
 

@@ -97,6 +97,10 @@ def card_html(doc: Mapping[str, Any], levels: LevelSettings, labels: Mapping[str
     if s.colbert is not None:
         rows.append(f'<div>colbert <b data-score="colbert">{float(s.colbert):.4f}</b>'
                     f'{bar(float(s.colbert))}</div>')
+    if s.rerank is not None:  # the cross-encoder: its sigmoid (what fusion uses) and, in grey, its logit
+        rows.append(f'<div>rerank <b data-score="rerank">{float(s.rerank):.4f}</b>{bar(float(s.rerank))}'
+                    f'<span style="color:#888">logit <span data-score="rerank_raw">{float(s.rerank_raw or 0.0):.4f}'
+                    f'</span></span></div>')
     if s.hybrid is not None:
         tip = escape(" ; ".join(formula_lines(s, rrf_k)[1:3]), quote=True)
         rows.append(f'<div title="{tip}">hybrid <b data-score="hybrid">{float(s.hybrid):.4f}</b>'

@@ -8,6 +8,7 @@ import streamlit as st
 
 from rag.config import Settings
 from rag.errors import RagError
+from rag.rerank import loaded_reranker
 from ui import resources
 from ui.i18n import LANG_KEY, LANGUAGES, t
 from ui.safe_markdown import code_span, escape_markdown
@@ -70,6 +71,18 @@ def _line(ok: bool, name: str, detail: str) -> str:
     return f"{'🟢' if ok else '🔴'} **{name}** · {detail}"
 
 
+def _reranker_status(settings: Settings) -> None:
+    """The cross-encoder's line: loaded (green) or not yet (white: it loads on the first search that reranks)."""
+    config = settings.retrieval.reranker
+    reranker = loaded_reranker(config)
+    model = Path(config.model).name or config.model
+    if reranker is None:
+        line = f"⚪ **{t('status_reranker')}** · {code_span(model)} · {t('not_loaded')}, {t('loads_on_first_search')}"
+    else:
+        line = _line(True, t("status_reranker"), f"{code_span(model)} · {reranker.device} · {t('loaded')}")
+    st.sidebar.markdown(line)
+
+
 def _status(settings: Settings, encoder: object, milvus: object, errors: dict[str, str]) -> None:
     sb = st.sidebar
     sb.divider()
@@ -85,6 +98,8 @@ def _status(settings: Settings, encoder: object, milvus: object, errors: dict[st
                       f"{code_span(model)} · {device} · {t('loaded') if encoder is not None else t('not_loaded')}"))
     if "encoder" in errors:
         sb.error(escape_markdown(errors["encoder"]))
+    if settings.retrieval.cross_encoder_rerank:
+        _reranker_status(settings)
     status = resources.ollama_status(settings.llm.base_url, str(st.session_state.get("opt_model")))
     detail = t("reachable") if status.reachable else t("unreachable")
     if status.reachable:

@@ -67,7 +67,8 @@ def retrieval_settings(settings: Settings, opts: Options) -> RetrievalSettings:
     if isinstance(applied, dict):
         retrieval = with_overrides(retrieval, fusion=applied["fusion"], weights=applied["weights"])
     return retrieval.model_copy(update={
-        "top_k": opts.top_k, "mode": opts.mode, "min_score": opts.min_score, "colbert_rerank": opts.colbert,
+        "top_k": opts.top_k, "mode": opts.mode, "min_score": opts.min_score,
+        "rerank": "colbert" if opts.colbert else ("none" if retrieval.colbert_rerank else retrieval.rerank),
     })
 
 

@@ -10,14 +10,15 @@ from rag.config import EmbeddingSettings
 from rag.errors import ConfigError, ModelNotAvailableError
 
 
-def pick_device(requested: str) -> str:
-    """auto -> cuda when available, else cpu; an explicit cuda without a GPU is an error."""
+def pick_device(requested: str, setting: str = "embedding.device") -> str:
+    """auto -> cuda when available, else cpu; an explicit cuda without a GPU is an error naming ``setting``."""
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested == "cuda" and not torch.cuda.is_available():
+        env = "RAG_" + setting.upper().replace(".", "__")
         raise ModelNotAvailableError(
-            "embedding.device is cuda but PyTorch sees no CUDA GPU (CPU build of torch, or no driver). "
-            "Set embedding.device: auto or cpu (RAG_EMBEDDING__DEVICE=cpu)."
+            f"{setting} is cuda but PyTorch sees no CUDA GPU (CPU build of torch, or no driver). "
+            f"Set {setting}: auto or cpu ({env}=cpu)."
         )
     return requested
 

@@ -96,10 +96,10 @@ def resolve_st_model_dir(settings: EmbeddingSettings) -> Path:
             "embedding.hub: modelscope is supported for the bge-m3 backend only; for sentence-transformers "
             "download the model and set embedding.model to its folder. " + _how_to_get(model)
         )
-    from rag.encoder.model_source import _from_huggingface
+    from rag.encoder.model_source import EMBEDDING, _from_huggingface
 
     try:
-        return _check_dir(_from_huggingface(model, settings.download), model)
+        return _check_dir(_from_huggingface(model, settings.download, EMBEDDING), model)
     except ModelNotAvailableError as exc:
         raise ModelNotAvailableError(str(exc).split(" Get the model")[0] + " " + _how_to_get(model)) from None
 

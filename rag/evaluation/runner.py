@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.documents import Document
 
 from rag.evaluation.metrics import ModeResult, QuestionResult, documents_run, evaluate_run, metric_names
-from rag.evaluation.modes import CHUNKS_PER_DOCUMENT, FUSION_OF, MODES, unavailable_reason
+from rag.evaluation.modes import CHUNKS_PER_DOCUMENT, MODES, search_options, unavailable_reason
 from rag.evaluation.significance import Comparison, compare_modes
 
 Progress = Callable[[int, int, str], None]  # (questions done, questions in all modes, mode now running)
@@ -62,13 +62,12 @@ def run_modes(
             if progress:
                 progress(done, total, mode)
             continue
-        retrieval_mode, colbert = MODES[mode]
+        options = search_options(mode)
         retriever.query_cache.clear()
         run: dict[str, dict[str, float]] = {}
         started = time.perf_counter()
         for qid, text in queries.items():
-            found = retriever.search(text, top_k=chunk_k, mode=retrieval_mode, colbert=colbert, min_score=0.0,
-                                     fusion=FUSION_OF.get(mode))
+            found = retriever.search(text, top_k=chunk_k, min_score=0.0, **options)
             run[qid] = to_run(found.documents)
             done += 1
             if progress:

@@ -13,19 +13,21 @@ from typing import Any
 
 from rag.config import Fusion, Mode
 
-RANKED_LISTS = ("dense", "sparse", "colbert")
+RANKED_LISTS = ("dense", "sparse", "colbert", "rerank")
 
 
 @dataclass
 class Ranks:
-    """1-based position of a chunk in the dense, sparse and ColBERT orderings; None where a list lacks it."""
+    """1-based position of a chunk in the dense, sparse, ColBERT and cross-encoder orderings; None where a list
+    lacks it."""
 
     dense: int | None = None
     sparse: int | None = None
     colbert: int | None = None
+    rerank: int | None = None
 
     def present(self) -> Iterator[tuple[str, int]]:
-        """``(list name, rank)`` for the lists that hold the chunk, in the order dense, sparse, colbert."""
+        """``(list name, rank)`` for the lists that hold the chunk, in the order dense, sparse, colbert, rerank."""
         for name in RANKED_LISTS:
             rank = getattr(self, name)
             if rank is not None:
@@ -36,13 +38,17 @@ class Ranks:
 class Scores:
     """Every score of one chunk for one query, and the settings that made ``final``.
 
-    ``colbert`` is None unless the chunk was ColBERT-reranked; ``hybrid`` is None only when the weights of
-    the scores present are all 0. ``mode``/``fusion`` may be None in data written by hand.
+    ``colbert`` is None unless the chunk was ColBERT-reranked; ``rerank`` (the cross-encoder's sigmoid, 0..1,
+    the value fusion uses) and ``rerank_raw`` (its logit) are None unless the chunk was cross-encoder-reranked;
+    ``hybrid`` is None only when the weights of the scores present are all 0. ``mode``/``fusion`` may be None in
+    data written by hand.
     """
 
     dense: float = 0.0
     sparse: float = 0.0
     colbert: float | None = None
+    rerank: float | None = None
+    rerank_raw: float | None = None
     hybrid: float | None = None
     rrf: float = 0.0
     ranks: Ranks = field(default_factory=Ranks)
@@ -52,16 +58,22 @@ class Scores:
     weights: dict[str, float] = field(default_factory=dict)
 
     def value(self, name: str) -> float | None:
-        """A score by name (dense, sparse, colbert, hybrid, rrf or final)."""
+        """A score by name (dense, sparse, colbert, rerank, rerank_raw, hybrid, rrf or final)."""
         return getattr(self, name) if name in SCORE_FIELDS else None
 
     def to_metadata(self) -> dict[str, Any]:
-        """The dict stored in ``Document.metadata["scores"]``; ranks are flat keys (``dense_rank``, ...)."""
+        """The dict stored in ``Document.metadata["scores"]``; ranks are flat keys (``dense_rank``, ...).
+
+        ``rerank``, ``rerank_raw`` and ``rerank_rank`` are there only for a cross-encoder-reranked chunk.
+        """
+        reranked = self.rerank is not None
+        rerank = {"rerank": self.rerank, "rerank_raw": self.rerank_raw} if reranked else {}
+        rerank_rank = {"rerank_rank": self.ranks.rerank} if reranked else {}
         return {
-            "dense": self.dense, "sparse": self.sparse, "colbert": self.colbert, "hybrid": self.hybrid,
+            "dense": self.dense, "sparse": self.sparse, "colbert": self.colbert, **rerank, "hybrid": self.hybrid,
             "rrf": self.rrf, "dense_rank": self.ranks.dense, "sparse_rank": self.ranks.sparse,
-            "colbert_rank": self.ranks.colbert, "final": self.final, "mode": self.mode, "fusion": self.fusion,
-            "weights": dict(self.weights),
+            "colbert_rank": self.ranks.colbert, **rerank_rank, "final": self.final, "mode": self.mode,
+            "fusion": self.fusion, "weights": dict(self.weights),
         }
 
     @classmethod
@@ -78,4 +90,4 @@ class Scores:
         return cls.from_dict(metadata.get("scores") or {})
 
 
-SCORE_FIELDS = ("dense", "sparse", "colbert", "hybrid", "rrf", "final")
+SCORE_FIELDS = ("dense", "sparse", "colbert", "rerank", "rerank_raw", "hybrid", "rrf", "final")

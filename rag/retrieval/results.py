@@ -10,7 +10,7 @@ from langchain_core.documents import Document
 
 @dataclass
 class Timings:
-    """Milliseconds spent per step: query encoding, Milvus searches, exact rescoring, ColBERT reranking."""
+    """Milliseconds spent per step: query encoding, Milvus searches, exact rescoring, reranking (either kind)."""
 
     encode_ms: float = 0.0
     milvus_ms: float = 0.0
@@ -29,6 +29,7 @@ class RetrievalResult:
     ``candidates``: chunks whose scores were computed exactly (the union of the searches the mode uses).
     ``dense_hits`` / ``sparse_hits``: chunks returned by each Milvus search (before the union).
     ``below_min_score``: candidates dropped because their final score was under ``min_score``.
+    ``colbert``: ColBERT reranked; ``rerank``: what reranked (none, colbert or cross-encoder).
     """
 
     query: str
@@ -48,6 +49,7 @@ class RetrievalResult:
     below_min_score: int = 0
     cached_query: bool = False
     timings: Timings = field(default_factory=Timings)
+    rerank: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view: the settings used, the timings and each chunk's text and metadata."""

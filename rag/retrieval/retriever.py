@@ -16,16 +16,20 @@ What the scores mean (every returned chunk carries all of them in ``metadata["sc
   ``matched_terms`` lists the shared tokens and what each contributed. Good for names, codes and numbers.
 - ``colbert`` (-1..1, only with ColBERT reranking): late interaction; each query token is matched with its
   most similar chunk token and the similarities are averaged. Finer-grained than ``dense``.
-- ``hybrid``: sum(w_i x s_i) / sum(w_i) over the scores computed (dense, sparse, and colbert if reranked);
-  weights default to FlagEmbedding's multilingual evaluation (dense 1.0, sparse 0.3, colbert 1.0). On the
-  same scale as ``dense`` only roughly: ``sparse`` is not bounded by 1.
+- ``rerank`` (0..1) and ``rerank_raw`` (unbounded), only with cross-encoder reranking (``rerank:
+  cross-encoder``): a cross-encoder (bge-reranker-v2-m3) reads the query and the chunk together and gives a
+  relevance logit (``rerank_raw``, equal to FlagReranker.compute_score) and its sigmoid (``rerank``, equal to
+  compute_score(normalize=True)); the sigmoid is what fusion uses, ``rerank_rank`` is the order by it.
+- ``hybrid``: sum(w_i x s_i) / sum(w_i) over the scores computed (dense, sparse, and colbert or rerank if
+  reranked); weights default to FlagEmbedding's multilingual evaluation (dense 1.0, sparse 0.3, colbert 1.0;
+  rerank 1.0). On the same scale as ``dense`` only roughly: ``sparse`` is not bounded by 1.
 - ``dense_rank`` / ``sparse_rank``: 1-based position of the chunk in Milvus' dense / sparse result list,
   None when that search did not return it (the chunk still gets an exact score of that kind).
 - ``rrf``: reciprocal rank fusion, sum over the lists holding the chunk of 1 / (rrf_k + rank). Depends only on
   ranks, not on score values; about 0.033 at most for two lists with k = 60. Comparable within one query only.
 - ``final``: the score that orders the results and that ``min_score`` applies to. Which scores make it for
-  each mode, fusion and ColBERT reranking (and its formula) is the rule of :class:`rag.retrieval.fusion.ScoreFusion`,
-  written only there; with ColBERT reranking the reranked chunks come before the chunks outside the rerank set.
+  each mode, fusion and reranking (and its formula) is the rule of :class:`rag.retrieval.fusion.ScoreFusion`,
+  written only there; with reranking the reranked chunks come before the chunks outside the rerank set.
 
 ``min_score`` is inclusive: a chunk is kept when ``final >= min_score``; 0 (or less) keeps everything, and a
 value above every score returns nothing.
@@ -46,9 +50,11 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
-from rag.config import Fusion, Mode, RetrievalSettings, WeightSettings, with_overrides
+from rag.config import Fusion, Mode, Rerank, RetrievalSettings, WeightSettings, with_overrides
 from rag.encoder import Encoder
 from rag.errors import InvalidInputError
+from rag.rerank import load_reranker
+from rag.rerank.candidates import rerank_candidates
 from rag.retrieval.cache import QueryEncoding, QueryEncodingCache
 from rag.retrieval.chunk_scores import Ranks, Scores
 from rag.retrieval.filters import SearchFilters
@@ -163,17 +169,19 @@ class HybridRetriever(BaseRetriever):
         min_score: float | None = None,
         colbert: bool | None = None,
         weights: WeightSettings | Mapping[str, float] | None = None,
+        rerank: Rerank | None = None,
     ) -> RetrievalResult:
         """Search the knowledge base; arguments left as None take their value from the retrieval settings.
 
-        The overrides are checked by the same rules as the retrieval settings (InvalidInputError if wrong).
+        ``colbert=True`` is ``rerank="colbert"`` (``colbert=False`` turns ColBERT reranking off). The overrides
+        are checked by the same rules as the retrieval settings (InvalidInputError if wrong).
         """
         started = time.perf_counter()
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("The query is empty: type a question or a few words to search for.")
         overrides = {name: value for name, value in (
             ("top_k", top_k), ("mode", mode), ("fusion", fusion), ("min_score", min_score), ("colbert_rerank", colbert),
-            ("weights", None if weights is None else resolve_weights(weights)),
+            ("weights", None if weights is None else resolve_weights(weights)), ("rerank", rerank),
         ) if value is not None}
         cfg = with_overrides(self.settings, **overrides) if overrides else self.settings
         rule = ScoreFusion.from_settings(cfg)
@@ -186,7 +194,7 @@ class HybridRetriever(BaseRetriever):
         result = RetrievalResult(
             query=query, kb=self.knowledge_base.name, mode=cfg.mode, fusion=cfg.fusion, top_k=cfg.top_k,
             min_score=cfg.min_score, colbert=cfg.colbert_rerank, weights=dict(rule.weights), filters=flt.as_dict(),
-            formula=rule.formula(),
+            formula=rule.formula(), rerank=cfg.rerank,
         )
         timings = result.timings
 
@@ -211,9 +219,12 @@ class HybridRetriever(BaseRetriever):
         pool = self.rank_hits(dense_hits, sparse_hits, encoding, rule)
         timings.rescoring_ms = _ms(tick)
 
-        if cfg.colbert_rerank and pool:
+        if cfg.rerank != "none" and pool:
             tick = time.perf_counter()
-            pool = self._rerank(pool, encoding, rule, cfg.rerank_candidates)
+            if cfg.colbert_rerank:
+                pool = self._rerank(pool, encoding, rule, cfg.rerank_candidates)
+            else:
+                pool = rerank_candidates(load_reranker(cfg.reranker), query, pool, rule, cfg.rerank_candidates, _order)
             timings.rerank_ms = _ms(tick)
 
         tick = time.perf_counter()

@@ -14,7 +14,7 @@ import numpy as np
 from rag.config import WeightSettings
 from rag.errors import InvalidInputError
 
-SCORE_NAMES = ("dense", "sparse", "colbert")
+SCORE_NAMES = ("dense", "sparse", "colbert", "rerank")
 
 
 def dense_score(query: np.ndarray, chunk: np.ndarray) -> float:
@@ -65,15 +65,18 @@ def weighted_hybrid(scores: Mapping[str, float | None], weights: Mapping[str, fl
 
 
 def resolve_weights(value: WeightSettings | Mapping[str, float] | None) -> dict[str, float]:
-    """Weights as {"dense", "sparse", "colbert"}; a partial mapping is completed with the defaults."""
+    """Weights as {"dense", "sparse", "colbert"} (+ "rerank" when set); a partial mapping is completed with the
+    defaults."""
     if value is None:
         return WeightSettings().model_dump()
     if isinstance(value, WeightSettings):
         return value.model_dump()
     unknown = set(value) - set(SCORE_NAMES)
     if unknown:
-        raise InvalidInputError(f"unknown weight(s) {', '.join(sorted(unknown))}; use dense, sparse and colbert.")
-    merged = {**WeightSettings().model_dump(), **{k: float(v) for k, v in value.items()}}
+        raise InvalidInputError(
+            f"unknown weight(s) {', '.join(sorted(unknown))}; use dense, sparse, colbert and rerank."
+        )
+    merged = {**WeightSettings().model_dump(), **{k: float(v) for k, v in value.items() if v is not None}}
     if any(not v >= 0 for v in merged.values()):
         raise InvalidInputError(f"weights must be numbers of 0 or more, got {merged}.")
     return merged

@@ -76,7 +76,8 @@ def _scored(pieces: list[str], texts: list[str]) -> list[tuple[str, float]]:
     return [(p, math.log((counts[p] + 1) / total)) for p in pieces]
 
 
-def _write_tokenizer_files(tokenizer: Tokenizer, out: Path, max_length: int) -> None:
+def write_tokenizer_files(tokenizer: Tokenizer, out: Path, max_length: int) -> None:
+    """Write the tokenizer files of a BAAI XLM-RoBERTa repo (tokenizer.json, special tokens, tokenizer config)."""
     tokenizer.save(str(out / "tokenizer.json"))
     special = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
                "pad_token": "<pad>", "cls_token": "<s>", "mask_token": "<mask>"}
@@ -102,7 +103,7 @@ def build_bge_m3_like(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = train_tokenizer([*training_sentences(), *extra_texts])
-    _write_tokenizer_files(tokenizer, out, max_length)
+    write_tokenizer_files(tokenizer, out, max_length)
 
     torch.manual_seed(seed)
     size = FULL_SIZE if full_size else {**TINY_SIZE, "hidden_size": hidden_size}

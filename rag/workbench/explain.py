@@ -29,7 +29,9 @@ not how it ranks). ``neighbours`` scores the chunks before and after it in its d
 higher, the answer may span the two.
 
 The verdict always comes from the real search. With ColBERT reranking, the scores of a chunk that was not
-retrieved are those before the rerank (no colbert score), and its ``min_score`` / ``top_k`` diagnosis too.
+retrieved are those before the rerank (no colbert score), and its ``min_score`` / ``top_k`` diagnosis too. With
+cross-encoder reranking the same holds, and ``rerank`` gives the chunk's cross-encoder score anyway: the search's
+own for a retrieved chunk (it is in ``scores`` and ``final``), else computed for the explanation (not in ``final``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import numpy as np
 
 from rag.config import MILVUS_MAX_LIMIT
 from rag.errors import InvalidInputError
+from rag.rerank import RerankScore, load_reranker
 from rag.retrieval.cache import QueryEncoding
 from rag.retrieval.chunk_scores import Ranks, Scores
 from rag.retrieval.fusion import ScoreFusion
@@ -102,6 +105,7 @@ class Explanation:
     final_rank: ListRank | None = None
     dropped_by: list[str] = field(default_factory=list)  # the search filters that leave it out
     filter_fix: Fix | None = None  # the search without those filters, run again
+    rerank: RerankScore | None = None  # the cross-encoder's score (retrieval.rerank: cross-encoder), else None
 
     @property
     def spans_neighbour(self) -> bool:
@@ -228,6 +232,8 @@ def _explain_row(retriever: HybridRetriever, query: str, row: dict[str, Any], vi
                        for t, w in missing],
         candidate_limit=limit, lost_at=lost_at, reason=reason, retrieved_rank=retrieved, pool_rank=pool_rank,
     )
+    if cfg.cross_encoder_rerank:
+        explanation.rerank = _cross_encoder_score(retriever, query, row, scores)
     full = view.full.ranks(chunk_id, scores, dense_place=dense_rank.rank if dense_rank.exact else None,
                            sparse_place=sparse_rank.rank if sparse_rank.exact else None)
     explanation.hybrid_rank, explanation.rrf_rank, explanation.final_rank = full["hybrid"], full["rrf"], full["final"]
@@ -269,6 +275,13 @@ def _neighbours(retriever: HybridRetriever, row: dict[str, Any], q: QueryEncodin
                              chunk_index=int(other["chunk_index"]), scores=mine, higher=mine.final > scores.final,
                              retrieved_rank=retrieved.get(other["id"])))
     return out
+
+
+def _cross_encoder_score(retriever: HybridRetriever, query: str, row: dict[str, Any], scores: Scores) -> RerankScore:
+    """The search's own cross-encoder score of a reranked chunk; for any other chunk, the cross-encoder run on it."""
+    if scores.rerank is not None and scores.rerank_raw is not None:
+        return RerankScore(scores.rerank_raw, scores.rerank)
+    return load_reranker(retriever.settings.reranker).score(query, [row.get("text", "")])[0]
 
 
 def _within(position: int | None, limit: int) -> bool:

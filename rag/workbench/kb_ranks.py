@@ -71,7 +71,7 @@ class FullListRanks:
 
     def __init__(self, dense_hits: list[dict[str, Any]], sparse_hits: list[dict[str, Any]], encoding: QueryEncoding,
                  rule: ScoreFusion, window: int = MILVUS_MAX_LIMIT) -> None:
-        self.rule = replace(rule, colbert=False)  # ranks are before any ColBERT rerank
+        self.rule = replace(rule, colbert=False, rerank=False)  # ranks are before any rerank (ColBERT, cross-encoder)
         both = replace(self.rule, mode="hybrid")  # hybrid and rrf for every chunk of both lists, whatever the mode
         pool = HybridRetriever.rank_hits(dense_hits, sparse_hits, encoding, both)
         self.dense_cut, self.sparse_cut = len(dense_hits) >= window, len(sparse_hits) >= window

@@ -131,6 +131,40 @@ def test_every_mode_equals_a_brute_force_reference(
             assert mode_result["metrics"][name] == pytest.approx(value, abs=1e-9), (mode_result["mode"], name)
 
 
+def test_the_cross_encoder_modes_equal_a_brute_force_reference(
+    settings: Settings, encoder: Encoder, tiny_reranker_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from FlagEmbedding import FlagReranker
+
+    args = write_beir(tmp_path / "set", DOCS, QUERIES, QRELS)
+    result = run_eval([*args, "--modes", "hybrid+rerank,dense+rerank", "--k", "1,3,5"], settings, monkeypatch,
+                      tmp_path / "out.json")
+    assert [r["mode"] for r in result["results"]] == ["hybrid+rerank", "dense+rerank"]
+    flag = encoder.flag_model  # type: ignore[attr-defined]
+    reranker = FlagReranker(str(tiny_reranker_dir), use_fp16=False, devices="cpu")
+    texts = [f"{title}\n{text}" for title, text in DOCS.values()]
+    d = flag.encode(texts, max_length=512, return_dense=True, return_sparse=True)
+    q = flag.encode(list(QUERIES.values()), max_length=512, return_dense=True, return_sparse=True)
+    w = settings.retrieval.weights
+    rankings: dict[str, dict[str, list[str]]] = {"hybrid+rerank": {}, "dense+rerank": {}, "dense": {}}
+    for qi, (qid, query) in enumerate(QUERIES.items()):  # 8 documents: all within rerank_candidates (20)
+        dense = d["dense_vecs"] @ q["dense_vecs"][qi]
+        sparse = np.array([flag.compute_lexical_matching_score(q["lexical_weights"][qi], lw)
+                           for lw in d["lexical_weights"]])
+        rerank = np.array(reranker.compute_score([(query, t) for t in texts], normalize=True))
+        finals = {"hybrid+rerank": (w.dense * dense + w.sparse * sparse + rerank) / (w.dense + w.sparse + 1.0),
+                  "dense+rerank": (w.dense * dense + rerank) / (w.dense + 1.0), "dense": dense}
+        for mode, scores in finals.items():
+            rankings[mode][qid] = [list(DOCS)[i] for i in np.argsort(-scores, kind="stable")]
+    # the cross-encoder changes the outcome: the dense ranking alone scores differently
+    assert reference_metrics(rankings["dense"], QRELS, [1, 3, 5]) != reference_metrics(
+        rankings["dense+rerank"], QRELS, [1, 3, 5])
+    for mode_result in result["results"]:
+        expected = reference_metrics(rankings[mode_result["mode"]], QRELS, [1, 3, 5])
+        for name, value in expected.items():
+            assert mode_result["metrics"][name] == pytest.approx(value, abs=1e-9), (mode_result["mode"], name)
+
+
 def test_second_run_encodes_no_document(
     settings: Settings, encoder: Encoder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -108,3 +108,24 @@ def test_explain_names_the_filter_that_drops_the_chunk(demo: Settings, encoder: 
     rrf_row = next(line for line in table.stdout.splitlines() if line.startswith("│ rrf"))
     assert "0.0000" in rrf_row and f"rank {printed['rrf_rank']['rank']} (at {printed['rrf_rank']['score']:.4f} over " \
         "the full lists)" in rrf_row
+
+
+def test_explain_shows_the_cross_encoders_score(demo: Settings, encoder: Encoder) -> None:
+    reranking = demo.retrieval.model_copy(update={"rerank": "cross-encoder", "top_k": 3})
+    with MilvusStore(demo.milvus) as store:
+        retriever = HybridRetriever.from_store(encoder, store, demo.kb.name, reranking)
+        first = retriever.search(QUERY).documents[0]
+        expected = explain(retriever, QUERY, first.metadata["id"])
+    env = {"RAG_RETRIEVAL__RERANK": "cross-encoder"}
+    result = run_cli(["explain", QUERY, "--chunk", first.metadata["id"], "--top-k", "3", "--json"], demo,
+                     program="rag", extra_env=env)
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert expected.rerank is not None
+    assert printed["rerank"]["raw"] == pytest.approx(expected.rerank.raw, abs=1e-6)
+    assert printed["scores"]["rerank_rank"] == expected.scores.ranks.rerank
+    table = run_cli(["explain", QUERY, "--chunk", first.metadata["id"], "--top-k", "3"], demo, program="rag",
+                    extra_env=env)
+    assert table.returncode == 0, table.stderr
+    assert f"{expected.rerank.normalised:.4f} (logit {expected.rerank.raw:.4f})" in table.stdout
+    assert f"rerank_rank {expected.scores.ranks.rerank}" in table.stdout

@@ -48,6 +48,27 @@ def test_search_table_and_modes(demo: Settings) -> None:
     assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_search_reranks_with_the_cross_encoder(demo: Settings, encoder: Encoder) -> None:
+    result = run_cli(["search", QUERY, "--top-k", "4", "--rerank", "cross-encoder", "--json"], demo, program="rag")
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    with MilvusStore(demo.milvus) as store:
+        expected = HybridRetriever.from_store(encoder, store, demo.kb.name, demo.retrieval).search(
+            QUERY, top_k=4, rerank="cross-encoder")
+    assert printed["rerank"] == "cross-encoder" and printed["formula"] == expected.formula
+    assert [d["id"] for d in printed["documents"]] == [d.metadata["id"] for d in expected.documents]
+    for mine, theirs in zip(printed["documents"], expected.documents, strict=True):
+        for name in ("rerank", "rerank_raw", "rerank_rank", "final"):
+            assert mine["scores"][name] == pytest.approx(theirs.metadata["scores"][name], abs=1e-6)
+    table = run_cli(["search", QUERY, "--top-k", "3", "--rerank", "cross-encoder"], demo, program="rag")
+    assert table.returncode == 0, table.stderr
+    first = expected.documents[0].metadata["scores"]
+    assert "rerank (logit)" in table.stdout and f"{first['rerank']:.3f} ({first['rerank_raw']:.3f})" in table.stdout
+    assert ", cross-encoder " in table.stdout and "rerank = sigmoid(cross-encoder logit)" in table.stdout
+    bad = run_cli(["search", QUERY, "--rerank", "bm25"], demo, program="rag")
+    assert bad.returncode == 2 and "rerank must be one of" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_similarity_json_and_empty_input(settings: Settings, encoder: Encoder) -> None:
     result = run_cli(["similarity", "我喜欢看书", "阅读使我快乐", "--json"], settings, program="rag")
     assert result.returncode == 0, result.stderr

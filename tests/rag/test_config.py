@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from rag.config import DEFAULT_CONFIG, Settings, load_settings
+from rag.config import DEFAULT_CONFIG, Settings, load_settings, with_overrides
 from rag.errors import ConfigError
 
 
@@ -108,3 +108,37 @@ def test_overrides_win_over_files_and_environment_and_are_validated(
     assert (flagged.retrieval.top_k, flagged.retrieval.mode, flagged.ingest.text_field) == (7, "dense", "content")
     with pytest.raises(ConfigError, match=r"retrieval\.mode"):
         load_settings(cfg, retrieval={"mode": "fuzzy"})
+
+
+def test_rerank_is_one_setting_and_the_older_colbert_key_still_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = load_settings().retrieval
+    assert (s.rerank, s.colbert_rerank, s.rerank_candidates) == ("none", False, 20)
+    assert (s.reranker.model, s.reranker.max_length, s.reranker.device) == ("BAAI/bge-reranker-v2-m3", 512, "auto")
+    old = tmp_path / "old.yaml"
+    old.write_text("retrieval:\n  colbert_rerank: true\n")
+    assert load_settings(old).retrieval.rerank == "colbert" and load_settings(old).retrieval.colbert_rerank
+    new = tmp_path / "new.yaml"
+    new.write_text("retrieval:\n  rerank: cross-encoder\n  colbert_rerank: false\n"
+                   "  reranker:\n    model: /models/bge-reranker-v2-m3\n    batch_size: 4\n")
+    s = load_settings(new).retrieval
+    assert (s.rerank, s.cross_encoder_rerank, s.reranker.batch_size) == ("cross-encoder", True, 4)
+    assert s.reranker.model == "/models/bge-reranker-v2-m3"
+    monkeypatch.setenv("RAG_RETRIEVAL__COLBERT_RERANK", "true")
+    assert load_settings(new).retrieval.rerank == "colbert"
+    monkeypatch.delenv("RAG_RETRIEVAL__COLBERT_RERANK")
+    monkeypatch.setenv("RAG_RETRIEVAL__RERANKER__DEVICE", "cpu")
+    monkeypatch.setenv("RAG_RETRIEVAL__RERANK", "cross-encoder")
+    s = load_settings().retrieval
+    assert (s.rerank, s.reranker.device) == ("cross-encoder", "cpu")
+    with pytest.raises(ConfigError, match=r"retrieval\.rerank"):
+        load_settings(retrieval={"rerank": "bm25"})
+
+
+def test_the_rerank_weight_is_written_only_when_set() -> None:
+    s = load_settings().retrieval
+    assert s.weights.model_dump() == {"dense": 1.0, "sparse": 0.3, "colbert": 1.0}
+    weighted = load_settings(retrieval={"weights": {"rerank": 2.0}}).retrieval
+    assert weighted.weights.model_dump() == {"dense": 1.0, "sparse": 0.3, "colbert": 1.0, "rerank": 2.0}
+    assert with_overrides(weighted, top_k=3).weights.rerank == 2.0  # per-call overrides keep it

@@ -92,3 +92,41 @@ def test_one_vocabulary_for_modes_and_fusions() -> None:
     assert MODES == ("dense", "sparse", "hybrid") and FUSIONS == ("weighted", "rrf")
     assert sorted(SIDEBAR_MODES) == sorted(MODES) and SIDEBAR_MODES[0] == RetrievalSettings().mode
     assert {mode for mode, _ in EVAL_MODES.values()} == set(MODES)
+
+
+def reranked(logit: float = 1.5, rank: int = 2) -> Scores:
+    from rag.rerank import sigmoid
+
+    return Scores(dense=0.8, sparse=2.0, rerank=sigmoid(logit), rerank_raw=logit,
+                  ranks=Ranks(dense=2, sparse=5, rerank=rank))
+
+
+def test_the_cross_encoders_normalised_score_enters_final_and_the_formula_says_so() -> None:
+    rule = ScoreFusion.from_settings(RetrievalSettings(rerank="cross-encoder"))
+    assert rule.rerank and not rule.colbert and rule.weights["rerank"] == 1.0
+    scores = rule.fuse(reranked())
+    assert scores.rerank == pytest.approx(1 / (1 + 2.718281828459045 ** -1.5))
+    assert scores.final == scores.hybrid == pytest.approx((0.8 + 0.6 + scores.rerank) / 2.3)
+    assert rule.formula() == ("final = hybrid = (1.0 x dense + 0.3 x sparse + 1.0 x rerank) / 2.3"
+                              "   (rerank = sigmoid(cross-encoder logit), 0..1)")
+    lines = rule.explain(scores)
+    assert f"rerank = sigmoid(1.5000) = {scores.rerank:.4f}   rerank_rank = 2" in lines
+    assert lines[-1] == f"final = (1 x 0.8000 + 0.3 x 2.0000 + 1 x {scores.rerank:.4f}) / 2.3 = {scores.final:.4f}"
+    rrf = ScoreFusion("hybrid", "rrf", W, rerank=True).fuse(reranked())
+    assert rrf.final == pytest.approx(1 / 62 + 1 / 65 + 1 / 62)
+    sparse = ScoreFusion("sparse", "weighted", {"rerank": 3.0}, rerank=True).fuse(reranked())
+    assert sparse.final == pytest.approx((0.3 * 2.0 + 3.0 * (sparse.rerank or 0.0)) / 3.3)
+    # outside the rerank set: the rule without rerank; the raw logit never enters final
+    assert rule.fuse(chunk()).final == pytest.approx((0.8 + 0.6) / 1.3)
+    assert ScoreFusion.of(scores).formula() == rule.formula()
+    with pytest.raises(InvalidInputError, match="not both"):
+        ScoreFusion("hybrid", "weighted", W, colbert=True, rerank=True)
+
+
+def test_rerank_scores_round_trip_and_appear_only_on_reranked_chunks() -> None:
+    scores = ScoreFusion("hybrid", "weighted", W, rerank=True).fuse(reranked())
+    flat = scores.to_metadata()
+    assert list(flat) == ["dense", "sparse", "colbert", "rerank", "rerank_raw", "hybrid", "rrf", "dense_rank",
+                          "sparse_rank", "colbert_rank", "rerank_rank", "final", "mode", "fusion", "weights"]
+    assert Scores.from_metadata({"scores": flat}) == scores and scores.value("rerank_raw") == 1.5
+    assert "rerank" not in ScoreFusion("hybrid", "weighted", W, rerank=True).fuse(chunk()).to_metadata()

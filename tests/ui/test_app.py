@@ -177,6 +177,33 @@ def test_colbert_rerank_from_the_sidebar(
     assert "final = hybrid = (1.0 x dense + 0.3 x sparse + 1.0 x colbert) / 2.3" in at.expander[0].code[0].value
 
 
+def test_cross_encoder_rerank_on_the_cards_in_the_export_and_in_the_status_block(
+    demo_kb: Settings, use_settings: Callable[..., Settings], ui_encoder: Encoder
+) -> None:
+    reranker = {**demo_kb.retrieval.reranker.model_dump(), "batch_size": 7}  # settings no other test loads
+    settings = use_settings(demo_kb, retrieval={"rerank": "cross-encoder", "rerank_candidates": 2,
+                                                "reranker": reranker})
+    at = start("pages_/retrieval_check.py")
+    assert any(m.value.startswith("⚪ **Reranker**") and "not loaded" in m.value for m in at.sidebar.markdown)
+    at.text_input(key="rc_query").set_value("remote work days per week")
+    at.button(key="rc_search").click().run()
+    assert not at.exception and not at.error
+    docs = search(settings, ui_encoder, "remote work days per week")
+    shown = cards(at)
+    assert_cards_match(shown, docs, settings)
+    for card, doc in zip(shown[:2], docs[:2], strict=True):
+        scores = doc.metadata["scores"]
+        assert card["shown"]["rerank"] == f"{scores['rerank']:.4f}"
+        assert card["shown"]["rerank_raw"] == f"{scores['rerank_raw']:.4f}"
+    assert "rerank" not in shown[2]["shown"]  # outside the rerank set
+    formula = "final = hybrid = (1.0 x dense + 0.3 x sparse + 1.0 x rerank) / 2.3"
+    assert formula in at.expander[0].code[0].value
+    exported = list(csv.DictReader(io.StringIO(to_csv("q", [{"text": d.page_content, **d.metadata} for d in docs]))))
+    assert [row["rerank_raw"] for row in exported] == [str(d.metadata["scores"].get("rerank_raw", "")) for d in docs]
+    at.run()
+    assert any("🟢 **Reranker**" in m.value and "loaded" in m.value for m in at.sidebar.markdown)
+
+
 @pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
 def test_retrieval_check_modes(
     mode: str, demo_kb: Settings, use_settings: Callable[..., Settings], ui_encoder: Encoder

@@ -266,3 +266,19 @@ def test_a_fusion_fix_under_rrf_applies_every_setting_it_changes(
         assert at.number_input(key="rc_w_sparse").value == pytest.approx(changes["weights.sparse"])
     ids = [d.metadata["id"] for d in at.session_state["rc_result"].documents]
     assert chunk_id in ids and ids.index(chunk_id) + 1 == fix.retrieved_rank
+
+
+def test_with_the_cross_encoder_the_score_table_has_its_score(
+    demo_kb: Settings, use_settings: Callable[..., Settings], ui_encoder: Encoder
+) -> None:
+    settings = use_settings(demo_kb, retrieval={"rerank": "cross-encoder", "rerank_candidates": 3})
+    fifth = ranked_ids(settings, ui_encoder, top_k=5)[4]
+    result = expected(settings, ui_encoder, fifth, top_k=3)
+    assert result.lost_at != "retrieved" and result.rerank is not None and result.scores.rerank is None
+    at = start()
+    explain_on_page(at, fifth, top_k=3)
+    assert_shows(at, result)
+    rows = score_rows(at)
+    assert rows["rerank"]["value"] == pytest.approx(result.rerank.normalised, abs=1e-6)
+    assert rows["rerank_raw"]["value"] == pytest.approx(result.rerank.raw, abs=1e-6)
+    assert rows["rerank"]["rank among all chunks"] == "not in final: scored for this explanation"

@@ -11,7 +11,7 @@ import pytest
 from rag.encoder import load_encoder
 from rag.errors import InvalidInputError
 from rag.evaluation import documents_run, evaluate_questions, load_beir_folder, run_modes
-from rag.evaluation.modes import FUSION_OF, MODES, available_modes, unavailable_reason
+from rag.evaluation.modes import FUSION_OF, MODES, RERANK_MODES, available_modes, unavailable_reason
 from rag.retrieval import HybridRetriever
 from tests.rag.test_encoder_backends import minilm_settings
 
@@ -24,6 +24,9 @@ DEPTH = 10
 
 
 def chunk_ids(retriever: HybridRetriever, query: str, mode: str, top_k: int = DEPTH) -> list[str]:
+    if mode in RERANK_MODES:
+        found = retriever.search(query, top_k=top_k, mode=RERANK_MODES[mode], rerank="cross-encoder", min_score=0.0)
+        return [doc.metadata["id"] for doc in found.documents]
     retrieval_mode, colbert = MODES[mode]
     found = retriever.search(query, top_k=top_k, mode=retrieval_mode, colbert=colbert, min_score=0.0,
                              fusion=FUSION_OF.get(mode))
@@ -109,3 +112,27 @@ def test_a_beir_folder_is_matched_on_document_ids(
     assert all(c.verdict == "not significant (2 questions)" for c in evaluation.comparisons)
     with pytest.raises(InvalidInputError, match="has no qrels"):
         load_beir_folder(tmp_path)
+
+
+def test_the_cross_encoder_modes_rank_as_the_reranked_searches(
+    make_retriever: Callable[..., HybridRetriever], tiny_reranker_dir: Path
+) -> None:
+    retriever = make_retriever(reranker={"model": str(tiny_reranker_dir), "device": "cpu"}, rerank_candidates=8)
+    assert "hybrid+rerank" not in available_modes(retriever.encoder)  # asked for by name: they load a second model
+    modes = ["hybrid", "hybrid+rerank", "dense+rerank"]
+    ranked = {mode: {qid: chunk_ids(retriever, text, mode) for qid, text in QUESTIONS.items()} for mode in modes}
+    reranked = {qid: [d.metadata["id"] for d in retriever.search(text, top_k=DEPTH, rerank="cross-encoder",
+                                                                  min_score=0.0).documents]
+                for qid, text in QUESTIONS.items()}
+    assert ranked["hybrid+rerank"] == reranked and ranked["hybrid+rerank"] != ranked["hybrid"]
+    qrels = {qid: {ids[2]: 1} for qid, ids in ranked["hybrid+rerank"].items()}  # each question's 3rd reranked chunk
+    results = run_modes(retriever, QUESTIONS, qrels, modes, [1, 5, 10], lambda docs: documents_run(docs, "id"), DEPTH)
+    by_mode = {r.mode: r for r in results}
+    assert all(q.rank == 3 for q in by_mode["hybrid+rerank"].questions)
+    for mode in ("hybrid", "dense+rerank"):
+        for question in by_mode[mode].questions:
+            found = ranked[mode][question.qid]
+            assert question.rank == (found.index(question.relevant[0]) + 1 if question.relevant[0] in found else None)
+    minilm = load_encoder(minilm_settings())
+    assert unavailable_reason(minilm, "dense+rerank") == ""
+    assert unavailable_reason(minilm, "hybrid+rerank").startswith("needs sparse vectors")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -346,3 +347,32 @@ def test_the_top_k_fix_is_the_smallest_that_brings_the_chunk_in_with_the_candida
                 less = make_retriever(top_k=fix.value - 1, fusion="rrf").search(query).documents
                 assert document.metadata["id"] not in [d.metadata["id"] for d in less]
     assert grown, "no chunk here needs a top_k above its rank among the candidates: the test shows nothing"
+
+
+def test_with_the_cross_encoder_every_explanation_gives_the_chunks_rerank_score(
+    make_retriever: Callable[..., HybridRetriever], tiny_reranker_dir: Path
+) -> None:
+    from FlagEmbedding import FlagReranker
+
+    reranker = {"model": str(tiny_reranker_dir), "device": "cpu"}
+    retriever = make_retriever(rerank="cross-encoder", reranker=reranker, rerank_candidates=4, top_k=3)
+    result = retriever.search(QUERY)
+    second = result.documents[1]
+    explained = explain(retriever, QUERY, second.metadata["id"])
+    assert (explained.lost_at, explained.retrieved_rank) == ("retrieved", 2)
+    assert explained.scores.to_metadata() == second.metadata["scores"]  # the search's numbers, rerank included
+    assert explained.rerank is not None
+    assert (explained.rerank.raw, explained.rerank.normalised) == (second.metadata["scores"]["rerank_raw"],
+                                                                  second.metadata["scores"]["rerank"])
+    retrieved = {d.metadata["id"] for d in result.documents}
+    missed = next(r for r in retriever.knowledge_base.rows("", ["id", "text"]) if r["id"] not in retrieved)
+    other = explain(retriever, QUERY, missed["id"])
+    assert other.lost_at != "retrieved" and other.scores.rerank is None  # its final is before the rerank
+    flag = FlagReranker(str(tiny_reranker_dir), use_fp16=False, devices="cpu")
+    assert other.rerank is not None
+    assert other.rerank.raw == pytest.approx(flag.compute_score([(QUERY, missed["text"])])[0], abs=1e-5)
+    assert other.rerank.normalised == pytest.approx(
+        flag.compute_score([(QUERY, missed["text"])], normalize=True)[0], abs=1e-5)
+    assert json.loads(json.dumps(other.to_dict()))["rerank"] == {"raw": other.rerank.raw,
+                                                                 "normalised": other.rerank.normalised}
+    assert explain(make_retriever(), QUERY, missed["id"]).rerank is None  # rerank: none

@@ -1,0 +1,90 @@
+"""A cross-encoder (bge-reranker-v2-m3 and its kind) through FlagEmbedding's ``FlagReranker``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+import torch
+from transformers.utils import logging as transformers_logging
+
+from rag.config import RerankerSettings
+from rag.encoder.base import BatchCallback, plan_batches
+from rag.encoder.model_source import RERANKER, resolve_model_dir
+from rag.encoder.runtime import pick_device
+from rag.errors import ModelNotAvailableError
+from rag.rerank.base import Reranker, RerankScore
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # FlagEmbedding's own bars would tear the Rich progress display
+
+
+class FlagCrossEncoder(Reranker):
+    """Scores (query, passage) pairs with ``FlagReranker``'s tokenizer and model.
+
+    Scores equal ``FlagReranker.compute_score`` (the logit) and ``compute_score(normalize=True)`` (its sigmoid)
+    for the same pairs and ``max_length``: pairs are built by FlagEmbedding's own rule (the query cut to 3/4 of
+    ``max_length``, then the passage cut to fit). The loop is ours so that pairs are sorted by length and each
+    forward pass is filled up to ``batch_tokens`` padded tokens, as the encoder does, without a probe pass.
+    """
+
+    def __init__(self, settings: RerankerSettings) -> None:
+        super().__init__()
+        from FlagEmbedding import FlagReranker
+
+        self.model_dir = resolve_model_dir(settings, RERANKER)
+        self.device = pick_device(settings.device, "retrieval.reranker.device")
+        self.fp16 = settings.fp16 and self.device.startswith("cuda")
+        self.batch_size = settings.batch_size
+        self.batch_tokens = settings.batch_tokens
+        self.max_length = settings.max_length
+        self.query_max_length = settings.max_length * 3 // 4
+        self.model_name = settings.model
+        logging.getLogger("transformers").setLevel(logging.ERROR)
+        transformers_logging.disable_progress_bar()
+        try:
+            self.flag_model = FlagReranker(str(self.model_dir), use_fp16=self.fp16, devices=self.device,
+                                           batch_size=self.batch_size, max_length=self.max_length)
+        except (OSError, ValueError) as exc:
+            raise ModelNotAvailableError(
+                f"Reranker model at {self.model_dir} could not be loaded ({exc}). Check that the folder is a "
+                "complete bge-reranker-v2-m3 download (config.json, weights, tokenizer)."
+            ) from exc
+        self.tokenizer = self.flag_model.tokenizer
+        self.module = self.flag_model.model
+        if self.fp16:
+            self.module.half()
+        else:
+            self.module.float()
+        self.module.to(self.device).eval()
+
+    def _pairs(self, query: str, passages: Sequence[str]) -> list[dict[str, list[int]]]:
+        """Token ids of each (query, passage) pair, cut as ``FlagReranker.compute_score`` cuts them."""
+        from FlagEmbedding.utils.tokenizer_compat import prepare_for_model_compat
+
+        q_ids = self.tokenizer([query], add_special_tokens=False, max_length=self.query_max_length,
+                               truncation=True)["input_ids"][0]
+        p_ids = self.tokenizer(list(passages), add_special_tokens=False, max_length=self.max_length,
+                               truncation=True)["input_ids"]
+        return [prepare_for_model_compat(self.tokenizer, q_ids, ids, truncation="only_second",
+                                         max_length=self.max_length, padding=False) for ids in p_ids]
+
+    @torch.inference_mode()
+    def score(
+        self, query: str, passages: Sequence[str], *, on_batch: BatchCallback | None = None
+    ) -> list[RerankScore]:
+        from FlagEmbedding.utils.tokenizer_compat import pad_with_compat
+
+        if not passages:
+            return []
+        pairs = self._pairs(query, passages)
+        logits = [0.0] * len(pairs)
+        for idx in plan_batches([len(p["input_ids"]) for p in pairs], self.batch_size, self.batch_tokens):
+            batch = pad_with_compat(self.tokenizer, [pairs[i] for i in idx], padding=True, return_tensors="pt")
+            out = self.module(**batch.to(self.device), return_dict=True).logits.view(-1).float().cpu().tolist()
+            for i, value in zip(idx, out, strict=True):
+                logits[i] = value
+            self.pairs_scored += len(idx)
+            if on_batch is not None:
+                on_batch(len(idx), sum(len(pairs[i]["input_ids"]) for i in idx))
+        return [RerankScore.of(value) for value in logits]
