@@ -196,6 +196,11 @@ def tune(
     if not getattr(retriever.encoder, "supports_sparse", True):
         raise InvalidInputError("tuning the fusion needs sparse (lexical) scores, which the embedding model "
                                 f"{retriever.encoder.model_name!r} does not produce (it is dense-only).")
+    if retriever.settings.rerank == "cross-encoder":
+        raise InvalidInputError(
+            "tuning does not replay the cross-encoder reranker yet, so its figures would not be those of your "
+            "searches: tune with retrieval.rerank none or colbert (e.g. RAG_RETRIEVAL__RERANK=none), then turn the "
+            "cross-encoder on again.")
     if folds < 2:
         raise InvalidInputError(f"folds must be at least 2 (one to learn on, one to check on), got {folds}.")
     ks = sorted(set(ks))

@@ -189,6 +189,10 @@ def test_too_few_questions_with_a_relevant_mark_are_refused(retriever: HybridRet
         tune(retriever, {f"part {code}": {chunk_id: 1}, "nothing relevant": {chunk_id: 0}})
     with pytest.raises(InvalidInputError, match="folds"):
         tune(retriever, lexical_qrels(parts[1]), folds=1)
+    reranked = retriever.model_copy(update={"settings": retriever.settings.model_copy(
+        update={"rerank": "cross-encoder"})})
+    with pytest.raises(InvalidInputError, match="RAG_RETRIEVAL__RERANK=none"):
+        tune(reranked, lexical_qrels(parts[1]))
 
 
 def test_questions_without_a_relevant_mark_are_left_out(retriever: HybridRetriever,
