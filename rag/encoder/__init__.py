@@ -7,15 +7,25 @@ With a data directory and ``embedding.cache: true`` the encoder is wrapped in a 
 
 from __future__ import annotations
 
+import importlib
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rag.config import EmbeddingSettings
 from rag.encoder.base import EncodedBatch, Encoder, SparseVector
-from rag.encoder.bge_m3 import BGEM3Encoder
 from rag.encoder.cache import CachedEncoder, EncodingCache, cache_path
-from rag.encoder.sentence_transformer import SentenceTransformerEncoder
 from rag.encoder.tokens import load_token_counter
+
+if TYPE_CHECKING:
+    from rag.encoder.bge_m3 import BGEM3Encoder
+    from rag.encoder.sentence_transformer import SentenceTransformerEncoder
+
+# The model classes import torch and FlagEmbedding (seconds): loaded on first use (PEP 562), so that a command that
+# needs only the tokenizer (`rag chunks`) does not pay for them.
+_MODEL_CLASSES = {
+    "BGEM3Encoder": "rag.encoder.bge_m3", "SentenceTransformerEncoder": "rag.encoder.sentence_transformer",
+}
 
 __all__ = [
     "BGEM3Encoder", "CachedEncoder", "EncodedBatch", "Encoder", "EncodingCache", "SentenceTransformerEncoder",
@@ -27,10 +37,20 @@ _LOADED: dict[str, Encoder] = {}
 _NOT_MODEL_FIELDS = {"cache"}
 
 
+def __getattr__(name: str) -> Any:
+    if name not in _MODEL_CLASSES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_MODEL_CLASSES[name]), name)
+
+
 def create_encoder(settings: EmbeddingSettings) -> Encoder:
     """A new, uncached encoder for ``settings.backend`` (loading takes seconds; prefer ``load_encoder``)."""
     if settings.backend == "sentence-transformers":
+        from rag.encoder.sentence_transformer import SentenceTransformerEncoder
+
         return SentenceTransformerEncoder(settings)
+    from rag.encoder.bge_m3 import BGEM3Encoder
+
     return BGEM3Encoder(settings)
 
 

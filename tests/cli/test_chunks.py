@@ -30,11 +30,12 @@ def ingested(settings: Settings, encoder: Encoder, tmp_path: Path) -> Iterator[S
     yield settings
 
 
-def test_chunks_json_pages_and_contains(ingested: Settings) -> None:
+def test_chunks_json_pages_and_contains(ingested: Settings, encoder: Encoder) -> None:
     everything = run_cli(["chunks", "--json", "--limit", "100"], ingested, program="rag")
     assert everything.returncode == 0, everything.stderr
     listed = json.loads(everything.stdout)
     assert listed["kb"] == "test_kb" and not listed["has_more"]
+    assert all(c["tokens"] == encoder.count_tokens(c["text"]) for c in listed["chunks"])  # the chunker's count
     assert {c["source"] for c in listed["chunks"]} == {"guide.md", ODD_NAME}
     first = json.loads(run_cli(["chunks", "--json", "--limit", "1"], ingested, program="rag").stdout)
     rest = json.loads(run_cli(["chunks", "--json", "--offset", "1"], ingested, program="rag").stdout)
@@ -63,6 +64,15 @@ def test_chunks_table_prints_texts_safely(ingested: Settings) -> None:
     assert "chunks 1-1 of knowledge base test_kb" in result.stdout
     found = json.loads(run_cli(["chunks", "--contains", "a_b", "--json"], ingested, program="rag").stdout)
     assert found["chunks"][0]["id"] in result.stdout  # whole on one line, to be copied
+    assert "tokens" in result.stdout and f"│ {found['chunks'][0]['tokens']} " in result.stdout
+    # A narrow terminal gets one block per chunk: where it is from, its whole id on a line of its own, its text.
+    narrow = run_cli(["chunks", "--contains", "a_b"], ingested, program="rag", extra_env={"COLUMNS": "80"})
+    assert narrow.returncode == 0, narrow.stderr
+    lines = narrow.stdout.splitlines()
+    assert f"id {found['chunks'][0]['id']}" in lines
+    assert any(line.startswith("#1 · [red]notes[bold] 50%.md · chunk 0") for line in lines)
+    assert "screen codes stay text" in narrow.stdout and "\x1b" not in narrow.stdout
+    assert max(len(line) for line in lines) <= 80
     paged = run_cli(["chunks", "--limit", "1"], ingested, program="rag")
     assert "next page: --offset 1" in paged.stdout
     missing = run_cli(["chunks", "--kb", "no_such_kb"], ingested, program="rag")
@@ -78,22 +88,3 @@ def test_documents_with_chunk_counts(ingested: Settings) -> None:
     table = run_cli(["chunks", "--documents"], ingested, program="rag")
     assert "[red]notes[bold]" in table.stdout and "chunks" in table.stdout
 
-
-def test_chunks_carry_their_length_in_the_encoders_tokens(ingested: Settings, encoder: Encoder) -> None:
-    listed = json.loads(run_cli(["chunks", "--json"], ingested, program="rag").stdout)
-    assert listed["chunks"] and all(c["tokens"] == encoder.count_tokens(c["text"]) for c in listed["chunks"])
-    table = run_cli(["chunks", "--source", "guide.md"], ingested, program="rag")
-    first = next(c for c in listed["chunks"] if c["source"] == "guide.md" and c["chunk_index"] == 0)
-    assert "tokens" in table.stdout and f"│ {first['tokens']} " in table.stdout
-
-
-def test_a_narrow_terminal_gets_one_block_per_chunk_with_its_whole_id(ingested: Settings) -> None:
-    found = json.loads(run_cli(["chunks", "--contains", "a_b", "--json"], ingested, program="rag").stdout)
-    (chunk,) = found["chunks"]
-    narrow = run_cli(["chunks", "--contains", "a_b"], ingested, program="rag", extra_env={"COLUMNS": "80"})
-    assert narrow.returncode == 0, narrow.stderr
-    lines = narrow.stdout.splitlines()
-    assert f"id {chunk['id']}" in lines  # whole, on a line of its own
-    assert any(line.startswith("#1 · [red]notes[bold] 50%.md · chunk 0") for line in lines)
-    assert "screen codes stay text" in narrow.stdout and "\x1b" not in narrow.stdout
-    assert max(len(line) for line in lines) <= 80
