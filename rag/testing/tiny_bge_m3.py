@@ -86,6 +86,24 @@ def write_tokenizer_files(tokenizer: Tokenizer, out: Path, max_length: int) -> N
     (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
 
 
+def xlm_roberta_config(vocab_size: int, *, full_size: bool = False, max_length: int = 8192,
+                       hidden_size: int = TINY_DIM, **extra: object) -> XLMRobertaConfig:
+    """The XLM-RoBERTa ``config.json`` of bge-m3 and bge-reranker-v2-m3 (full size: their real dimensions and
+    vocabulary) or of the tiny variant (``vocab_size`` and ``hidden_size``); ``extra`` adds keys (e.g. num_labels)."""
+    return XLMRobertaConfig(
+        vocab_size=BGE_M3_VOCAB_SIZE if full_size else vocab_size,
+        max_position_embeddings=max_length + 2,
+        type_vocab_size=1,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        layer_norm_eps=1e-5,
+        initializer_range=0.02 if full_size else TINY_INIT_RANGE,
+        **(FULL_SIZE if full_size else {**TINY_SIZE, "hidden_size": hidden_size}),
+        **extra,
+    )
+
+
 def build_bge_m3_like(
     out_dir: str | Path,
     *,
@@ -106,23 +124,13 @@ def build_bge_m3_like(
     write_tokenizer_files(tokenizer, out, max_length)
 
     torch.manual_seed(seed)
-    size = FULL_SIZE if full_size else {**TINY_SIZE, "hidden_size": hidden_size}
-    config = XLMRobertaConfig(
-        vocab_size=BGE_M3_VOCAB_SIZE if full_size else tokenizer.get_vocab_size(),
-        max_position_embeddings=max_length + 2,
-        type_vocab_size=1,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-        layer_norm_eps=1e-5,
-        initializer_range=0.02 if full_size else TINY_INIT_RANGE,
-        **size,
-    )
+    config = xlm_roberta_config(tokenizer.get_vocab_size(), full_size=full_size, max_length=max_length,
+                                hidden_size=hidden_size)
     model = XLMRobertaModel(config)
     model.eval()
     model.save_pretrained(out, safe_serialization=True)
 
-    hidden = size["hidden_size"]
+    hidden = config.hidden_size
     torch.save(torch.nn.Linear(hidden, hidden).state_dict(), out / "colbert_linear.pt")
     sparse_linear = torch.nn.Linear(hidden, 1)
     if not full_size:

@@ -18,30 +18,16 @@ from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification
 
 from rag.testing.sentences import training_sentences
 from rag.testing.tiny_bge_m3 import (
-    BGE_M3_VOCAB_SIZE,
-    FULL_SIZE,
-    TINY_INIT_RANGE,
-    TINY_SIZE,
     train_tokenizer,
     write_tokenizer_files,
+    xlm_roberta_config,
 )
 
 
 def reranker_config(vocab_size: int, *, full_size: bool = False, max_length: int = 8192) -> XLMRobertaConfig:
     """bge-reranker-v2-m3's ``config.json`` (full size: its real dimensions) or the tiny variant's, one label."""
-    return XLMRobertaConfig(
-        vocab_size=BGE_M3_VOCAB_SIZE if full_size else vocab_size,
-        max_position_embeddings=max_length + 2,
-        type_vocab_size=1,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-        layer_norm_eps=1e-5,
-        initializer_range=0.02 if full_size else TINY_INIT_RANGE,
-        num_labels=1,
-        architectures=["XLMRobertaForSequenceClassification"],
-        **(FULL_SIZE if full_size else TINY_SIZE),
-    )
+    return xlm_roberta_config(vocab_size, full_size=full_size, max_length=max_length, num_labels=1,
+                              architectures=["XLMRobertaForSequenceClassification"])
 
 
 def build_bge_reranker_like(
