@@ -114,6 +114,7 @@ class RerankerSettings(BaseModel):
     batch_size: int = Field(16, ge=1)
     batch_tokens: int = Field(8192, ge=0)
     max_length: int = Field(512, ge=16)
+    quantize: Literal["none", "int8"] = "none"
 
 
 Mode = Literal["dense", "sparse", "hybrid"]

@@ -6,7 +6,7 @@ import warnings
 
 import torch
 
-from rag.config import EmbeddingSettings
+from rag.config import EmbeddingSettings, RerankerSettings
 from rag.errors import ConfigError, ModelNotAvailableError
 
 
@@ -23,20 +23,23 @@ def pick_device(requested: str, setting: str = "embedding.device") -> str:
     return requested
 
 
-def device_for(settings: EmbeddingSettings) -> str:
-    """The device a model runs on; int8 quantisation is a CPU technique, so it implies the CPU."""
+def device_for(settings: EmbeddingSettings | RerankerSettings, section: str = "embedding") -> str:
+    """The device a model runs on; int8 quantisation is a CPU technique, so it implies the CPU.
+
+    ``section`` is where the settings live in the config (``embedding``, ``retrieval.reranker``), for messages.
+    """
     if settings.quantize == "int8":
         if settings.device == "cuda":
             raise ConfigError(
-                "embedding.quantize is int8 but embedding.device is cuda: dynamic int8 quantisation runs on the "
+                f"{section}.quantize is int8 but {section}.device is cuda: dynamic int8 quantisation runs on the "
                 "CPU only. On a GPU use quantize: none (fp16 is used there); on a CPU set device: cpu or auto."
             )
         return "cpu"
-    return pick_device(settings.device)
+    return pick_device(settings.device, f"{section}.device")
 
 
-def quantize_int8(module: torch.nn.Module) -> torch.nn.Module:
-    """Quantise ``module``'s Linear layers to dynamic int8, in place, and return it.
+def quantize_int8(module: torch.nn.Module, setting: str = "embedding.quantize") -> torch.nn.Module:
+    """Quantise ``module``'s Linear layers to dynamic int8, in place, and return it (``setting``: for messages).
 
     Weights become int8 per output channel; activations are quantised per forward pass from their observed
     range (PyTorch's eager dynamic quantisation, fbgemm/x86 kernels). Embeddings, LayerNorms and the heads
@@ -48,15 +51,15 @@ def quantize_int8(module: torch.nn.Module) -> torch.nn.Module:
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
     except ImportError as exc:  # a future PyTorch without eager quantisation
         raise ConfigError(
-            f"embedding.quantize is int8 but this PyTorch ({torch.__version__}) has no torch.ao.quantization "
-            "dynamic quantisation. Set embedding.quantize: none (RAG_EMBEDDING__QUANTIZE=none)."
+            f"{setting} is int8 but this PyTorch ({torch.__version__}) has no torch.ao.quantization dynamic "
+            f"quantisation. Set {setting}: none (RAG_{setting.upper().replace('.', '__')}=none)."
         ) from exc
     if "fbgemm" not in torch.backends.quantized.supported_engines and (
         "x86" not in torch.backends.quantized.supported_engines
     ):
         raise ConfigError(
-            "embedding.quantize is int8 but this PyTorch build has no x86 int8 kernels (fbgemm); int8 needs an "
-            "x86-64 CPU build of PyTorch. Set embedding.quantize: none."
+            f"{setting} is int8 but this PyTorch build has no x86 int8 kernels (fbgemm); int8 needs an "
+            f"x86-64 CPU build of PyTorch. Set {setting}: none."
         )
     module.float()
     with warnings.catch_warnings():

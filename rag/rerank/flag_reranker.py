@@ -12,7 +12,7 @@ from transformers.utils import logging as transformers_logging
 from rag.config import RerankerSettings
 from rag.encoder.base import BatchCallback, plan_batches
 from rag.encoder.model_source import RERANKER, resolve_model_dir
-from rag.encoder.runtime import pick_device
+from rag.encoder.runtime import device_for, quantize_int8
 from rag.errors import ModelNotAvailableError
 from rag.rerank.base import Reranker, RerankScore
 
@@ -26,6 +26,7 @@ class FlagCrossEncoder(Reranker):
     for the same pairs and ``max_length``: pairs are built by FlagEmbedding's own rule (the query cut to 3/4 of
     ``max_length``, then the passage cut to fit). The loop is ours so that pairs are sorted by length and each
     forward pass is filled up to ``batch_tokens`` padded tokens, as the encoder does, without a probe pass.
+    With ``quantize: int8`` the model's Linear layers run as dynamic int8 on the CPU (the encoder's helper).
     """
 
     def __init__(self, settings: RerankerSettings) -> None:
@@ -33,7 +34,8 @@ class FlagCrossEncoder(Reranker):
         from FlagEmbedding import FlagReranker
 
         self.model_dir = resolve_model_dir(settings, RERANKER)
-        self.device = pick_device(settings.device, "retrieval.reranker.device")
+        self.quantize = settings.quantize
+        self.device = device_for(settings, "retrieval.reranker")
         self.fp16 = settings.fp16 and self.device.startswith("cuda")
         self.batch_size = settings.batch_size
         self.batch_tokens = settings.batch_tokens
@@ -57,6 +59,8 @@ class FlagCrossEncoder(Reranker):
         else:
             self.module.float()
         self.module.to(self.device).eval()
+        if self.quantize == "int8":
+            quantize_int8(self.module, "retrieval.reranker.quantize")
 
     def _pairs(self, query: str, passages: Sequence[str]) -> list[dict[str, list[int]]]:
         """Token ids of each (query, passage) pair, cut as ``FlagReranker.compute_score`` cuts them."""

@@ -136,6 +136,14 @@ def test_rerank_is_one_setting_and_the_older_colbert_key_still_works(
         load_settings(retrieval={"rerank": "bm25"})
 
 
+def test_the_reranker_quantize_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().retrieval.reranker.quantize == "none"
+    monkeypatch.setenv("RAG_RETRIEVAL__RERANKER__QUANTIZE", "int8")
+    assert load_settings().retrieval.reranker.quantize == "int8"
+    with pytest.raises(ConfigError, match=r"quantize"):
+        load_settings(retrieval={"reranker": {"quantize": "int4"}})
+
+
 def test_the_rerank_weight_is_written_only_when_set() -> None:
     s = load_settings().retrieval
     assert s.weights.model_dump() == {"dense": 1.0, "sparse": 0.3, "colbert": 1.0}

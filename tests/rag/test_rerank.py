@@ -8,11 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from FlagEmbedding import FlagReranker
 
 from rag.config import RerankerSettings
-from rag.errors import ModelNotAvailableError
+from rag.errors import ConfigError, ModelNotAvailableError
 from rag.rerank import FlagCrossEncoder, Reranker, load_reranker, loaded_rerankers
 from rag.testing.tiny_bge_reranker import reranker_config
 from tests.conftest import ROOT
@@ -115,3 +117,30 @@ def test_the_full_size_option_has_the_real_architecture() -> None:
     assert (config.hidden_size, config.num_hidden_layers, config.vocab_size) == (1024, 24, 250002)
     assert config.max_position_embeddings == 8194 and config.num_labels == 1
     assert reranker_config(386).vocab_size == 386
+
+
+def order_agreement(a: list[float], b: list[float]) -> float:
+    """Spearman's rank correlation of two score lists (Pearson of their ranks)."""
+    return float(np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1])
+
+
+def quantised_linears(reranker: Reranker) -> int:
+    return sum(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in reranker.module.modules())  # type: ignore[attr-defined]
+
+
+def test_int8_is_its_own_instance_and_orders_as_fp32_does(tiny_reranker_dir: Path) -> None:
+    fp32 = load_reranker(tiny(tiny_reranker_dir))
+    int8 = load_reranker(tiny(tiny_reranker_dir, quantize="int8"))
+    assert int8 is not fp32 and load_reranker(tiny(tiny_reranker_dir, quantize="int8")) is int8
+    assert quantised_linears(int8) > 0 and quantised_linears(fp32) == 0
+    exact = [s.raw for s in fp32.score(QUERY, PASSAGES)]
+    approx = [s.raw for s in int8.score(QUERY, PASSAGES)]
+    assert approx != pytest.approx(exact, abs=1e-4)  # int8 arithmetic, not the fp32 model again
+    assert order_agreement(exact, approx) >= 0.9
+
+
+def test_int8_runs_on_the_cpu_and_refuses_cuda(tiny_reranker_dir: Path) -> None:
+    assert FlagCrossEncoder(RerankerSettings(model=str(tiny_reranker_dir), quantize="int8")).device == "cpu"
+    with pytest.raises(ConfigError) as info:
+        FlagCrossEncoder(RerankerSettings(model=str(tiny_reranker_dir), device="cuda", quantize="int8"))
+    assert "retrieval.reranker.quantize is int8 but retrieval.reranker.device is cuda" in str(info.value)
