@@ -54,7 +54,7 @@ from rag.config import Fusion, Mode, Rerank, RetrievalSettings, WeightSettings, 
 from rag.encoder import Encoder
 from rag.errors import InvalidInputError
 from rag.rerank import load_reranker
-from rag.rerank.candidates import rerank_candidates
+from rag.rerank.candidates import rerank_candidates, rerank_head
 from rag.retrieval.cache import QueryEncoding, QueryEncodingCache
 from rag.retrieval.chunk_scores import Ranks, Scores
 from rag.retrieval.filters import SearchFilters
@@ -285,17 +285,13 @@ class HybridRetriever(BaseRetriever):
 
     def _rerank(self, pool: list[Candidate], q: QueryEncoding, rule: ScoreFusion, size: int) -> list[Candidate]:
         """ColBERT-score the best ``size`` candidates, reorder them; the rest keep their order after them."""
-        head, tail = pool[:size], pool[size:]
-        encoded = self.encoder.encode([c.row["text"] for c in head], colbert=True)
-        for candidate, vecs in zip(head, encoded.colbert or [], strict=True):
-            candidate.scores.colbert = colbert_score(q.colbert if q.colbert is not None else np.zeros((0, 1)), vecs)
-        by_colbert = sorted(head, key=lambda c: (-(c.scores.colbert or 0.0), c.row["id"]))
-        for rank, candidate in enumerate(by_colbert, start=1):
-            candidate.scores.ranks.colbert = rank
-        for candidate in head:
-            rule.fuse(candidate.scores)
-        head.sort(key=_order)
-        return head + tail
+        def score(head: list[Candidate]) -> None:
+            encoded = self.encoder.encode([c.row["text"] for c in head], colbert=True)
+            query_vectors = q.colbert if q.colbert is not None else np.zeros((0, 1))
+            for candidate, vecs in zip(head, encoded.colbert or [], strict=True):
+                candidate.scores.colbert = colbert_score(query_vectors, vecs)
+
+        return rerank_head(pool, size, rule, _order, score, "colbert")
 
     def _document(self, c: Candidate, rank: int, q: QueryEncoding) -> Document:
         row = c.row
