@@ -83,6 +83,13 @@ def _reranker_status(settings: Settings) -> None:
     st.sidebar.markdown(line)
 
 
+def _precision(settings: Settings, encoder: object, device: str) -> str:
+    """The encoder's numerics: int8 (embedding.quantize), fp16 (on a GPU with embedding.fp16), else fp32."""
+    if getattr(encoder, "quantize", settings.embedding.quantize) == "int8":
+        return "int8"
+    return "fp16" if device.startswith("cuda") and settings.embedding.fp16 else "fp32"
+
+
 def _status(settings: Settings, encoder: object, milvus: object, errors: dict[str, str]) -> None:
     sb = st.sidebar
     sb.divider()
@@ -94,8 +101,10 @@ def _status(settings: Settings, encoder: object, milvus: object, errors: dict[st
         sb.error(escape_markdown(errors["milvus"]))
     model = Path(settings.embedding.model).name or settings.embedding.model
     device = getattr(encoder, "device", settings.embedding.device)
+    precision = _precision(settings, encoder, str(device))
+    loaded = t("loaded") if encoder is not None else t("not_loaded")
     sb.markdown(_line(encoder is not None, t("status_encoder"),
-                      f"{code_span(model)} · {device} · {t('loaded') if encoder is not None else t('not_loaded')}"))
+                      f"{code_span(model)} · {device} · {precision} · {loaded}"))
     if "encoder" in errors:
         sb.error(escape_markdown(errors["encoder"]))
     if settings.retrieval.cross_encoder_rerank:

@@ -79,5 +79,25 @@ class SearchFilters:
             parts.append(f"metadata[{quote(key)}] == {literal(value)}")
         return " and ".join(parts)
 
+    def matches(self, row: Mapping[str, Any]) -> bool:
+        """Whether a stored chunk (its ``source`` and ``metadata``) passes, as :meth:`expression` does in Milvus.
+
+        The in-process exact search (rag.store.exact_index) filters with this; a new filter kind changes both."""
+        if self.source is not None and row.get("source") != self.source:
+            return False
+        if self.source_prefix and not str(row.get("source", "")).startswith(self.source_prefix):
+            return False
+        stored = row.get("metadata") or {}
+        return all(key in stored and _same_json_value(stored[key], value) for key, value in self.metadata.items())
+
     def as_dict(self) -> dict[str, Any]:
         return {"source": self.source, "source_prefix": self.source_prefix, "metadata": dict(self.metadata)}
+
+
+def _same_json_value(stored: Any, wanted: MetadataValue) -> bool:
+    """Milvus' ``metadata["key"] == literal``: numbers equal numerically (3 == 3.0), booleans only booleans."""
+    if isinstance(wanted, bool) or isinstance(stored, bool):
+        return isinstance(wanted, bool) and isinstance(stored, bool) and stored == wanted
+    if isinstance(wanted, int | float):
+        return isinstance(stored, int | float) and stored == wanted
+    return isinstance(stored, str) and stored == wanted
