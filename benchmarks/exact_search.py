@@ -31,6 +31,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np
 from pymilvus import AnnSearchRequest, MilvusClient, WeightedRanker
+from scipy import sparse as sp
 
 from rag.config import MilvusSettings, RetrievalSettings
 from rag.encoder.base import EncodedBatch, Encoder
@@ -139,18 +140,21 @@ def brute_force(data: Generated, queries: list[tuple[np.ndarray, dict[int, float
     """Exact dense and sparse top ``limit`` ids per query (float64 over the generated vectors; ties by id)."""
     best: list[tuple[list[tuple[float, str]], list[tuple[float, str]]]] = [([], []) for _ in queries]
     q_dense = np.stack([q[0] for q in queries]).astype(np.float64)
+    q_sparse = sp.csc_matrix(
+        ([w for _, s in queries for w in s.values()],
+         ([t for _, s in queries for t in s], [j for j, (_, s) in enumerate(queries) for _ in s])),
+        shape=(VOCAB, len(queries)))
     for start, dense, tokens, weights in data.batches():
-        scores = dense.astype(np.float64) @ q_dense.T
-        for j, (_, q_sparse) in enumerate(queries):
-            column = scores[:, j]
-            top = np.argsort(-column)[: limit + 5]
-            best[j][0].extend((-float(column[i]), chunk_id(start + int(i))) for i in top)
-            lexical = np.zeros(len(dense))
-            for i in range(len(dense)):
-                row = sparse_of(tokens[i], weights[i])
-                lexical[i] = sum(float(w) * row[t] for t, w in q_sparse.items() if t in row)
-            top = [i for i in np.argsort(-lexical)[: limit + 5] if lexical[i] > 0]
-            best[j][1].extend((-float(lexical[i]), chunk_id(start + int(i))) for i in top)
+        rows = [sparse_of(tokens[i], weights[i]) for i in range(len(dense))]
+        chunks = sp.csr_matrix(
+            ([w for r in rows for w in r.values()], [t for r in rows for t in r],
+             np.concatenate([[0], np.cumsum([len(r) for r in rows])])), shape=(len(rows), VOCAB))
+        scores = {"dense": dense.astype(np.float64) @ q_dense.T, "sparse": (chunks @ q_sparse).toarray()}
+        for j in range(len(queries)):
+            for k, name in enumerate(("dense", "sparse")):
+                column = scores[name][:, j]
+                top = [i for i in np.argsort(-column)[: limit + 5] if name == "dense" or column[i] > 0]
+                best[j][k].extend((-float(column[i]), chunk_id(start + int(i))) for i in top)
     return [([c for _, c in sorted(d)[:limit]], [c for _, c in sorted(s)[:limit]]) for d, s in best]
 
 

@@ -196,8 +196,7 @@ class MilvusStore:
                 f"rebuild the knowledge base (rag-ingest kb drop {name}, then ingest again), or use another --kb."
             )
         self._client.load_collection(name)
-        exact = ExactSearch.of(self.location, name) if self.embedded else None
-        return KnowledgeBase(self._client, name, recorded, exact)
+        return KnowledgeBase(self._client, name, recorded, ExactSearch.of(self.location, name), embedded=self.embedded)
 
     def _create(self, name: str, model: ModelInfo) -> None:
         try:

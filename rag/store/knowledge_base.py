@@ -19,6 +19,7 @@ from rag.store.schema import PROP_WRITE_STAMP, ChunkRecord, decode_sparse
 
 WRITE_BATCH = 256
 FILTER_BATCH = 200
+READ_BATCH = 4096  # rows per message when the exact index reads a collection (~20 MB at 1024-d)
 
 
 _LITERAL_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"})
@@ -85,11 +86,13 @@ class KnowledgeBase:
     in-process exact search of an embedded collection (:mod:`rag.store.exact_search`), None on a server.
     """
 
-    def __init__(self, client: MilvusClient, name: str, model: ModelInfo, exact: ExactSearch | None = None) -> None:
+    def __init__(self, client: MilvusClient, name: str, model: ModelInfo, exact: ExactSearch | None = None, *,
+                 embedded: bool = True) -> None:
         self._client = client
         self.name = name
         self.model = model
         self.exact = exact
+        self.embedded = embedded  # searched exactly in process when within budget (a server: Milvus always)
 
     def upsert(self, records: Iterable[ChunkRecord]) -> int:
         records = list(records)
@@ -105,20 +108,20 @@ class KnowledgeBase:
         return len(rows)
 
     def write_stamp(self) -> str:
-        """The token every write replaces (rag.store.exact_search): equal tokens, equal data."""
+        """The token each process's writes replace (rag.store.exact_search); "" for a collection never stamped."""
         return str(self._client.describe_collection(self.name).get("properties", {}).get(PROP_WRITE_STAMP, ""))
+
+    def record_write_stamp(self, stamp: str) -> None:
+        self._client.alter_collection_properties(self.name, {PROP_WRITE_STAMP: stamp})
 
     @contextmanager
     def _writing(self) -> Iterator[ExactIndex | None]:
-        """Around every write: a new write stamp first, then the in-process index to patch (or None)."""
-        def record(stamp: str) -> None:
-            self._client.alter_collection_properties(self.name, {PROP_WRITE_STAMP: stamp})
-
+        """Around every write: the write stamp replaced first when due, then the in-process index to patch."""
         if self.exact is None:
-            record(new_stamp())
+            self.record_write_stamp(new_stamp())
             yield None
             return
-        with self.exact.writing(self.write_stamp, record) as index:
+        with self.exact.writing(self) as index:
             yield index
 
     def flush(self) -> None:
@@ -138,7 +141,7 @@ class KnowledgeBase:
         index's search ``params`` (an HNSW ``ef`` is raised to ``limit`` when smaller)."""
         expr = filter_expr if isinstance(filter_expr, str) else filter_expr.expression()
         matches = None if isinstance(filter_expr, str) or not expr else filter_expr.matches
-        if self.exact is not None and exact_max_chunks > 0 and (matches is not None or not expr):
+        if self.exact is not None and self.embedded and exact_max_chunks > 0 and (matches is not None or not expr):
             found = self._exact_search(field_name, vector, limit, expr, matches, exact_max_chunks, output_fields)
             if found is not None:
                 return found
@@ -165,7 +168,7 @@ class KnowledgeBase:
         when the collection is over budget."""
         assert self.exact is not None
         with self.exact.lock:
-            index = self.exact.current(self.write_stamp(), self.count, self._index_rows, self.model.dim, max_chunks)
+            index = self.exact.current(self, self.model.dim, max_chunks)
             if index is None:
                 return None
             valid = index.mask(expr, matches)
@@ -180,10 +183,14 @@ class KnowledgeBase:
         stored = self._rows_by_id(ids, rest)  # text, title, ...: read from Milvus, not kept in memory
         return [{**row, **stored[row["id"]]} for row in held if row["id"] in stored]
 
-    def _index_rows(self) -> Iterator[dict[str, Any]]:
-        for row in self._scan("", ROW_FIELDS):
-            row["sparse"] = decode_sparse(row["sparse"])
-            yield row
+    def index_rows(self) -> Iterator[dict[str, Any]]:
+        """Every chunk with what the exact index keeps of it. Embedded only: one query for the ids, then rows by id
+        in batches (milvus-lite's query iterator re-reads the collection for every page: several times slower)."""
+        ids = [row["id"] for row in self._client.query(self.name, filter='id != ""', output_fields=["id"])]
+        for start in range(0, len(ids), READ_BATCH):
+            for row in self._client.query(self.name, ids=ids[start : start + READ_BATCH], output_fields=ROW_FIELDS):
+                row["sparse"] = decode_sparse(row["sparse"])
+                yield row
 
     def _rows_by_id(self, ids: Sequence[str], output_fields: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Rows of ``ids`` with ``output_fields`` (and ``id``) by id; ids deleted meanwhile are not there."""
