@@ -15,12 +15,17 @@ shared by every :class:`rag.store.KnowledgeBase` object on that collection in th
   stamp (raw pymilvus inserts).
 
 Writes and searches on one collection take turns (one lock), so a search never sees half a write. A knowledge
-base of more than ``max_chunks`` chunks has no index (its memory is freed): Milvus' own search serves it.
+base of more than ``max_chunks`` chunks has no index (its memory is freed): Milvus' own search serves it. One of
+more than :data:`FOREGROUND_CHUNKS` is read in a background thread (milvus-lite reads about a thousand rows a
+second on a busy 2-core machine): Milvus' search serves the searches until the index is ready; a write meanwhile
+discards the read, and the next search starts another.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -41,6 +46,8 @@ class StampedCollection(Protocol):
 
     def index_rows(self) -> Iterable[dict[str, Any]]: ...
 
+
+FOREGROUND_CHUNKS = 20_000  # collections up to this size are read before the first search returns
 
 _REGISTRY: dict[tuple[str, str], ExactSearch] = {}
 _REGISTRY_LOCK = threading.Lock()
@@ -77,6 +84,8 @@ class ExactSearch:
         self.stamped_release = -1  # _RELEASES[location] when this process last replaced the stamp
         self.oversize: int | None = None  # chunks of the collection when found over a budget, unchanged since
         self.builds = 0  # times the index was read from Milvus (tests and benchmarks read it)
+        self.writes = 0  # writes through this process (a background read that overlaps one is discarded)
+        self.reading = False  # a background read is running
 
     @classmethod
     def of(cls, location: str, name: str) -> ExactSearch:
@@ -94,25 +103,47 @@ class ExactSearch:
             return None
         self._check(collection)
         if self.index is None:
-            if self.oversize is not None and self.oversize > max_chunks:
-                return None  # known to be too large, unchanged since
+            if self.reading or (self.oversize is not None and self.oversize > max_chunks):
+                return None  # being read in the background, or known to be too large and unchanged since
             total = collection.count()
             if total > max_chunks:
                 self.oversize = total
                 return None
-            index = ExactIndex(dim)
-            batch: list[dict[str, Any]] = []
-            for row in collection.index_rows():
-                batch.append(row)
-                if len(batch) >= 4096:
-                    index.add(batch)
-                    batch = []
-            index.add(batch)
-            self.index, self.oversize = index, None
+            if total > FOREGROUND_CHUNKS:
+                self._read_in_background(collection, dim)
+                return None
+            self.index, self.oversize = _read(collection, dim), None
             self.builds += 1
         if len(self.index) > max_chunks:  # grown past the budget: free the memory, Milvus searches
             self.index, self.oversize = None, len(self.index)
         return self.index
+
+    def _read_in_background(self, collection: StampedCollection, dim: int) -> None:
+        if self.reading:
+            return
+        self.reading = True
+        started = (self.writes, _RELEASES[self.location])
+
+        def run() -> None:
+            index = None
+            try:
+                index = _read(collection, dim)
+            except Exception:  # the store was closed meanwhile, ...: the next search reads again
+                logging.getLogger(__name__).debug("reading the exact index of %s failed", self.name, exc_info=True)
+            with self.lock:
+                self.reading = False
+                if index is not None and self.index is None and (self.writes, _RELEASES[self.location]) == started:
+                    self.index, self.oversize = index, None
+                    self.builds += 1
+
+        threading.Thread(target=run, name=f"exact-index-{self.name}", daemon=True).start()
+
+    def ready(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a background read to end; whether an index is there."""
+        deadline = time.monotonic() + timeout
+        while self.reading and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.index is not None
 
     def _check(self, collection: StampedCollection) -> None:
         """After this process let the database go: drop what another process may have changed meanwhile."""
@@ -136,8 +167,22 @@ class ExactSearch:
                 collection.record_write_stamp(self.stamp)
                 self.stamped_release = release
             self.oversize = None
+            self.writes += 1
             try:
                 yield self.index
             except BaseException:
                 self.index = None
                 raise
+
+
+def _read(collection: StampedCollection, dim: int) -> ExactIndex:
+    """A new index of every chunk the collection holds."""
+    index = ExactIndex(dim)
+    batch: list[dict[str, Any]] = []
+    for row in collection.index_rows():
+        batch.append(row)
+        if len(batch) >= 4096:
+            index.add(batch)
+            batch = []
+    index.add(batch)
+    return index

@@ -229,3 +229,17 @@ def test_a_server_uses_milvus_search_with_the_search_params(milvus_server: str) 
         hits = kb.search("dense", dense, 40, "", ["id"], params={"ef": 4}, exact_max_chunks=EXACT)  # ef raised to 40
         assert len(hits) == 40 and kb.exact is not None and kb.exact.index is None
         store.drop("exact_server")
+
+
+def test_a_large_collection_is_read_in_the_background(store: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("rag.store.exact_search.FOREGROUND_CHUNKS", 100)
+    kb = store.open("kb", MODEL, create=True)
+    kb.upsert(records(0, 300, seed=16))
+    dense, _ = query(4)
+    first = kb.search("dense", dense, 10, "", ["id"], params={"ef": 512}, exact_max_chunks=EXACT)
+    assert first == kb.search("dense", dense, 10, "", ["id"], params={"ef": 512}, exact_max_chunks=0)  # Milvus'
+    assert kb.exact is not None and kb.exact.ready(timeout=120)
+    kb.upsert(records(300, 20, seed=17))  # patched: the index stays
+    assert kb.exact.index is not None
+    assert_equals_brute_force(kb)
+    assert kb.exact.builds == 1
