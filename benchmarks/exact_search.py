@@ -184,6 +184,9 @@ def run(args: argparse.Namespace) -> None:
     with MilvusStore(MilvusSettings(uri=uri)) as store:
         built = build(store, data, model)
         print(f"collection: {'cached' if not built else f'written in {built:.0f} s'}")
+        if args.recall_only:
+            recall_per_ef(args, data, store.open(NAME, model), queries, origin, list(queries)[args.warmup:], limit)
+            return
         encoder = PreparedQueries(model, queries)
         base = RetrievalSettings(top_k=args.top_k, candidate_factor=args.candidate_factor)
         exact = HybridRetriever.from_store(encoder, store, NAME, base, cache_size=0)
@@ -232,7 +235,7 @@ def run(args: argparse.Namespace) -> None:
               "(query encoding excluded from all)")
 
         timed = texts[args.warmup:]
-        truth = brute_force(data, [queries[t] for t in timed], limit)
+        truth = recall_per_ef(args, data, kb, queries, origin, timed, limit)
         same = sum(
             [h["id"] for h in kb.search("dense", queries[t][0].tolist(), limit, "", ["id"],
                                         exact_max_chunks=base.exact_max_chunks)] == d
@@ -240,21 +243,29 @@ def run(args: argparse.Namespace) -> None:
                                             exact_max_chunks=base.exact_max_chunks)] == s
             for t, (d, s) in zip(timed, truth, strict=True))
         print(f"\nexact candidate lists identical to brute force (dense and sparse, {limit} each): {same}/{len(timed)}")
-        print(f"\n{'dense ef':>8} {'recall of exact top ' + str(limit):>24} {'queries with all':>17} "
-              f"{'source chunk found':>19} {'p50 ms':>8}")
-        for value in args.efs:
-            recalls, whole, found, ms = [], 0, 0, []
-            for t, (d, _) in zip(timed, truth, strict=True):
-                tick = time.perf_counter()
-                hits = [h["id"] for h in kb.search("dense", queries[t][0].tolist(), limit, "", ["id"],
-                                                   params={"ef": value}, exact_max_chunks=0)]
-                ms.append((time.perf_counter() - tick) * 1000)
-                recalls.append(len(set(hits) & set(d)) / len(d))
-                whole += set(hits) == set(d)
-                found += origin[t] in hits
-            print(f"{value:>8} {statistics.fmean(recalls):>24.3f} {whole / len(timed):>16.0%} "
-                  f"{found / len(timed):>18.0%} {p50(ms):>8.1f}")
         client.close()
+
+
+def recall_per_ef(args: argparse.Namespace, data: Generated, kb: KnowledgeBase,
+                  queries: dict[str, tuple[np.ndarray, dict[int, float]]], origin: dict[str, str], timed: list[str],
+                  limit: int) -> list[tuple[list[str], list[str]]]:
+    """Print how much of the exact dense top ``limit`` Milvus' HNSW search finds for each ef; the exact lists."""
+    truth = brute_force(data, [queries[t] for t in timed], limit)
+    print(f"\n{'dense ef':>8} {'recall of exact top ' + str(limit):>24} {'queries with all':>17} "
+          f"{'source chunk found':>19} {'p50 ms':>8}")
+    for value in args.efs:
+        recalls, whole, found, ms = [], 0, 0, []
+        for t, (d, _) in zip(timed, truth, strict=True):
+            tick = time.perf_counter()
+            hits = [h["id"] for h in kb.search("dense", queries[t][0].tolist(), limit, "", ["id"],
+                                               params={"ef": value}, exact_max_chunks=0)]
+            ms.append((time.perf_counter() - tick) * 1000)
+            recalls.append(len(set(hits) & set(d)) / len(d))
+            whole += set(hits) == set(d)
+            found += origin[t] in hits
+        print(f"{value:>8} {statistics.fmean(recalls):>24.3f} {whole / len(timed):>16.0%} "
+              f"{found / len(timed):>18.0%} {p50(ms):>8.1f}")
+    return truth
 
 
 def main() -> None:
@@ -266,6 +277,7 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--candidate-factor", type=int, default=4)
     parser.add_argument("--efs", type=int, nargs="+", default=[64, 128, 256, 512, 1024], help="dense ef values")
+    parser.add_argument("--recall-only", action="store_true", help="only the recall per ef (no timing, no index)")
     parser.add_argument("--cache", default="/tmp/ragscope-bench", help="folder of the reused embedded databases")
     run(parser.parse_args())
 

@@ -125,7 +125,7 @@ class SearchParamSettings(BaseModel):
     ``drop_ratio_search`` on a Milvus server; empty by default.
     """
 
-    dense: dict[str, Any] = Field(default_factory=lambda: {"ef": 512})
+    dense: dict[str, Any] = Field(default_factory=lambda: {"ef": 4096})  # benchmarks/exact_search.py: recall 1.0
     sparse: dict[str, Any] = Field(default_factory=dict)
 
 
