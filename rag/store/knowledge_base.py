@@ -19,7 +19,8 @@ from rag.store.schema import PROP_WRITE_STAMP, ChunkRecord, decode_sparse
 
 WRITE_BATCH = 256
 FILTER_BATCH = 200
-READ_BATCH = 4096  # rows per message when the exact index reads a collection (~20 MB at 1024-d)
+READ_BATCH = 2048  # rows per message when the exact index reads a collection (~10 MB at 1024-d)
+READ_TIMEOUT_S = 900  # per call of that read: milvus-lite lists 100k ids in tens of seconds on a busy machine
 
 
 _LITERAL_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"})
@@ -186,9 +187,11 @@ class KnowledgeBase:
     def index_rows(self) -> Iterator[dict[str, Any]]:
         """Every chunk with what the exact index keeps of it. Embedded only: one query for the ids, then rows by id
         in batches (milvus-lite's query iterator re-reads the collection for every page: several times slower)."""
-        ids = [row["id"] for row in self._client.query(self.name, filter='id != ""', output_fields=["id"])]
+        ids = [row["id"] for row in self._client.query(self.name, filter='id != ""', output_fields=["id"],
+                                                       timeout=READ_TIMEOUT_S)]
         for start in range(0, len(ids), READ_BATCH):
-            for row in self._client.query(self.name, ids=ids[start : start + READ_BATCH], output_fields=ROW_FIELDS):
+            for row in self._client.query(self.name, ids=ids[start : start + READ_BATCH], output_fields=ROW_FIELDS,
+                                          timeout=READ_TIMEOUT_S):
                 row["sparse"] = decode_sparse(row["sparse"])
                 yield row
 
