@@ -21,6 +21,7 @@ Then the exact candidate lists are compared with a brute-force ranking computed 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import time
@@ -170,6 +171,8 @@ def p50(values: list[float]) -> float:
 
 
 def run(args: argparse.Namespace) -> None:
+    logging.basicConfig(format="%(name)s: %(message)s")
+    logging.getLogger("rag.store.exact_search").setLevel(logging.DEBUG)  # why a background read failed, if one does
     data = Generated(args.size, args.dim)
     model = ModelInfo("synthetic", f"synthetic-{args.dim}", args.dim)
     cache = Path(args.cache).expanduser()

@@ -48,6 +48,7 @@ class StampedCollection(Protocol):
 
 
 FOREGROUND_CHUNKS = 20_000  # collections up to this size are read before the first search returns
+READ_ATTEMPTS = 3  # a background read that fails is tried again this often; the next search starts another
 
 _REGISTRY: dict[tuple[str, str], ExactSearch] = {}
 _REGISTRY_LOCK = threading.Lock()
@@ -126,10 +127,13 @@ class ExactSearch:
 
         def run() -> None:
             index = None
-            try:
-                index = _read(collection, dim)
-            except Exception:  # the store was closed meanwhile, ...: the next search reads again
-                logging.getLogger(__name__).debug("reading the exact index of %s failed", self.name, exc_info=True)
+            for attempt in range(1, READ_ATTEMPTS + 1):
+                try:
+                    index = _read(collection, dim)
+                    break
+                except Exception:  # e.g. the store was closed meanwhile (a CLI run ends): Milvus' search serves
+                    logging.getLogger(__name__).debug("reading the exact index of %s failed (attempt %d of %d)",
+                                                        self.name, attempt, READ_ATTEMPTS, exc_info=True)
             with self.lock:
                 self.reading = False
                 if index is not None and self.index is None and (self.writes, _RELEASES[self.location]) == started:
