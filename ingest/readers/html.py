@@ -110,8 +110,8 @@ def _codec(declared: str) -> str | None:
     return None if name.startswith(("utf-16", "utf-32")) else name
 
 
-def _walk(node: Tag, out: list[str | _Heading | _Table], pre: bool = False) -> None:
-    """Append ``node``'s visible text to ``out``: strings, line breaks, h1-h3 headings and tables."""
+def _walk(node: Tag, out: list[str | _Heading | _Table], pre: bool = False, tables: bool = True) -> None:
+    """Append ``node``'s visible text to ``out``: strings, line breaks, h1-h3 headings and (``tables``) tables."""
     for child in node.children:
         if isinstance(child, PreformattedString):  # comments, doctype, CDATA, processing instructions
             continue
@@ -125,7 +125,7 @@ def _walk(node: Tag, out: list[str | _Heading | _Table], pre: bool = False) -> N
         elif child.name in _SECTION_HEADINGS:
             if text := _inline(child):
                 out.append(_Heading(_SECTION_HEADINGS[child.name], text))
-        elif child.name == "table" and (table := _table(child)):
+        elif child.name == "table" and tables and (table := _table(child)):
             out.append(table)
         elif child.name == "tr":
             cells = [_inline(cell) for cell in child.find_all(["td", "th"], recursive=False)]
@@ -134,7 +134,7 @@ def _walk(node: Tag, out: list[str | _Heading | _Table], pre: bool = False) -> N
             block = child.name in _BLOCK
             if block:
                 out.append(_BREAK)
-            _walk(child, out, pre or child.name == "pre")
+            _walk(child, out, pre or child.name == "pre", tables)
             if block:
                 out.append(_BREAK)
 
@@ -193,7 +193,7 @@ def _table(table: Tag) -> _Table | None:
 def _inline(tag: Tag) -> str:
     """A tag's visible text as one line."""
     tokens: list[str | _Heading | _Table] = []
-    _walk(tag, tokens)
+    _walk(tag, tokens, tables=False)
     return " ".join(" ".join(t if isinstance(t, str) else t.text for t in tokens).split())
 
 
