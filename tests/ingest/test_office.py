@@ -17,6 +17,7 @@ from rag.store import MilvusStore
 from tests.conftest import run_cli
 from tests.ingest.conftest import make_pptx, make_xlsx
 
+FIXTURES = Path(__file__).parent / "fixtures"
 STAFF = [
     ["Name", "Department", "Start date", None, "Salary"],
     ["Alice Wang", "People team", dt.date(2024, 1, 2), None, 5200.0],
@@ -95,6 +96,14 @@ def test_bad_xlsx_and_pptx_get_one_line_reasons(tmp_path: Path) -> None:
     assert reason(write(tmp_path, "blank.pptx", make_pptx([{}]))) == "no text in PPTX"
     for message in (reason(tmp_path / name) for name in ("cut.xlsx", "zip.xlsx", "zip.pptx")):
         assert "\n" not in message and len(message) <= 150
+
+
+@pytest.mark.parametrize("name", ["encrypted.xlsx", "encrypted.pptx"])
+def test_password_protected_xlsx_and_pptx_are_reported_as_encrypted(name: str) -> None:
+    """The files were made once with make_xlsx / make_pptx and encrypted (password "secret") by msoffcrypto-tool
+    6.1, which writes Office's own "Encrypt with password" format (ECMA-376 agile encryption)."""
+    kind = name.rsplit(".", 1)[1].upper()
+    assert reason(FIXTURES / name) == f"encrypted {kind} (password protected)"
 
 
 def test_office_suffixes_are_supported() -> None:
