@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Protocol
 
 from ingest.readers.base import Section
@@ -72,29 +73,33 @@ def markdown_table(grid: Sequence[Sequence[object]], header_rows: int = 1) -> tu
 
 
 ProgressCallback = Callable[[int, int], None]  # as ingest.chunker's: (characters done, characters in all)
+PROGRESS_CHARS = 100_000  # as often as the chunker reports (once per window)
 
 
 def chunk_section(section: Section, chunker: Chunker, on_progress: ProgressCallback | None = None) -> list[str]:
     """The chunks of one section: whole rows under a repeated head for a TableSection, else the chunker's."""
     if isinstance(section, TableSection):
-        return chunk_rows(section.head, section.rows, chunker)
+        return chunk_rows(section.head, section.rows, chunker, on_progress)
     return chunker.split(section.text, on_progress)
 
 
-def chunk_rows(head: str, rows: Sequence[str], chunker: Chunker) -> list[str]:
+def chunk_rows(
+    head: str, rows: Sequence[str], chunker: Chunker, on_progress: ProgressCallback | None = None
+) -> list[str]:
     """Rows packed in order into chunks of at most ``chunker.chunk_tokens`` tokens, each starting with ``head``.
 
     A row is never split, unless it alone (with the head) is over the limit: then the chunker cuts it, the head
     leading each piece it still fits in. A head over half the limit is not repeated: the table is then chunked as
-    plain text.
+    plain text. ``on_progress`` hears (characters of rows done, characters of all rows) every PROGRESS_CHARS.
     """
     budget = chunker.chunk_tokens
     head_tokens = chunker.count(head) if head else 0
     if head_tokens * 2 > budget:
-        return chunker.split(_join(head, list(rows)))
+        return chunker.split(_join(head, list(rows)), on_progress)
     counts = [chunker.count(row) for row in rows]
+    ends = list(accumulate(len(row) + 1 for row in rows))  # characters up to the end of each row
     chunks: list[str] = []
-    start = 0
+    start = reported = 0
     while start < len(rows):
         end, used = start, head_tokens
         while end < len(rows) and used + counts[end] + 1 <= budget:  # +1: the line break between rows
@@ -110,6 +115,9 @@ def chunk_rows(head: str, rows: Sequence[str], chunker: Chunker) -> list[str]:
             continue
         chunks.append(text)
         start = end
+        if on_progress is not None and (ends[end - 1] - reported >= PROGRESS_CHARS or end == len(rows)):
+            reported = ends[end - 1]
+            on_progress(reported, ends[-1])
     if not rows and head:
         chunks.append(head)
     return chunks

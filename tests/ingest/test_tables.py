@@ -12,7 +12,7 @@ import pytest
 from ingest.chunker import TokenChunker
 from ingest.pipeline import IngestPipeline
 from ingest.readers import read_file
-from ingest.readers.tables import TableSection, chunk_rows, markdown_table
+from ingest.readers.tables import TableSection, chunk_rows, chunk_section, markdown_table
 from rag.config import Settings
 from rag.encoder import Encoder
 from rag.store import MilvusStore
@@ -104,3 +104,13 @@ def test_a_row_too_long_for_one_chunk_is_cut_and_no_chunk_is_over_the_limit(enco
     assert len(chunks) > 3 and all(chunker.count(c) <= 40 for c in chunks)
     assert "".join(c.removeprefix("T\n| h |\n| --- |\n") for c in chunks[1:-1]).replace(" ", "") == \
         long_row.replace(" ", "")
+
+
+def test_a_big_sheet_reports_chunking_progress(encoder: Encoder) -> None:
+    chunker = TokenChunker(encoder.tokenizer, 96, 0)
+    rows = [f"Code: R{i:05d} | Description: item number {i} of the price list" for i in range(6000)]
+    heard: list[tuple[int, int]] = []
+    chunks = chunk_section(TableSection.of("Prices", rows), chunker, lambda done, total: heard.append((done, total)))
+    total = sum(len(r) + 1 for r in rows)
+    assert len(heard) >= 3 and heard[-1] == (total, total) and [d for d, _ in heard] == sorted(d for d, _ in heard)
+    assert [line for c in chunks for line in c.split("\n")[1:]] == rows
