@@ -106,10 +106,12 @@ def chunk_rows(
             used += counts[end] + 1
             end += 1
         text = _join(head, rows[start:end])
-        while end - start > 1 and chunker.count(text) > budget:  # counts of pieces only estimate the whole
+        tokens = chunker.count(text) if end > start else budget + 1
+        while end - start > 1 and tokens > budget:  # counts of pieces only estimate the whole
             end -= 1
             text = _join(head, rows[start:end])
-        if end == start or chunker.count(text) > budget:  # one row too long for a chunk of its own
+            tokens = chunker.count(text)
+        if tokens > budget:  # one row too long for a chunk of its own
             chunks.extend(_cut_row(head, rows[start], chunker))
             start += 1
             continue
