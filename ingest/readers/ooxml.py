@@ -28,4 +28,4 @@ def check_package(data: bytes, kind: str, old_suffix: str) -> None:
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
         raise ReadError(f"corrupt {kind}: not a ZIP package") from exc
     if unpacked > MAX_UNPACKED_MB * 1024 * 1024:
-        raise ReadError(f"{kind} unpacks to {unpacked / 1024 / 1024:.0f} MB, over the {MAX_UNPACKED_MB} MB limit")
+        raise ReadError(f"{kind} unpacks to {unpacked / 1024 / 1024:.1f} MB, over the {MAX_UNPACKED_MB:g} MB limit")

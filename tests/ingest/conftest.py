@@ -56,8 +56,9 @@ def make_docx(title: str | None = None) -> bytes:
     return out.getvalue()
 
 
-def make_xlsx(sheets: dict[str, list[list[object]]], title: str | None = None) -> bytes:
-    """A workbook with one sheet per entry (rows of cell values, in order), made with openpyxl."""
+def make_xlsx(sheets: dict[str, list[list[object]]], title: str | None = None, hidden: tuple[str, ...] = ()) -> bytes:
+    """A workbook with one sheet per entry (rows of cell values, in order), made with openpyxl; ``hidden`` sheets
+    are hidden."""
     import openpyxl
 
     workbook = openpyxl.Workbook()
@@ -68,6 +69,8 @@ def make_xlsx(sheets: dict[str, list[list[object]]], title: str | None = None) -
         sheet = workbook.create_sheet(name)
         for row in rows:
             sheet.append(row)
+        if name in hidden:
+            sheet.sheet_state = "hidden"
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

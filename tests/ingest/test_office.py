@@ -55,7 +55,9 @@ def with_cached_value(data: bytes, formula: str, value: str) -> bytes:
 
 def test_xlsx_gives_one_document_per_sheet_with_header_names_in_each_row(tmp_path: Path) -> None:
     chinese_rows: list[list[object]] = [["姓名", "部门"], ["张三", "财务"]]
-    data = make_xlsx({"Staff": STAFF, "Empty": [], "Blank": [[None, None]], "员工": chinese_rows})
+    lists: list[list[object]] = [["Departments"], ["People team"]]
+    data = make_xlsx({"Staff": STAFF, "Empty": [], "Blank": [[None, None]], "员工": chinese_rows, "Lists": lists},
+                     hidden=("Lists",))
     docs = read_file(write(tmp_path, "people.xlsx", data))
     assert [(d.key, d.title, d.metadata) for d in docs] == [
         ("Staff", "people / Staff", {"file_type": "xlsx", "sheet": "Staff"}),
@@ -104,6 +106,14 @@ def test_password_protected_xlsx_and_pptx_are_reported_as_encrypted(name: str) -
     6.1, which writes Office's own "Encrypt with password" format (ECMA-376 agile encryption)."""
     kind = name.rsplit(".", 1)[1].upper()
     assert reason(FIXTURES / name) == f"encrypted {kind} (password protected)"
+
+
+def test_a_package_that_unpacks_past_the_limit_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows: list[list[object]] = [["Text"]] + [[f"row {i} " * 20] for i in range(2000)]
+    path = write(tmp_path, "big.xlsx", make_xlsx({"S": rows}))
+    assert len(read_file(path)[0].sections[0].rows) == 2000
+    monkeypatch.setattr("ingest.readers.ooxml.MAX_UNPACKED_MB", 0.1)
+    assert reason(path).startswith("XLSX unpacks to 0.") and reason(path).endswith("MB, over the 0.1 MB limit")
 
 
 def test_office_suffixes_are_supported() -> None:
