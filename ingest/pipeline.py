@@ -29,6 +29,7 @@ from ingest.discovery import FileFinder, FoundFile, display_path
 from ingest.readers import ReaderOptions, read_file
 from ingest.readers.base import ReadError, SourceDocument
 from ingest.readers.sections import one_line
+from ingest.readers.tables import chunk_section
 from ingest.report import FileResult, IngestReport, ProgressListener, SilentProgress
 from rag.config import Settings
 from rag.encoder import Encoder
@@ -284,7 +285,7 @@ class IngestPipeline:
 
         on_progress = chunked if total > WINDOW_CHARS else None  # only text that takes a while reports
         for section in doc.sections:
-            for text in self.chunker.split(section.text, on_progress):
+            for text in chunk_section(section, self.chunker, on_progress):  # a table: whole rows, header repeated
                 if len(text.encode("utf-8")) > MAX_TEXT:
                     raise ReadError(f"a chunk of {doc_id} is over {MAX_TEXT} bytes; lower chunking.chunk_tokens")
                 texts.append(text)

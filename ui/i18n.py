@@ -57,6 +57,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     # cards
     "chunk": ("chunk {n}", "片段 {n}"),
     "page": ("p. {n}", "第 {n} 页"),
+    "slide": ("slide {n}", "第 {n} 张幻灯片"),
     "cited": ("cited", "已引用"),
     "formula": ("How the scores are fused", "分数如何融合"),
     "relevant": ("Relevant", "相关"),

@@ -73,7 +73,7 @@ def card_html(doc: Mapping[str, Any], levels: LevelSettings, labels: Mapping[str
     """One score card: header, dense percent with its level colour, score bars, and the highlighted text.
 
     ``doc`` is a retrieved chunk as a dict (``text`` plus the Document metadata); ``labels`` holds the
-    translated words chunk, page, cited and matched_terms.
+    translated words chunk, page, cited and matched_terms (and slide: a .pptx chunk's page is its slide).
     """
     s = Scores.from_metadata(doc)
     origin = Provenance.from_metadata(doc)
@@ -85,7 +85,8 @@ def card_html(doc: Mapping[str, Any], levels: LevelSettings, labels: Mapping[str
     count = meta.get("chunk_count")
     number = origin.chunk_index + 1
     chunk = labels["chunk"].format(n=f"{number}/{count}" if isinstance(count, int) else number)
-    head = escape(where(doc, labels["page"].format(n=origin.page)))
+    unit = "slide" if meta.get("file_type") == "pptx" and "slide" in labels else "page"  # a slide's number
+    head = escape(where(doc, labels[unit].format(n=origin.page)))
     cite = (f'<span style="background:#1f6feb;color:white;border-radius:4px;padding:0 5px;margin-left:6px;'
             f'font-size:0.8em">{escape(labels["cited"])}</span>') if cited else ""
     sparse_scale = max(1.0, float(s.sparse))

@@ -12,9 +12,11 @@ from ingest.readers.base import ReaderOptions, ReadError, Section, SourceDocumen
 from ingest.readers.docx import read_docx
 from ingest.readers.html import read_html
 from ingest.readers.pdf import read_pdf
+from ingest.readers.pptx import read_pptx
 from ingest.readers.records import read_records
 from ingest.readers.sections import one_line
 from ingest.readers.text import read_markdown, read_text
+from ingest.readers.xlsx import read_xlsx
 
 __all__ = ["SUPPORTED_SUFFIXES", "ReadError", "ReaderOptions", "Section", "SourceDocument", "read_file"]
 
@@ -25,10 +27,12 @@ _SINGLE: dict[str, Callable[[bytes, Path], SourceDocument]] = {
     ".html": read_html,
     ".htm": read_html,
     ".docx": read_docx,
+    ".pptx": read_pptx,
 }
 _RECORDS = frozenset({".csv", ".json", ".jsonl"})
+_SHEETS: dict[str, Callable[[bytes, Path], list[SourceDocument]]] = {".xlsx": read_xlsx}  # one document per sheet
 
-SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_SINGLE) | _RECORDS
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_SINGLE) | _RECORDS | frozenset(_SHEETS)
 
 _ERRNO_REASONS = {
     errno.ENOENT: "file not found",
@@ -40,7 +44,8 @@ _ERRNO_REASONS = {
 
 
 def read_file(path: Path, options: ReaderOptions | None = None) -> list[SourceDocument]:
-    """Documents in ``path``: one for ordinary files (key None), one per row for .csv/.json/.jsonl."""
+    """Documents in ``path``: one for ordinary files (key None), one per row for .csv/.json/.jsonl, one per
+    sheet for .xlsx (key: the sheet name)."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise ReadError(f"unsupported file type {suffix or '(no suffix)'}")
@@ -49,6 +54,8 @@ def read_file(path: Path, options: ReaderOptions | None = None) -> list[SourceDo
         raise ReadError("empty file")
     if suffix in _RECORDS:
         return read_records(data, path, options)
+    if suffix in _SHEETS:
+        return _SHEETS[suffix](data, path)
     return [_SINGLE[suffix](data, path)]
 
 

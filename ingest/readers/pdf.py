@@ -13,6 +13,7 @@ from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError
 
 from ingest.readers.base import ReadError, Section, SourceDocument
+from ingest.readers.pdf_tables import with_tables
 from ingest.readers.sections import one_line
 
 ENCRYPTED = "encrypted PDF (password protected)"
@@ -45,6 +46,7 @@ def read_pdf(data: bytes, path: Path) -> SourceDocument:
             raise ReadError(f"corrupt PDF: {_reason(data, exc)}") from exc
     if not sections:
         raise ReadError(NO_TEXT)
+    sections = with_tables(data, sections)  # ruled tables as Markdown rows (ingest.readers.pdf_tables)
     content = f"{title}\n\n" + "\n\n".join(s.text for s in sections)
     return SourceDocument(None, title, sections, content, {"file_type": "pdf", "pages": pages})
 
