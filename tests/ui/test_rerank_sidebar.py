@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from rag.config import Settings, with_overrides
 from rag.encoder import Encoder
 from rag.rerank import loaded_reranker
@@ -79,6 +81,9 @@ def test_cross_encoder_chosen_in_the_sidebar_reranks_the_chat_and_the_retrieval_
     assert_cards_match(shown, docs, settings)
     assert_reranked(shown, docs, 2)
     assert any(visible_text(c.value).startswith("cross-encoder: 2 candidates reranked in ") for c in at.caption)
+    table = at.dataframe[0].value
+    assert list(table["rerank"][:2]) == pytest.approx([d.metadata["scores"]["rerank"] for d in docs[:2]])
+    assert table["rerank"][2:].isna().all()  # outside the rerank set
 
 
 def test_rerank_none_in_the_sidebar_loads_nothing_even_when_the_config_says_cross_encoder(
@@ -100,4 +105,5 @@ def test_rerank_none_in_the_sidebar_loads_nothing_even_when_the_config_says_cros
     assert_cards_match(shown, docs, settings)
     assert all("rerank" not in card["shown"] for card in shown)
     assert not any("reranked in" in visible_text(c.value) for c in at.caption)
+    assert "rerank" not in at.dataframe[0].value.columns
     assert loaded_reranker(settings.retrieval.reranker) is None

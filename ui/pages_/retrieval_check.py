@@ -33,10 +33,12 @@ def table(result: RetrievalResult) -> None:
     data["text"] = data["text"].str.slice(0, 160)
     sparse_max = max(1.0, float(data["sparse"].max()))
     column = st.column_config
+    rerank = ["rerank"] if "rerank" in data.columns else []  # the cross-encoder's sigmoid, when it reranked
     st.dataframe(
-        data[["rank", "source", "chunk_index", "dense", "sparse", "colbert", "hybrid", "final", "text"]],
+        data[["rank", "source", "chunk_index", "dense", "sparse", "colbert", *rerank, "hybrid", "final", "text"]],
         hide_index=True, key="rc_table",
         column_config={
+            "rerank": column.ProgressColumn("rerank", min_value=0.0, max_value=1.0, format="%.3f"),
             "dense": column.ProgressColumn("dense", min_value=0.0, max_value=1.0, format="%.3f"),
             "sparse": column.ProgressColumn("sparse", min_value=0.0, max_value=sparse_max, format="%.4f"),
             "colbert": column.ProgressColumn("colbert", min_value=0.0, max_value=1.0, format="%.3f"),
