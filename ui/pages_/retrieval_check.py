@@ -89,6 +89,7 @@ def run_explain(settings: Settings, opts: Options) -> None:
         return
     cfg = page_settings(settings, opts)
     retriever = resources.retriever(settings, opts.kb or "", cfg)
+    rerank_view.load(cfg)
     query = str(ss.get("rc_query", ""))
     kb = retriever.knowledge_base
     if kb.rows(f"id == {quote(target)}", ["id"], limit=1):
