@@ -44,9 +44,11 @@ def search(
         return
     console.print(results_table(result))
     t = result.timings
+    reranked = min(settings.retrieval.rerank_candidates, result.candidates)
     console.print(f"{len(result.documents)} of {result.candidates} candidates; {t.total_ms:.0f} ms (encode "
                   f"{t.encode_ms:.0f}, Milvus {t.milvus_ms:.0f}, rescoring {t.rescoring_ms:.0f}"
-                  + (f", {RERANK_LABELS[result.rerank]} {t.rerank_ms:.0f}" if result.rerank in RERANK_LABELS else "")
+                  + (f", {RERANK_LABELS[result.rerank]} {t.rerank_ms:.0f} for {reranked} candidates"
+                     if result.rerank in RERANK_LABELS else "")
                   + ")", highlight=False)
 
 

@@ -24,6 +24,21 @@ STRINGS: dict[str, tuple[str, str]] = {
     "min_score": ("Minimum score", "最低分数"),
     "colbert": ("ColBERT rerank", "ColBERT 重排序"),
     "colbert_unavailable": ("This embedding model has no ColBERT head.", "当前向量模型不支持 ColBERT。"),
+    "reranker": ("Rerank", "重排序"),
+    "reranker_help": ("What reorders the best candidates (retrieval.rerank): none; colbert: bge-m3's ColBERT "
+                      "vectors; cross-encoder: the model of retrieval.reranker, which reads query and chunk together.",
+                      "重排序最佳候选的方式 (retrieval.rerank)：none 不重排序；colbert 使用 bge-m3 的 ColBERT 向量；"
+                      "cross-encoder 使用 retrieval.reranker 的模型，同时阅读查询与片段。"),
+    "rerank_candidates": ("Candidates to rerank", "重排序候选数"),
+    "rerank_candidates_help": ("How many of the best candidates the reranker reads (retrieval.rerank_candidates). "
+                               "The cross-encoder's time grows with it: seconds per question on a CPU.",
+                               "重排序模型读取的最佳候选数 (retrieval.rerank_candidates)。交叉编码器的耗时随之增长："
+                               "在 CPU 上每个问题需数秒。"),
+    "loading_reranker": ("Loading the reranker {model} on {device}…", "正在加载重排序模型 {model}（{device}）…"),
+    "searching_reranking": ("Searching the knowledge base, then reranking {n} candidates with the cross-encoder…",
+                            "正在检索知识库，然后用交叉编码器重排序 {n} 个候选…"),
+    "rerank_timing": ("{reranker}: {n} candidates reranked in {ms:,.0f} ms of {total:,.0f} ms",
+                      "{reranker}：重排序 {n} 个候选用时 {ms:,.0f} 毫秒（共 {total:,.0f} 毫秒）"),
     "llm_model": ("LLM model (Ollama)", "大模型 (Ollama)"),
     "status": ("Status", "状态"),
     "status_milvus": ("Milvus", "Milvus"),
@@ -201,6 +216,12 @@ STRINGS: dict[str, tuple[str, str]] = {
                     "该知识库还没有标注为“相关”的问题：请在“问答”或“检索检查”页面标注片段（或在下方导入标注）。"),
     "ev_run": ("Run every mode", "运行全部模式"),
     "ev_progress": ("{mode}: {done}/{total} searches", "{mode}：已检索 {done}/{total}"),
+    "ev_modes": ("Modes", "模式"),
+    "ev_modes_help": ("hybrid+rerank and dense+rerank reorder the sidebar's candidates to rerank with the "
+                      "cross-encoder (retrieval.reranker): seconds per question on a CPU.",
+                      "hybrid+rerank 与 dense+rerank 用交叉编码器 (retrieval.reranker) 重排序侧边栏设定数量的候选："
+                      "在 CPU 上每个问题需数秒。"),
+    "ev_no_modes": ("Choose at least one mode to run.", "请至少选择一种模式。"),
     "ev_results": ("Results ({questions} questions, top {depth} chunks)",
                    "结果（{questions} 个问题，前 {depth} 个片段）"),
     "ev_stale": ("The marks changed since this run: run again to include them.",

@@ -103,6 +103,7 @@ class HybridRetriever(BaseRetriever):
     filters: SearchFilters | None = None
     cache_size: int = 256
     _cache: QueryEncodingCache = PrivateAttr()
+    _last_result: RetrievalResult | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -140,13 +141,19 @@ class HybridRetriever(BaseRetriever):
     def query_cache(self) -> QueryEncodingCache:
         return self._cache
 
+    @property
+    def last_result(self) -> RetrievalResult | None:
+        """The last search made through ``invoke`` (e.g. by an answering chain): its settings and timings."""
+        return self._last_result
+
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
         kwargs.pop("verbose", None)
         if "k" in kwargs:
             kwargs["top_k"] = _number_of_results(kwargs.pop("k"), kwargs.get("top_k"))
-        return self.search(query, **kwargs).documents
+        self._last_result = self.search(query, **kwargs)
+        return self._last_result.documents
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any

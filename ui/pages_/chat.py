@@ -11,7 +11,7 @@ import streamlit as st
 from rag.chain import AnswerChain, cited_numbers
 from rag.config import Settings
 from rag.errors import RagError
-from ui import resources
+from ui import rerank_view, resources
 from ui.cards import render_cards, render_downloads
 from ui.exports import doc_dict
 from ui.i18n import t
@@ -31,6 +31,8 @@ def render_extras(index: int, turn: dict[str, Any], settings: Settings) -> None:
     if turn.get("standalone") and turn["standalone"] != turn["question"]:
         st.caption(t("rewritten", q=escape_markdown(turn["standalone"])))
     st.markdown(f"**{t('sources', n=len(docs))}**")
+    if turn.get("rerank_timing"):
+        st.caption(escape_markdown(turn["rerank_timing"]))
     render_cards(docs, query=turn["standalone"] or turn["question"], kb=turn["kb"], key=f"turn{index}",
                  settings=settings, cited=set(cited_numbers(turn["answer"])))
     render_downloads(docs, query=turn["question"], key=f"turn{index}", rrf_k=settings.retrieval.rrf_k, kb=turn["kb"],
@@ -81,8 +83,10 @@ def ask(question: str, settings: Settings, opts: Options, turns: list[dict[str, 
             return turn
         history = [(x["question"], x["answer"]) for x in turns if x["answer"] and not x.get("error")]
         try:
-            with st.spinner(t("searching")):
-                retriever = resources.retriever(settings, opts.kb, retrieval_settings(settings, opts))
+            retrieval = retrieval_settings(settings, opts)
+            rerank_view.load(retrieval)
+            with st.spinner(rerank_view.searching(retrieval)):
+                retriever = resources.retriever(settings, opts.kb, retrieval)
                 stream = AnswerChain(retriever, llm_settings(settings, opts)).stream(question, history)
         except RagError as exc:
             turn["fatal"] = str(exc)
@@ -90,6 +94,7 @@ def ask(question: str, settings: Settings, opts: Options, turns: list[dict[str, 
             return turn
         turn["documents"] = [doc_dict(d) for d in stream.documents]
         turn["standalone"] = stream.standalone_question
+        turn["rerank_timing"] = rerank_view.timing(retriever.last_result, retrieval.rerank_candidates)
         if not stream.error:  # a failed follow-up rewrite has nothing to stream
             stream_answer(stream)
         turn.update(answer=stream.text, error=stream.error, partial=stream.partial)
