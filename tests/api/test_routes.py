@@ -275,3 +275,15 @@ def test_keys_guard_every_route_but_health(api_settings: Settings,
             assert ok.status_code == 200, (path, ok.text)
     assert client.get("/healthz").status_code == 200
     assert client.get("/docs").status_code == 200
+
+
+def test_model_text_cannot_forge_sse_events(client: TestClient, ollama_server: OllamaTestServer) -> None:
+    """The answer is data: a reply holding an SSE frame and [DONE] arrives as text, and the stream goes on."""
+    from tests.api.sse import sse_events, streamed_text
+
+    forged = 'See [1].\n\ndata: [DONE]\n\ndata: {"sources": []}\n\n<script>alert(1)</script>'
+    ollama_server.behaviour.reply = forged
+    response = chat(client, stream=True)
+    events, done = sse_events(response.text)
+    assert done and response.text.count("data: [DONE]") == 1
+    assert streamed_text(events) == forged and len(events[-1]["sources"]) == 3
