@@ -148,7 +148,7 @@ class Reply:
         }
 
     def error_response(self, stream: AnswerStream) -> JSONResponse:
-        """The LLM failed before any text: its status (503 when Ollama is down) and message, with the sources."""
+        """The LLM failed: its status (503 when Ollama is down or lacks the model) and message, with the sources."""
         status, error_type = _llm_status(stream)
         return JSONResponse({**error_body(stream.error or "", error_type, status), **self._extras(stream)},
                             status_code=status)

@@ -55,10 +55,13 @@ class Services:
 
     def retriever(self, kb: str) -> HybridRetriever:
         """The retriever of knowledge base ``kb`` with the configured retrieval settings (per-call overrides go to
-        its ``search``); KnowledgeBaseNotFoundError when it does not exist."""
+        its ``search``), made once and reused while ``kb`` exists; KnowledgeBaseNotFoundError when it does not."""
         store = self.store()
         with self._lock:
             retriever = self._retrievers.get(kb)
+            if retriever is not None and not store.exists(kb):  # dropped since (e.g. rag-ingest drop)
+                del self._retrievers[kb]
+                retriever = None
             if retriever is None:
                 retriever = HybridRetriever.from_store(self.encoder(), store, kb, self.settings.retrieval)
                 self._retrievers[kb] = retriever

@@ -287,3 +287,18 @@ def test_model_text_cannot_forge_sse_events(client: TestClient, ollama_server: O
     events, done = sse_events(response.text)
     assert done and response.text.count("data: [DONE]") == 1
     assert streamed_text(events) == forged and len(events[-1]["sources"]) == 3
+
+
+def test_a_knowledge_base_dropped_while_serving_is_404(api_settings: Settings, encoder: Encoder,
+                                                       make_client: Callable[[Settings], TestClient]) -> None:
+    from ingest import IngestPipeline
+    from rag.store import MilvusStore
+    from tests.conftest import EXAMPLES
+
+    client = make_client(api_settings)
+    with MilvusStore(api_settings.milvus) as store:
+        IngestPipeline(api_settings, encoder, store).run([EXAMPLES / "faq-zh.md"], kb="short_lived")
+        assert client.post("/v1/retrieval", json={"query": "年假", "kb": "short_lived"}).status_code == 200
+        store.drop("short_lived")
+    response = client.post("/v1/retrieval", json={"query": "年假", "kb": "short_lived"})
+    assert response.status_code == 404 and "does not exist" in response.json()["error"]["message"]
