@@ -52,15 +52,17 @@ def read_pdf(
                             "reinstall ragscope") from exc
         except Exception as exc:  # pypdf raises many types on bad files: PdfReadError, KeyError...
             raise ReadError(f"corrupt PDF: {_reason(data, exc)}") from exc
-    scanned: list[int] = []
-    if ocr is not None and ocr.mode != "never":
+    ocr_read: set[int] = set()  # pages whose text came from OCR
+    if ocr is not None and ocr_on:
         scanned = [n for n, text in enumerate(texts, start=1) if ocr.mode == "always" or not usable_text(text)]
         if len(scanned) > ocr.max_pages:
             raise too_many_pages(len(scanned), ocr)
         for number, text in zip(scanned, _ocr_pages(data, scanned, on_page), strict=True):
-            texts[number - 1] = text or texts[number - 1]  # OCR found nothing: keep what the layer had
+            if text:  # OCR found nothing: what the text layer had (if anything) stays
+                texts[number - 1] = text
+                ocr_read.add(number)
     sections = [
-        Section(text, {"page": number, "ocr": True} if number in scanned else {"page": number})
+        Section(text, {"page": number, "ocr": True} if number in ocr_read else {"page": number})
         for number, text in enumerate(texts, start=1)
         if text
     ]

@@ -131,7 +131,9 @@ def test_rag_ingest_ocrs_scans_and_images_and_rag_search_finds_them(settings: Se
     folder.mkdir()
     write(folder, "mixed.pdf", scanned.mixed_pdf("Page one has a real text layer about vector clocks.",
                                                  render_page(SECOND_LINES)))
-    write(folder, "notice.png", scanned.image_bytes(render_page(LINES[2:], size=(1240, 200), top=30), "PNG"))
+    notice = render_page(LINES[2:], size=(1240, 200), top=30)
+    notice = Image.merge("LA", (Image.new("L", notice.size, 0), notice.point(lambda v: 255 - v)))  # black on clear
+    write(folder, "notice.png", scanned.image_bytes(notice, "PNG"))
     write(folder, "broken.jpg", b"not a JPEG at all")
 
     result = run_cli([str(folder)], settings)
