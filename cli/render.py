@@ -23,13 +23,16 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 
 def location(meta: dict[str, Any]) -> str:
-    """``source``, with page or heading when the reader recorded one (plain text; :func:`row` escapes it)."""
+    """``source``, with page or heading when the reader recorded one, and "(OCR)" for text read by OCR
+    (plain text; :func:`row` escapes it)."""
     origin = Provenance.from_metadata(meta)
     where = origin.doc_id or origin.source
     if origin.page is not None:
         where += f" p.{origin.page}"
     elif origin.heading:
         where += f" › {origin.heading}"
+    if (meta.get("metadata") or {}).get("ocr"):
+        where += " (OCR)"  # the text was recognised from a scanned page or an image
     return where
 
 

@@ -80,6 +80,8 @@ class IngestSettings(BaseModel):
     title_field: str | None = None
     id_field: str | None = None
     title_in_text: bool = False
+    ocr: Literal["auto", "always", "never"] = "auto"  # PDF pages without a usable text layer, and images
+    ocr_max_pages: int = Field(200, ge=0)
 
 
 DEFAULT_RERANK_WEIGHT = 1.0

@@ -26,7 +26,7 @@ def _judge(data_dir: str, kb: str, query: str, doc: Mapping[str, Any], label: La
 def render_card(doc: Mapping[str, Any], *, query: str, kb: str, key: str, settings: Settings,
                 cited: bool = False) -> None:
     """One chunk: the HTML card (text escaped), the formula expander and the relevant / not relevant buttons."""
-    labels = {name: t(name) for name in ("chunk", "page", "slide", "cited", "matched_terms")}
+    labels = {name: t(name) for name in ("chunk", "page", "slide", "cited", "matched_terms", "ocr")}
     with st.container(border=True):
         st.html(card_html(doc, settings.levels, labels, settings.retrieval.rrf_k, cited=cited))
         with st.expander(t("formula")):

@@ -73,7 +73,8 @@ def card_html(doc: Mapping[str, Any], levels: LevelSettings, labels: Mapping[str
     """One score card: header, dense percent with its level colour, score bars, and the highlighted text.
 
     ``doc`` is a retrieved chunk as a dict (``text`` plus the Document metadata); ``labels`` holds the
-    translated words chunk, page, cited and matched_terms (and slide: a .pptx chunk's page is its slide).
+    translated words chunk, page, cited and matched_terms (and slide: a .pptx chunk's page is its slide;
+    ocr, the mark of text read by OCR).
     """
     s = Scores.from_metadata(doc)
     origin = Provenance.from_metadata(doc)
@@ -89,6 +90,9 @@ def card_html(doc: Mapping[str, Any], levels: LevelSettings, labels: Mapping[str
     head = escape(where(doc, labels[unit].format(n=origin.page)))
     cite = (f'<span style="background:#1f6feb;color:white;border-radius:4px;padding:0 5px;margin-left:6px;'
             f'font-size:0.8em">{escape(labels["cited"])}</span>') if cited else ""
+    # text recognised from a scanned page or an image (it may hold OCR errors) is marked
+    ocr = (f'<span data-ocr="true" style="background:#eee;color:#555;border-radius:4px;padding:0 5px;'
+           f'margin-left:6px;font-size:0.8em">{escape(labels.get("ocr", "OCR"))}</span>') if meta.get("ocr") else ""
     sparse_scale = max(1.0, float(s.sparse))
     rows = [f'<div>dense <b data-score="dense" style="color:{colour};font-size:1.25em">{dense * 100:.1f}%</b>'
             f'{bar(dense, 1.0, colour)}<span data-level="{level}" style="background:{LEVEL_BACKGROUNDS[level]};'
@@ -118,7 +122,7 @@ def card_html(doc: Mapping[str, Any], levels: LevelSettings, labels: Mapping[str
         f'<div class="rs-card" data-rank="{rank}" data-chunk-id="{escape(str(doc.get("id", "")), quote=True)}" '
         f'data-level="{level}" data-dense="{dense:.6f}" style="border-left:5px solid {colour};padding:4px 10px">'
         f'<div style="font-weight:600">[{rank}] {head} <span style="color:#666;font-weight:400">· '
-        f'{escape(chunk)}</span>{cite}</div>'
+        f'{escape(chunk)}</span>{cite}{ocr}</div>'
         f'<div style="margin:4px 0;line-height:1.7">{"".join(rows)}</div>{term_line}'
         f'<div class="rs-text" style="white-space:pre-wrap;max-height:16em;overflow:auto;background:#fafafa;'
         f'padding:6px;border-radius:4px;margin-top:4px">{text}</div></div>'

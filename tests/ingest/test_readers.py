@@ -387,8 +387,8 @@ def test_item12_csv_with_an_unterminated_quote_gets_a_reason(tmp_path: Path) -> 
 
 
 def test_supported_suffixes() -> None:
-    assert {".txt", ".md", ".pdf", ".html", ".htm", ".docx", ".csv", ".json", ".jsonl", ".xlsx", ".pptx"} \
-        == SUPPORTED_SUFFIXES
+    assert {".txt", ".md", ".pdf", ".html", ".htm", ".docx", ".csv", ".json", ".jsonl", ".xlsx", ".pptx",
+            ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"} == SUPPORTED_SUFFIXES  # images: OCR
 
 
 def test_path_problems(tmp_path: Path) -> None:
