@@ -1,5 +1,6 @@
-"""One function that answers every retrieval of the API (/v1/retrieval, Dify's /retrieval): the knowledge base
-named in the request, the limits checked, per-call overrides passed to the retriever's ``search``."""
+"""One function that answers every retrieval of the API (/v1/retrieval, Dify's /retrieval): the knowledge base(s)
+named in the request (several: one search over all of them, rag.retrieval.multi_kb), the limits checked, per-call
+overrides passed to the retriever's ``search``."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from api.services import Services
 from rag.config import Fusion, Mode, Rerank
 from rag.errors import InvalidInputError
 from rag.retrieval import RetrievalResult, SearchFilters
-
-MULTI_KB_NOT_SUPPORTED = "searching several knowledge bases in one request is not supported yet; name one kb."
 
 
 def kb_names(services: Services, kb: str | list[str] | None) -> list[str]:
@@ -44,8 +43,6 @@ def retrieve(
     if top_k is not None and top_k > limit:
         raise InvalidInputError(f"top_k {top_k} is over this server's limit of {limit} (api.max_top_k).")
     names = kb_names(services, kb)
-    if len(names) > 1:
-        raise InvalidInputError(MULTI_KB_NOT_SUPPORTED)
-    retriever = services.retriever(names[0])
+    retriever = services.retrievers(names)
     return retriever.search(query, top_k=top_k, mode=mode, fusion=fusion, weights=weights,
                             filters=SearchFilters.coerce(filters), min_score=min_score, rerank=rerank)

@@ -23,7 +23,8 @@ class RetrievalRequest(BaseModel):
     mode: Mode | None = None
     fusion: Fusion | None = None
     weights: dict[str, float] | None = Field(None, description="dense, sparse, colbert, rerank weights.")
-    filters: dict[str, Any] | None = Field(None, description="As `rag search`: source, source_prefix, metadata.")
+    filters: dict[str, Any] | None = Field(None, description=(
+        "As `rag search`: source, source_prefix, file_types, page_from, page_to, metadata, fields."))
     min_score: float | None = Field(None, description="Keep chunks with final >= min_score.")
     rerank: Rerank | None = None
 

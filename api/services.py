@@ -11,7 +11,7 @@ from rag.chain import AnswerChain
 from rag.config import Settings
 from rag.encoder import Encoder, load_encoder
 from rag.errors import RagError
-from rag.retrieval import HybridRetriever
+from rag.retrieval import HybridRetriever, MultiKBRetriever
 from rag.store import MilvusStore
 
 
@@ -66,6 +66,13 @@ class Services:
                 retriever = HybridRetriever.from_store(self.encoder(), store, kb, self.settings.retrieval)
                 self._retrievers[kb] = retriever
             return retriever
+
+    def retrievers(self, kbs: list[str]) -> HybridRetriever | MultiKBRetriever:
+        """One knowledge base's retriever, or for several names one search over all of them (built with the same
+        model: ModelMismatchError otherwise), their chunks ranked together as if they were one knowledge base."""
+        if len(kbs) == 1:
+            return self.retriever(kbs[0])
+        return MultiKBRetriever(retrievers=[self.retriever(kb) for kb in kbs], settings=self.settings.retrieval)
 
     def chain(self, kb: str) -> AnswerChain:
         """The answering chain (the web app's) over knowledge base ``kb``, with the configured LLM."""

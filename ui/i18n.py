@@ -297,6 +297,18 @@ STRINGS: dict[str, tuple[str, str]] = {
     "tu_download": ("Download config (YAML)", "下载配置（YAML）"),
     "tu_download_help": ("Pass it with --config (rag CLI) or as $RAG_CONFIG (web app).",
                          "通过 --config（rag 命令行）或 $RAG_CONFIG（网页应用）使用。"),
+    # search scope: several knowledge bases and filters (chat and Retrieval check)
+    "scope": ("Knowledge bases: {kbs} · filters: {n}", "知识库：{kbs} · 筛选条件：{n}"),
+    "scope_also": ("Also search (built with the same model)", "同时检索（同一模型建立的知识库）"),
+    "scope_also_help": ("Results of all are ranked together by their final score; each card names its knowledge base.",
+                        "所有结果按最终分数统一排序；每张卡片注明来自哪个知识库。"),
+    "scope_folder": ("Folder (e.g. docs/policies)", "文件夹（如 docs/policies）"),
+    "scope_source": ("Source file (exact)", "来源文件（完整路径）"),
+    "scope_types": ("File types", "文件类型"),
+    "scope_pages": ("Pages (e.g. 3-7)", "页码（如 3-7）"),
+    "scope_meta": ("Record fields, one KEY=VALUE per line (CSV / JSON rows)",
+                   "记录字段，每行一个 KEY=VALUE（CSV / JSON 行）"),
+    "scope_bad_meta": ("'{line}' is not KEY=VALUE (e.g. year=2020).", "“{line}”不是 KEY=VALUE 格式（如 year=2020）。"),
 }
 
 

@@ -4,17 +4,21 @@ milvus-lite) and the suite's Ollama-protocol server: the results, the limits and
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from ingest import IngestPipeline
 from rag.config import Settings
 from rag.encoder import Encoder
 from rag.similarity import compare_texts
+from rag.store import MilvusStore
 from tests.api.conftest import KB, KEY, QUESTION, REPLY, reference_search, with_sections
-from tests.conftest import run_cli
+from tests.conftest import EXAMPLES, run_cli
 from tests.support.ollama_server import OllamaTestServer
 
 VOLATILE = ("timings", "cached_query")  # what may differ between two runs of the same search
@@ -59,9 +63,27 @@ def test_retrieval_options_reach_the_search(client: TestClient, demo_kb: Setting
     assert nothing["documents"] == [] and nothing["below_min_score"] == nothing["candidates"] > 0
 
 
+def test_retrieval_over_two_knowledge_bases_is_the_merged_search(
+    api_settings: Settings, encoder: Encoder, make_client: Callable[[Settings], TestClient], tmp_path: Path
+) -> None:
+    from rag.retrieval import MultiKBRetriever
+
+    second = "api_second"
+    shutil.copy(EXAMPLES / "remote-work-policy.html", tmp_path)
+    with MilvusStore(api_settings.milvus) as store:
+        if not store.exists(second):
+            assert not IngestPipeline(api_settings, encoder, store).run([tmp_path], kb=second).failed
+        expected = MultiKBRetriever.from_store(encoder, store, [KB, second], api_settings.retrieval).search(
+            QUESTION, top_k=6, fusion="rrf").to_dict()
+    got = make_client(api_settings).post("/v1/retrieval", json={"query": QUESTION, "kb": [KB, second],
+                                                                "top_k": 6, "fusion": "rrf"}).json()
+    assert stable(got) == stable(expected)
+    assert got["kbs"] == [KB, second] and {d["kb"] for d in got["documents"]} == {KB, second}
+
+
 @pytest.mark.parametrize(("body", "status", "words"), [
     ({"query": QUESTION, "top_k": 101}, 400, "api.max_top_k"),
-    ({"query": QUESTION, "kb": [KB, "other"]}, 400, "several knowledge bases in one request is not supported yet"),
+    ({"query": QUESTION, "kb": [KB, "no_such_kb"]}, 404, "does not exist"),
     ({"query": QUESTION, "kb": "no_such_kb"}, 404, "does not exist"),
     ({"query": "   "}, 400, "query is empty"),
     ({"query": QUESTION, "mode": "fuzzy"}, 400, "mode"),

@@ -11,7 +11,7 @@ import streamlit as st
 from rag.chain import AnswerChain, cited_numbers
 from rag.config import Settings
 from rag.errors import RagError
-from ui import rerank_view, resources
+from ui import rerank_view, resources, search_scope
 from ui.cards import render_cards, render_downloads
 from ui.exports import doc_dict
 from ui.i18n import t
@@ -72,9 +72,12 @@ def render_turn(index: int, turn: dict[str, Any], settings: Settings) -> None:
         render_extras(index, turn, settings)
 
 
-def ask(question: str, settings: Settings, opts: Options, turns: list[dict[str, Any]]) -> dict[str, Any]:
-    """Retrieve, stream the answer into the page, and return the turn to keep in the history."""
-    turn: dict[str, Any] = {"question": question, "kb": opts.kb or "", "answer": "", "documents": [],
+def ask(question: str, settings: Settings, opts: Options, turns: list[dict[str, Any]],
+        scope: search_scope.Scope | None = None) -> dict[str, Any]:
+    """Retrieve (from the scope's knowledge bases, with its filters), stream the answer into the page, and return the
+    turn to keep in the history."""
+    kb = scope.label if scope is not None else opts.kb or ""
+    turn: dict[str, Any] = {"question": question, "kb": kb, "answer": "", "documents": [],
                             "standalone": question, "error": None, "partial": False, "fatal": None}
     with st.chat_message("assistant"):
         if not opts.kb:
@@ -86,7 +89,8 @@ def ask(question: str, settings: Settings, opts: Options, turns: list[dict[str, 
             retrieval = retrieval_settings(settings, opts)
             rerank_view.load(retrieval)
             with st.spinner(rerank_view.searching(retrieval)):
-                retriever = resources.retriever(settings, opts.kb, retrieval)
+                retriever = (search_scope.retriever(settings, scope, retrieval) if scope is not None
+                             else resources.retriever(settings, opts.kb, retrieval))
                 stream = AnswerChain(retriever, llm_settings(settings, opts)).stream(question, history)
         except RagError as exc:
             turn["fatal"] = str(exc)
@@ -114,13 +118,20 @@ def page() -> None:
     status = resources.ollama_status(settings.llm.base_url, opts.model)
     if not status.ok:
         st.warning(escape_markdown(status.message))
+    scope, scope_ok = None, True
+    if opts.kb:
+        try:
+            scope = search_scope.render(settings, opts.kb, "chat")
+            scope_ok = scope is not None  # None: a filter is invalid (the error is shown)
+        except RagError:
+            pass  # Milvus is down: a question gets its message, as without the scope
     for index, turn in enumerate(turns):
         render_turn(index, turn, settings)
     question = st.chat_input(t("chat_placeholder"), key="chat_input")
-    if question and question.strip():
+    if question and question.strip() and scope_ok:
         with st.chat_message("user"):
             st.markdown(escape_markdown(question))
-        turns.append(ask(question.strip(), settings, opts, turns))
+        turns.append(ask(question.strip(), settings, opts, turns, scope))
 
 
 page()

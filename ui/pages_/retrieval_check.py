@@ -13,7 +13,7 @@ from rag.errors import InvalidInputError, RagError
 from rag.retrieval import RetrievalResult
 from rag.store.knowledge_base import quote
 from rag.workbench.explain import Explanation, explain, explain_document
-from ui import explain_view, rerank_view, resources
+from ui import explain_view, rerank_view, resources, search_scope
 from ui.cards import render_cards, render_downloads
 from ui.exports import doc_dict, rows
 from ui.i18n import t
@@ -49,7 +49,8 @@ def table(result: RetrievalResult) -> None:
     )
 
 
-def search(settings: Settings) -> None:
+def search(settings: Settings, scope: search_scope.Scope | None = None) -> None:
+    """Run the page's search on the scope's knowledge bases with its filters (the active knowledge base without)."""
     opts = options(settings)
     ss = st.session_state
     query = ss.get("rc_query", "")
@@ -59,7 +60,8 @@ def search(settings: Settings) -> None:
         return
     weights = {name: float(ss[f"rc_w_{name}"]) for name in ("dense", "sparse", "colbert")}
     retrieval = retrieval_settings(settings, opts)
-    retriever = resources.retriever(settings, opts.kb or "", retrieval)
+    retriever = (search_scope.retriever(settings, scope, retrieval) if scope is not None
+                 else resources.retriever(settings, opts.kb or "", retrieval))
     rerank_view.load(retrieval)
     try:
         with st.spinner(rerank_view.searching(retrieval)):
@@ -178,9 +180,14 @@ def page() -> None:
     right.selectbox(t("fusion"), FUSIONS, key="rc_fusion")
     for column, name in zip(st.columns(3), ("dense", "sparse", "colbert"), strict=True):
         column.number_input(t("weight", name=name), min_value=0.0, max_value=10.0, step=0.1, key=f"rc_w_{name}")
-    if st.button(t("search"), key="rc_search", type="primary") or rerun:
+    try:
+        scope = search_scope.render(settings, opts.kb, "rc")
+    except RagError as exc:
+        scope = None
+        st.error(escape_markdown(str(exc)))
+    if (st.button(t("search"), key="rc_search", type="primary") or rerun) and scope is not None:
         try:
-            search(settings)
+            search(settings, scope)
         except RagError as exc:
             ss.pop(RESULT_KEY, None)
             st.error(escape_markdown(str(exc)))
