@@ -15,6 +15,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from ingest.readers.base import ReadError
+from ingest.readers.sections import one_line
 
 if TYPE_CHECKING:  # the engine (onnxruntime, OpenCV) loads on the first page that needs OCR
     from PIL.Image import Image
@@ -55,7 +56,11 @@ def usable_text(text: str) -> bool:
 
 @cache
 def _engine() -> RapidOCR:
-    from rapidocr_onnxruntime import RapidOCR
+    try:
+        from rapidocr_onnxruntime import RapidOCR
+    except ImportError as exc:  # OpenCV (a RapidOCR dependency) needs libGL and GLib from the system
+        raise ReadError(f"OCR is unavailable: {one_line(exc)}; on Debian/Ubuntu install the system libraries "
+                        "with `apt-get install libgl1 libglib2.0-0`, or set ingest.ocr: never") from exc
 
     logging.getLogger("RapidOCR").setLevel(logging.ERROR)  # it logs model paths and warnings per page
     return RapidOCR()
