@@ -9,9 +9,10 @@ and rescoring.
     .venv/bin/python benchmarks/query_latency.py                 # 10k and 100k chunks, 30 queries each
     .venv/bin/python benchmarks/query_latency.py --sizes 10000 --queries 200 --mode dense
 
-Encode times are the tiny model's; with the real bge-m3 on CPU expect roughly 30-100 ms per short query.
-Embedded milvus-lite scans every vector on each search (its time grows linearly with the chunks whatever the
-index type), so for 100k chunks and more a Milvus server is the better choice (--uri http://host:19530).
+Encode times are the tiny model's; benchmarks/query_encoding.py times bge-m3's architecture per question.
+With the default settings an embedded knowledge base is searched exactly in process (``retrieval.exact_max_chunks``;
+the "milvus" step is then that search); benchmarks/exact_search.py compares it with Milvus' own searches at 100k
+x 1024-d. milvus-lite does use its HNSW index, but most of its search time goes into its per-row Python.
 """
 
 from __future__ import annotations

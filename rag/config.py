@@ -121,6 +121,18 @@ class RerankerSettings(BaseModel):
     quantize: Literal["none", "int8"] = "none"
 
 
+class SearchParamSettings(BaseModel):
+    """Milvus search parameters per vector field, passed to every Milvus search (embedded and server).
+
+    ``dense``: for the HNSW index Milvus builds (AUTOINDEX), ``ef``, the candidates it explores; it is raised to
+    the number of results asked for when smaller (Milvus requires ef >= limit). ``sparse``: e.g.
+    ``drop_ratio_search`` on a Milvus server; empty by default.
+    """
+
+    dense: dict[str, Any] = Field(default_factory=lambda: {"ef": 4096})  # benchmarks/exact_search.py: recall 1.0
+    sparse: dict[str, Any] = Field(default_factory=dict)
+
+
 Mode = Literal["dense", "sparse", "hybrid"]
 """Which searches supply candidates and which score orders them (see rag.retrieval.fusion)."""
 Fusion = Literal["weighted", "rrf"]
@@ -148,6 +160,8 @@ class RetrievalSettings(BaseModel):
     reranker: RerankerSettings = RerankerSettings()
     rrf_k: int = Field(60, ge=1)
     min_score: float = 0.0
+    exact_max_chunks: int = Field(200_000, ge=0)  # embedded KBs up to this size are searched exactly in-process
+    search_params: SearchParamSettings = SearchParamSettings()
 
     @model_validator(mode="before")
     @classmethod

@@ -119,8 +119,11 @@ def _status(settings: Settings, encoder: object, milvus: object, errors: dict[st
         sb.error(escape_markdown(errors["milvus"]))
     model = Path(settings.embedding.model).name or settings.embedding.model
     device = getattr(encoder, "device", settings.embedding.device)
+    quantize = getattr(encoder, "quantize", settings.embedding.quantize)
+    precision = reranker_precision(quantize, settings.embedding.fp16, str(device))  # the same rule as the reranker's
+    loaded = t("loaded") if encoder is not None else t("not_loaded")
     sb.markdown(_line(encoder is not None, t("status_encoder"),
-                      f"{code_span(model)} · {device} · {t('loaded') if encoder is not None else t('not_loaded')}"))
+                      f"{code_span(model)} · {device} · {precision} · {loaded}"))
     if "encoder" in errors:
         sb.error(escape_markdown(errors["encoder"]))
     retrieval = retrieval_settings(settings, options(settings))

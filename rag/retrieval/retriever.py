@@ -1,7 +1,8 @@
 """Hybrid retrieval over a knowledge base, with every score computed exactly and explained.
 
 How a query is answered: the query is encoded once with bge-m3 (dense vector + sparse token weights);
-Milvus runs a dense search and a sparse search, each returning ``top_k x candidate_factor`` chunks; the
+the store runs a dense search and a sparse search, each returning ``top_k x candidate_factor`` chunks (exactly,
+in process, for an embedded knowledge base within ``exact_max_chunks``; else Milvus' index search); the
 chunks of the searches the mode uses (dense: the dense list, sparse: the sparse list, hybrid: both) are
 rescored here from their stored vectors, ordered by the final score, filtered by ``min_score`` and cut to
 ``top_k``. Milvus' own (fused or approximate) numbers are only used to rank its lists, never reported.
@@ -237,14 +238,17 @@ class HybridRetriever(BaseRetriever):
         self, encoding: QueryEncoding, limit: int, filters: SearchFilters
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """This knowledge base's dense and sparse candidate lists for an encoded query: at most ``limit`` rows each
-        (with :data:`OUTPUT_FIELDS`), best first, among the chunks ``filters`` keep; what :meth:`rank_hits` takes."""
-        expr = filters.expression()
+        (with :data:`OUTPUT_FIELDS`), best first, among the chunks ``filters`` keep; what :meth:`rank_hits` takes.
+        From the store: exact in process for an embedded knowledge base within ``exact_max_chunks``, else Milvus'
+        search with ``search_params`` (this retriever's settings)."""
+        filters.expression()  # a bad filter is an error before any search
+        cfg = self.settings
         # The two searches run at the same time: Milvus works on both while this thread waits. A query without
         # any sparse weight (e.g. only unknown tokens) has no sparse search.
         sparse_future = None
         if encoding.sparse:
-            sparse_future = _pool_executor().submit(self._milvus_search, "sparse", encoding.sparse, limit, expr)
-        dense_hits = self._milvus_search("dense", encoding.dense.tolist(), limit, expr)
+            sparse_future = _pool_executor().submit(self._milvus_search, "sparse", encoding.sparse, limit, filters, cfg)
+        dense_hits = self._milvus_search("dense", encoding.dense.tolist(), limit, filters, cfg)
         sparse_hits = sparse_future.result() if sparse_future is not None else []
         return dense_hits, sparse_hits
 
@@ -289,8 +293,13 @@ class HybridRetriever(BaseRetriever):
 
     # -- steps --------------------------------------------------------------------------------------
 
-    def _milvus_search(self, field: str, vector: Any, limit: int, expr: str) -> list[dict[str, Any]]:
-        return self.knowledge_base.search(field, vector, limit, expr, OUTPUT_FIELDS)
+    def _milvus_search(self, field: str, vector: Any, limit: int, flt: SearchFilters,
+                       cfg: RetrievalSettings) -> list[dict[str, Any]]:
+        """One candidate list, from the store: exact in-process for an embedded knowledge base within
+        ``exact_max_chunks``, else Milvus' search with ``search_params``."""
+        return self.knowledge_base.search(field, vector, limit, flt, OUTPUT_FIELDS,
+                                          params=getattr(cfg.search_params, field),
+                                          exact_max_chunks=cfg.exact_max_chunks)
 
     @staticmethod
     def _pool(mode: str, dense_hits: list[dict[str, Any]], sparse_hits: list[dict[str, Any]]) -> list[Candidate]:

@@ -12,6 +12,7 @@ from pymilvus.exceptions import MilvusException
 
 from rag.config import MilvusSettings
 from rag.errors import KnowledgeBaseNotFoundError, ModelMismatchError, StoreLockedError, StoreUnavailableError
+from rag.store.exact_search import ExactSearch, forget, new_stamp, released
 from rag.store.guard import Guarded, unavailable_message
 from rag.store.knowledge_base import KnowledgeBase
 from rag.store.model_info import ModelInfo
@@ -20,6 +21,7 @@ from rag.store.schema import (
     PROP_FINGERPRINT,
     PROP_MODEL,
     PROP_SCHEMA,
+    PROP_WRITE_STAMP,
     SCHEMA_VERSION,
     build_index_params,
     build_schema,
@@ -136,6 +138,7 @@ class MilvusStore:
             from milvus_lite.server_manager import server_manager_instance
 
             server_manager_instance.release_server(self.location)
+            released(self.location)  # another process may write now: exact searches check row counts again
 
     def __enter__(self) -> MilvusStore:
         return self
@@ -193,7 +196,7 @@ class MilvusStore:
                 f"rebuild the knowledge base (rag-ingest kb drop {name}, then ingest again), or use another --kb."
             )
         self._client.load_collection(name)
-        return KnowledgeBase(self._client, name, recorded)
+        return KnowledgeBase(self._client, name, recorded, ExactSearch.of(self.location, name), embedded=self.embedded)
 
     def _create(self, name: str, model: ModelInfo) -> None:
         try:
@@ -203,7 +206,7 @@ class MilvusStore:
                 index_params=build_index_params(self._client),
                 properties={
                     PROP_MODEL: model.name, PROP_FINGERPRINT: model.fingerprint,
-                    PROP_DIM: str(model.dim), PROP_SCHEMA: SCHEMA_VERSION,
+                    PROP_DIM: str(model.dim), PROP_SCHEMA: SCHEMA_VERSION, PROP_WRITE_STAMP: new_stamp(),
                 },
             )
         except MilvusException as exc:
@@ -213,6 +216,7 @@ class MilvusStore:
         """Delete a knowledge base and all its chunks."""
         self.open(name)
         self._client.drop_collection(name)
+        forget(self.location, name)
 
 
 def _short(exc: BaseException) -> str:

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
 
 from rag.config import MILVUS_MAX_LIMIT
 from rag.errors import InvalidInputError, StoreUnavailableError
+from rag.store.exact_index import ROW_FIELDS, ExactIndex
+from rag.store.exact_search import ExactSearch, new_stamp
 from rag.store.model_info import ModelInfo
-from rag.store.schema import ChunkRecord, decode_sparse
+from rag.store.schema import PROP_WRITE_STAMP, ChunkRecord, decode_sparse
 
 WRITE_BATCH = 256
 FILTER_BATCH = 200
+READ_BATCH = 2048  # rows per message when the exact index reads a collection (~10 MB at 1024-d)
+READ_TIMEOUT_S = 900  # per call of that read: milvus-lite lists 100k ids in tens of seconds on a busy machine
 
 
 _LITERAL_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"})
@@ -49,6 +54,15 @@ def contains_filter(field_name: str, text: str) -> str:
     return f"{field_name} like {quote('%' + text.translate(_LIKE_ESCAPES) + '%')}"
 
 
+class RowFilter(Protocol):
+    """A search filter both as a Milvus expression and as a test on one stored row (source, metadata), so the
+    in-process exact search applies it as Milvus does (rag.retrieval.filters.SearchFilters is one)."""
+
+    def expression(self) -> str: ...
+
+    def matches(self, row: Mapping[str, Any]) -> bool: ...
+
+
 @dataclass
 class StoredDocument:
     """What the collection holds for one document: its chunks' ids, indexes and recorded metadata (in the same
@@ -69,34 +83,76 @@ class StoredDocument:
 class KnowledgeBase:
     """One collection: upsert chunks, delete documents, list what is stored, search by one vector field.
 
-    The only way to a collection's data: nothing outside ``rag.store`` calls the pymilvus client.
+    The only way to a collection's data: nothing outside ``rag.store`` calls the pymilvus client. ``exact``: the
+    in-process exact search of an embedded collection (:mod:`rag.store.exact_search`), None on a server.
     """
 
-    def __init__(self, client: MilvusClient, name: str, model: ModelInfo) -> None:
+    def __init__(self, client: MilvusClient, name: str, model: ModelInfo, exact: ExactSearch | None = None, *,
+                 embedded: bool = True) -> None:
         self._client = client
         self.name = name
         self.model = model
+        self.exact = exact
+        self.embedded = embedded  # searched exactly in process when within budget (a server: Milvus always)
 
     def upsert(self, records: Iterable[ChunkRecord]) -> int:
+        records = list(records)
+        if not records:
+            return 0
         rows = [r.to_row() for r in records]
-        for start in range(0, len(rows), WRITE_BATCH):
-            self._client.upsert(self.name, rows[start : start + WRITE_BATCH])
+        with self._writing() as index:
+            for start in range(0, len(rows), WRITE_BATCH):
+                self._client.upsert(self.name, rows[start : start + WRITE_BATCH])
+            if index is not None:
+                index.add({"id": r.id, "doc_id": r.doc_id, "source": r.source, "metadata": r.metadata,
+                           "dense": r.dense, "sparse": r.sparse} for r in records)
         return len(rows)
+
+    def write_stamp(self) -> str:
+        """The token each process's writes replace (rag.store.exact_search); "" for a collection never stamped."""
+        return str(self._client.describe_collection(self.name).get("properties", {}).get(PROP_WRITE_STAMP, ""))
+
+    def record_write_stamp(self, stamp: str) -> None:
+        self._client.alter_collection_properties(self.name, {PROP_WRITE_STAMP: stamp})
+
+    @contextmanager
+    def _writing(self) -> Iterator[ExactIndex | None]:
+        """Around every write: the write stamp replaced first when due, then the in-process index to patch."""
+        if self.exact is None:
+            self.record_write_stamp(new_stamp())
+            yield None
+            return
+        with self.exact.writing(self) as index:
+            yield index
 
     def flush(self) -> None:
         """Seal what was written (a Milvus server indexes sealed segments; searches see unsealed ones too)."""
         self._client.flush(self.name)
 
     def search(
-        self, field_name: str, vector: Any, limit: int, filter_expr: str = "", output_fields: Sequence[str] = ()
+        self, field_name: str, vector: Any, limit: int, filter_expr: str | RowFilter = "",
+        output_fields: Sequence[str] = (), *, params: Mapping[str, Any] | None = None, exact_max_chunks: int = 0,
     ) -> list[dict[str, Any]]:
         """The ``limit`` chunks whose ``field_name`` vector ("dense" or "sparse") has the largest inner product
         with ``vector``, best first, among those matching ``filter_expr``: each row's ``output_fields`` and its
-        ``id``. A search Milvus refuses (server gone, bad filter) is a StoreUnavailableError naming the field."""
+        ``id``. A search Milvus refuses (server gone, bad filter) is a StoreUnavailableError naming the field.
+
+        An embedded collection of at most ``exact_max_chunks`` chunks is searched exactly in this process (ties
+        by id; the filter then has to be a :class:`RowFilter`, or empty); otherwise Milvus searches, with the
+        index's search ``params`` (an HNSW ``ef`` is raised to ``limit`` when smaller)."""
+        expr = filter_expr if isinstance(filter_expr, str) else filter_expr.expression()
+        matches = None if isinstance(filter_expr, str) or not expr else filter_expr.matches
+        if self.exact is not None and self.embedded and exact_max_chunks > 0 and (matches is not None or not expr):
+            found = self._exact_search(field_name, vector, limit, expr, matches, exact_max_chunks, output_fields)
+            if found is not None:
+                return found
+        tuning = dict(params or {})
+        if "ef" in tuning:
+            tuning["ef"] = max(int(tuning["ef"]), limit)
         try:
             hits = self._client.search(
-                self.name, data=[vector], anns_field=field_name, limit=limit, filter=filter_expr,
-                output_fields=list(output_fields), search_params={"metric_type": "IP"},
+                self.name, data=[vector], anns_field=field_name, limit=limit, filter=expr,
+                output_fields=list(output_fields), search_params={"metric_type": "IP", "params": tuning},
             )
         except MilvusException as exc:
             message = (getattr(exc, "message", None) or str(exc)).strip().splitlines()[0][:300]
@@ -105,6 +161,46 @@ class KnowledgeBase:
                 "Check that the Milvus server is running and that the filters name existing fields."
             ) from None
         return [dict(hit["entity"], id=hit["id"]) for hit in hits[0]] if hits else []
+
+    def _exact_search(self, field_name: str, vector: Any, limit: int, expr: str,
+                      matches: Callable[[Mapping[str, Any]], bool] | None, max_chunks: int,
+                      output_fields: Sequence[str]) -> list[dict[str, Any]] | None:
+        """The exact top ``limit`` rows from the in-process index (fields it does not hold read from Milvus); None
+        when the collection is over budget."""
+        assert self.exact is not None
+        with self.exact.lock:
+            index = self.exact.current(self, self.model.dim, max_chunks)
+            if index is None:
+                return None
+            valid = index.mask(expr, matches)
+            if field_name == "dense":
+                ids = index.dense_top(vector, limit, valid)
+            else:
+                ids = index.sparse_top(vector, limit, valid)
+            held = index.rows(ids, [f for f in output_fields if f in ROW_FIELDS])
+        rest = [f for f in output_fields if f not in ROW_FIELDS]
+        if not rest:
+            return held
+        stored = self._rows_by_id(ids, rest)  # text, title, ...: read from Milvus, not kept in memory
+        return [{**row, **stored[row["id"]]} for row in held if row["id"] in stored]
+
+    def index_rows(self) -> Iterator[dict[str, Any]]:
+        """Every chunk with what the exact index keeps of it. Embedded only: one query for the ids, then rows by id
+        in batches (milvus-lite's query iterator re-reads the collection for every page: several times slower)."""
+        ids = [row["id"] for row in self._client.query(self.name, filter='id != ""', output_fields=["id"],
+                                                       timeout=READ_TIMEOUT_S)]
+        for start in range(0, len(ids), READ_BATCH):
+            for row in self._client.query(self.name, ids=ids[start : start + READ_BATCH], output_fields=ROW_FIELDS,
+                                          timeout=READ_TIMEOUT_S):
+                row["sparse"] = decode_sparse(row["sparse"])
+                yield row
+
+    def _rows_by_id(self, ids: Sequence[str], output_fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Rows of ``ids`` with ``output_fields`` (and ``id``) by id; ids deleted meanwhile are not there."""
+        if not ids:
+            return {}
+        return {row["id"]: row for row in self._client.query(self.name, ids=list(ids),
+                                                             output_fields=list(output_fields))}
 
     def rows(self, filter_expr: str, fields: Sequence[str], limit: int | None = None) -> list[dict[str, Any]]:
         """Stored rows matching ``filter_expr`` (all rows when empty) with ``fields``, at most ``limit``."""
@@ -136,12 +232,22 @@ class KnowledgeBase:
         return {"fields": {f["name"]: f["type"].name for f in description["fields"]}, "indexes": indexes}
 
     def delete_ids(self, ids: Sequence[str]) -> None:
-        for start in range(0, len(ids), FILTER_BATCH):
-            self._client.delete(self.name, ids=list(ids[start : start + FILTER_BATCH]))
+        if not ids:
+            return
+        with self._writing() as index:
+            for start in range(0, len(ids), FILTER_BATCH):
+                self._client.delete(self.name, ids=list(ids[start : start + FILTER_BATCH]))
+            if index is not None:
+                index.remove_ids(ids)
 
     def delete_documents(self, doc_ids: Sequence[str]) -> None:
-        for start in range(0, len(doc_ids), FILTER_BATCH):
-            self._client.delete(self.name, filter=in_filter("doc_id", doc_ids[start : start + FILTER_BATCH]))
+        if not doc_ids:
+            return
+        with self._writing() as index:
+            for start in range(0, len(doc_ids), FILTER_BATCH):
+                self._client.delete(self.name, filter=in_filter("doc_id", doc_ids[start : start + FILTER_BATCH]))
+            if index is not None:
+                index.remove_documents(doc_ids)
 
     def count(self) -> int:
         result = self._client.query(self.name, filter="", output_fields=["count(*)"])

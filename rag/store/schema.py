@@ -18,6 +18,7 @@ PROP_MODEL = "ragscope.model"
 PROP_FINGERPRINT = "ragscope.model_fingerprint"
 PROP_DIM = "ragscope.dim"
 PROP_SCHEMA = "ragscope.schema_version"
+PROP_WRITE_STAMP = "ragscope.write_stamp"  # replaced by every write (rag.store.exact_search)
 SCHEMA_VERSION = "1"
 
 SCALAR_FIELDS = ["id", "doc_id", "source", "chunk_index", "text", "title", "metadata"]

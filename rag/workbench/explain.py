@@ -146,11 +146,14 @@ class _QueryView:
         kb, cfg = retriever.knowledge_base, retriever.settings
         q, _ = retriever.query_cache.get(query)
         expr = retriever.filters.expression() if retriever.filters is not None else ""
+        where = retriever.filters if expr else ""  # the same store search as the retriever's: exact when it is
         with ThreadPoolExecutor(max_workers=1) as background:  # Milvus runs the two searches at once
             sparse = None
             if q.sparse:
-                sparse = background.submit(kb.search, "sparse", q.sparse, MILVUS_MAX_LIMIT, expr, WINDOW_FIELDS)
-            dense_hits = kb.search("dense", q.dense.tolist(), MILVUS_MAX_LIMIT, expr, WINDOW_FIELDS)
+                sparse = background.submit(kb.search, "sparse", q.sparse, MILVUS_MAX_LIMIT, where, WINDOW_FIELDS,
+                                           params=cfg.search_params.sparse, exact_max_chunks=cfg.exact_max_chunks)
+            dense_hits = kb.search("dense", q.dense.tolist(), MILVUS_MAX_LIMIT, where, WINDOW_FIELDS,
+                                   params=cfg.search_params.dense, exact_max_chunks=cfg.exact_max_chunks)
             sparse_hits = sparse.result() if sparse is not None else []
         rule = ScoreFusion.from_settings(cfg)
         full = FullListRanks(dense_hits, sparse_hits, q, rule)  # scores every chunk of both lists once

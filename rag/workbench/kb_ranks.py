@@ -5,6 +5,10 @@ dense list holds every chunk the search filters keep, the sparse list every chun
 to Milvus' window of 16384) is scored exactly and fused by the search's own rule
 (:meth:`rag.retrieval.retriever.HybridRetriever.rank_hits`), with its places in those full lists for rrf.
 
+The lists come from the same store search as the retriever's (``KnowledgeBase.search``): for an embedded knowledge
+base within ``retrieval.exact_max_chunks`` they are the exact top 16384 of the in-process index (read from memory,
+no Milvus round trip), so a place in them is the chunk's exact dense / sparse rank; otherwise Milvus' index search.
+
 This is where the chunk stands in the knowledge base, not what a search returns. A search fuses only its
 ``top_k x candidate_factor`` candidates: a chunk at final rank 3 here is still missed when it is outside the
 candidate lists, and its rrf here (its places in the full lists) can differ from the search's ``scores.rrf`` (its
