@@ -20,6 +20,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     SEED_KB=1 \
     SEED_KB_PATH=/app/examples/kb
 
+# OpenCV, which the OCR engine (rapidocr-onnxruntime) imports, needs libGL and GLib; slim images lack them.
+RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
+    && rm -rf /var/lib/apt/lists/*
+
 # Non-root user; the folders that named volumes mount over are created (and owned) here, so that a
 # fresh volume starts out owned by this user.
 RUN useradd --create-home --uid "${APP_UID}" --shell /usr/sbin/nologin app \

@@ -8,8 +8,24 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from cli.common import ConfigOption, JsonOption, KbOption, TopKOption, console, open_retriever
-from cli.search import FusionOption, ModeOption
+from cli.common import (
+    ConfigOption,
+    FolderOption,
+    FusionOption,
+    JsonOption,
+    KbsOption,
+    MetaOption,
+    MinScoreOption,
+    ModeOption,
+    PagesOption,
+    SourceOption,
+    SourcePrefixOption,
+    TopKOption,
+    TypeOption,
+    console,
+    open_retriever,
+    search_filters,
+)
 from clikit import flag_overrides, safe
 from rag.config import load_settings
 
@@ -27,13 +43,17 @@ def explain(
                                               show_default=False)] = None,
     doc: Annotated[str | None, typer.Option("--doc", help="Explain every chunk of this source file instead.",
                                             show_default=False)] = None,
-    kb: KbOption = None,
+    kb: KbsOption = None,
     top_k: TopKOption = None,
     mode: ModeOption = None,
     fusion: FusionOption = None,
-    min_score: Annotated[float | None, typer.Option(help="The search keeps chunks with final >= this.")] = None,
-    source: Annotated[str | None, typer.Option(help="Search filter: only chunks of this source file.")] = None,
-    source_prefix: Annotated[str | None, typer.Option(help="Search filter: only sources starting with this.")] = None,
+    min_score: MinScoreOption = None,
+    source: SourceOption = None,
+    source_prefix: SourcePrefixOption = None,
+    folder: FolderOption = None,
+    file_type: TypeOption = None,
+    pages: PagesOption = None,
+    meta: MetaOption = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
@@ -43,16 +63,15 @@ def explain(
     """
     if (chunk is None) == (doc is None):
         raise typer.BadParameter("give either --chunk ID or --doc SOURCE.")
-    from rag.retrieval.filters import SearchFilters
+    if kb and len(set(kb)) > 1:
+        raise typer.BadParameter("a chunk is explained in its own knowledge base: give --kb once, the one holding it.")
     from rag.workbench.explain import explain as explain_chunk
     from rag.workbench.explain import explain_document
 
     settings = load_settings(config, **flag_overrides(retrieval={"top_k": top_k, "mode": mode, "fusion": fusion,
                                                                  "min_score": min_score}))
-    filters = {k: v for k, v in {"source": source, "source_prefix": source_prefix}.items() if v}
-    with open_retriever(settings, kb) as retriever:
-        if filters:
-            retriever = retriever.model_copy(update={"filters": SearchFilters.coerce(filters)})
+    filters = search_filters(source, source_prefix, folder, file_type, pages, meta)
+    with open_retriever(settings, kb, filters) as retriever:
         if doc is not None:
             results = explain_document(retriever, query, doc)
         else:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cli import chunks, evaluate, explain, search, similarity, tune
+from cli import chunks, evaluate, explain, search, serve, similarity, tune
 from cli.common import ConfigOption, err
 from clikit import run_app, safe
 
@@ -29,6 +29,7 @@ evaluate.register(app)
 chunks.register(app)
 explain.register(app)
 tune.register(app)
+serve.register(app)
 
 
 def is_loopback(address: str) -> bool:

@@ -23,13 +23,16 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 
 def location(meta: dict[str, Any]) -> str:
-    """``source``, with page or heading when the reader recorded one (plain text; :func:`row` escapes it)."""
+    """``source``, with page or heading when the reader recorded one, and "(OCR)" for text read by OCR
+    (plain text; :func:`row` escapes it)."""
     origin = Provenance.from_metadata(meta)
     where = origin.doc_id or origin.source
     if origin.page is not None:
         where += f" p.{origin.page}"
     elif origin.heading:
         where += f" › {origin.heading}"
+    if (meta.get("metadata") or {}).get("ocr"):
+        where += " (OCR)"  # the text was recognised from a scanned page or an image
     return where
 
 
@@ -43,22 +46,27 @@ def results_table(result: RetrievalResult, *, title: str | None = None) -> Table
     """The chunks of one search, with the formula of the final score and the min_score rule as caption."""
     return documents_table(
         result.documents, title=title or f"'{safe(result.query)}' in {safe(result.kb)} ({result.mode})",
-        caption=f"{result.formula}; min_score {result.min_score:g} (inclusive)",
+        caption=f"{result.formula}; min_score {result.min_score:g} (inclusive)", kb_column=len(result.kbs) > 1,
     )
 
 
-def documents_table(documents: list[Document], *, title: str, caption: str = "", cite: bool = False) -> Table:
-    """Rank (or [n] citation), source, chunk, dense %, sparse, colbert, rerank (only when a chunk was
-    cross-encoder-reranked: sigmoid and logit), hybrid, final and matched terms."""
+def documents_table(documents: list[Document], *, title: str, caption: str = "", cite: bool = False,
+                    kb_column: bool | None = None) -> Table:
+    """Rank (or [n] citation), kb (when several knowledge bases were searched; by default when the chunks come from
+    several), source, chunk, dense %, sparse, colbert, rerank (only when a chunk was cross-encoder-reranked: sigmoid
+    and logit), hybrid, final and matched terms."""
     table = Table(title=title, caption=caption or None, header_style="bold")
     reranked = any(Scores.from_metadata(doc.metadata).rerank is not None for doc in documents)
-    columns = ["#" if cite else "rank", "source", "chunk", "dense %", "sparse", "colbert",
-               *(["rerank (logit)"] if reranked else []), "hybrid", "final", "matched terms"]
+    if kb_column is None:
+        kb_column = len({doc.metadata.get("kb") for doc in documents}) > 1
+    columns = ["#" if cite else "rank", *(["kb"] if kb_column else []), "source", "chunk", "dense %", "sparse",
+               "colbert", *(["rerank (logit)"] if reranked else []), "hybrid", "final", "matched terms"]
     for name in columns:
-        table.add_column(name, justify="left" if name in {"source", "matched terms"} else "right",
+        table.add_column(name, justify="left" if name in {"kb", "source", "matched terms"} else "right",
                          overflow="fold")
     for doc in documents:
-        table.add_row(*row(doc, cite=cite, rerank_column=reranked))
+        cells = row(doc, cite=cite, rerank_column=reranked)
+        table.add_row(*cells[:1], *([safe(doc.metadata.get("kb", ""))] if kb_column else []), *cells[1:])
     return table
 
 

@@ -32,7 +32,7 @@ def tune(
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """Learn the fusion weights (dense / sparse / colbert) and rrf or weighted from your judgments."""
+    """Learn the fusion weights (dense / sparse / colbert / rerank) and rrf or weighted from your judgments."""
     ks = _ks(k)
     if config is not None and out.resolve() == config.resolve():
         raise typer.BadParameter("--out must not be the --config file itself (it would lose its comments); "
@@ -101,6 +101,9 @@ def show(report: TuneReport, written: Path) -> None:
     console.print(f"chosen: [bold]{safe(report.chosen.describe())}[/bold] ({verdict})", highlight=False)
     if report.skipped:
         console.print(f"{report.skipped} question(s) without a chunk marked relevant were left out", highlight=False)
+    if report.rerank_pairs:
+        console.print(f"the cross-encoder scored {report.rerank_pairs} (question, chunk) pairs, each once",
+                      highlight=False)
     for note in report.notes:
         console.print(f"note: {safe(note)}", highlight=False)
     console.print(f"written to {safe(written)}; use it with --config {safe(written)}", highlight=False)

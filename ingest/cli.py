@@ -50,6 +50,8 @@ def add(
     include: Annotated[list[str] | None, typer.Option(help="Only files matching (gitignore glob; repeatable).")] = None,
     exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching (gitignore glob; repeatable).")] = None,
     text_field: Annotated[str | None, typer.Option(help="Record files: the field holding the text.")] = None,
+    ocr: Annotated[str | None, typer.Option(help="auto | always | never (ingest.ocr): OCR PDF pages without a "
+                                            "usable text layer, and images; always: every PDF page.")] = None,
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Ingest only if the knowledge base does not exist "
                                            "or holds no chunks (first-start seeding); else do nothing.")] = False,
 ) -> None:
@@ -58,7 +60,7 @@ def add(
     from ingest.progress import RichProgress, print_summary
     from rag.encoder import load_encoder
 
-    settings = _settings(config, ingest={"text_field": text_field or None})
+    settings = _settings(config, ingest={"text_field": text_field or None, "ocr": ocr})
     if if_empty:
         name = kb or settings.kb.name
         with _open_store(settings) as store:

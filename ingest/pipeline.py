@@ -26,9 +26,11 @@ from typing import Any
 from ingest.bookkeeping import FILE_FIELDS, file_unchanged, is_complete
 from ingest.chunker import CHUNKER_VERSION, WINDOW_CHARS, TokenChunker
 from ingest.discovery import FileFinder, FoundFile, display_path
-from ingest.readers import ReaderOptions, read_file
+from ingest.readers import OcrOptions, ReaderOptions, read_file
 from ingest.readers.base import ReadError, SourceDocument
+from ingest.readers.ocr import describe_ocr
 from ingest.readers.sections import one_line
+from ingest.readers.tables import chunk_section
 from ingest.report import FileResult, IngestReport, ProgressListener, SilentProgress
 from ingest.writes import WriteQueue
 from rag.config import Settings
@@ -114,11 +116,12 @@ class IngestPipeline:
         self.model = ModelInfo.of(encoder)
         ing = settings.ingest
         self.reader_options = ReaderOptions(ing.text_field, ing.title_field, ing.id_field, ing.title_in_text)
+        self.ocr_options = OcrOptions(ing.ocr, ing.ocr_max_pages)
         # Everything that shapes a chunk's text or vectors: a change re-encodes the documents it touches.
         self.pipeline_id = sha256(
             f"{self.model.fingerprint}:{settings.chunking.chunk_tokens}:{settings.chunking.overlap_tokens}:"
-            f"{CHUNKER_VERSION}:{self.reader_options}"
-        )[:16]
+            f"{CHUNKER_VERSION}:{self.reader_options}" + ("" if ing.ocr == "auto" else f":ocr={ing.ocr}")
+        )[:16]  # ocr: auto (the default) adds nothing, so ids from before OCR existed stay as they were
 
     def run(
         self,
@@ -287,7 +290,8 @@ class IngestPipeline:
         self, found: FoundFile, source: str, file_hash: str, stored: list[StoredDocument],
         progress: ProgressListener,
     ) -> PlannedFile:
-        documents = read_file(found.path, self.reader_options)
+        documents = read_file(found.path, self.reader_options, self.ocr_options,
+                              lambda done, total: progress.ocr(source, done, total))
         stored_by_id = {d.doc_id: d for d in stored}
         to_write: list[PlannedDocument] = []
         to_refresh: list[tuple[StoredDocument, dict[str, Any]]] = []
@@ -331,7 +335,7 @@ class IngestPipeline:
 
         on_progress = chunked if total > WINDOW_CHARS else None  # only text that takes a while reports
         for section in doc.sections:
-            for text in self.chunker.split(section.text, on_progress):
+            for text in chunk_section(section, self.chunker, on_progress):  # a table: whole rows, header repeated
                 if len(text.encode("utf-8")) > MAX_TEXT:
                     raise ReadError(f"a chunk of {doc_id} is over {MAX_TEXT} bytes; lower chunking.chunk_tokens")
                 texts.append(text)
@@ -381,7 +385,8 @@ class IngestPipeline:
         report.count("updated", updated)
         report.count("unchanged", plan.kept)
         outcome = "added" if added and not updated else "updated" if added or updated else "unchanged"
-        result = FileResult(plan.source, outcome, added + updated + plan.kept, chunks)
+        ocr = describe_ocr(meta for doc in plan.to_write for meta in doc.metadata)
+        result = FileResult(plan.source, outcome, added + updated + plan.kept, chunks, ocr=ocr)
         report.files.append(result)
         progress.file_done(result)
 

@@ -53,7 +53,8 @@ class RichProgress:
         elif not self.console.is_terminal:
             # Logs and pipes get one line per file instead of a redrawn bar.
             self.console.print(
-                f"{result.outcome:<11} {safe(result.source)} ({result.documents} documents, {result.chunks} chunks)",
+                f"{result.outcome:<11} {safe(result.source)} ({result.documents} documents, {result.chunks} chunks"
+                + (f"; OCR: {result.ocr}" if result.ocr else "") + ")",
                 highlight=False,
             )
 
@@ -83,6 +84,14 @@ class RichProgress:
             self.chunking_decile[source] = percent // 10
             self.console.print(f"chunking    {safe(source)}: {percent}%", highlight=False)
 
+    def ocr(self, source: str, done_pages: int, total_pages: int) -> None:
+        """Pages being OCR'd (seconds each): the bar says which file and page; logs get a line per page."""
+        if self.console.is_terminal:
+            self.progress.update(self.task, description=f"OCR {safe(source)} page {done_pages + 1}/{total_pages}"
+                                 if done_pages < total_pages else "ingest")
+        elif done_pages:
+            self.console.print(f"ocr         {safe(source)}: page {done_pages}/{total_pages}", highlight=False)
+
     def _refresh(self) -> None:
         rate = f"{self.tokens / self.encode_seconds:,.0f}" if self.encode_seconds > 0 else "-"
         self.progress.update(self.task, chunks=f"{self.chunks_done}/{self.chunks_total}", rate=rate)
@@ -104,4 +113,11 @@ def print_summary(console: Console, report: IngestReport) -> None:
         for source, reason in summary.failed:
             failed.add_row(safe(source), safe(reason))
         console.print(failed)
+    if summary.ocr:
+        ocr = Table(title="OCR'd (no usable text layer, or an image)", header_style="bold")
+        ocr.add_column("file", overflow="fold")
+        ocr.add_column("OCR'd", overflow="fold")
+        for source, pages in summary.ocr:
+            ocr.add_row(safe(source), pages)
+        console.print(ocr)
     console.print(safe(summary.totals), highlight=False)

@@ -17,6 +17,7 @@ class FileResult:
     documents: int = 0
     chunks: int = 0
     reason: str = ""
+    ocr: str = ""  # what was OCR'd in this run: "pages 2, 4-5", "image", or ""
 
 
 @dataclass
@@ -67,6 +68,10 @@ class ProgressListener(Protocol):
         """A long document is being chunked: ``done_chars`` of its ``total_chars`` characters so far."""
         ...
 
+    def ocr(self, source: str, done_pages: int, total_pages: int) -> None:
+        """Pages of ``source`` are being OCR'd (slow): ``done_pages`` of ``total_pages`` so far (0 at the start)."""
+        ...
+
 
 class SilentProgress:
     """A listener that ignores every event."""
@@ -84,4 +89,7 @@ class SilentProgress:
         pass
 
     def chunking(self, source: str, done_chars: int, total_chars: int) -> None:
+        pass
+
+    def ocr(self, source: str, done_pages: int, total_pages: int) -> None:
         pass

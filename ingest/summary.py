@@ -3,7 +3,7 @@ Streamlit, so both say the same thing. Texts from files (names, reasons) are raw
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ingest.report import IngestReport
 
@@ -19,6 +19,7 @@ class IngestSummary:
     outcomes: list[tuple[str, str]]  # (outcome, documents), the last row "failed" counting files
     failed: list[tuple[str, str]]  # (file, reason)
     totals: str
+    ocr: list[tuple[str, str]] = field(default_factory=list)  # (file, what was OCR'd: "pages 2-3", "image")
 
     @property
     def title(self) -> str:
@@ -37,4 +38,5 @@ def summarize(report: IngestReport) -> IngestSummary:
         + (f"; {report.ignored_files} files of unsupported types ignored" if report.ignored_files else "")
     )
     failed = [(result.source, result.reason or "") for result in report.failed]
-    return IngestSummary(report.kb, report.dry_run, outcomes, failed, totals)
+    ocr = [(result.source, result.ocr) for result in report.files if result.ocr]
+    return IngestSummary(report.kb, report.dry_run, outcomes, failed, totals, ocr)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, ValidationError, model_serializer, model_validator
+from pydantic.functional_validators import BeforeValidator
 from pydantic_core import ErrorDetails
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from rag.errors import ConfigError, InvalidInputError
 
@@ -78,6 +80,8 @@ class IngestSettings(BaseModel):
     title_field: str | None = None
     id_field: str | None = None
     title_in_text: bool = False
+    ocr: Literal["auto", "always", "never"] = "auto"  # PDF pages without a usable text layer, and images
+    ocr_max_pages: int = Field(200, ge=0)
 
 
 DEFAULT_RERANK_WEIGHT = 1.0
@@ -215,6 +219,31 @@ class AppSettings(BaseModel):
     max_upload_mb: float = Field(50.0, gt=0)
 
 
+def _key_list(value: Any) -> Any:
+    """API keys given as one text: a JSON list, or keys separated by commas."""
+    if isinstance(value, str) and value.strip().startswith("["):
+        return json.loads(value)
+    if isinstance(value, str):
+        return [key.strip() for key in value.split(",") if key.strip()]
+    return value
+
+
+class ApiSettings(BaseModel):
+    """The HTTP API of `rag serve`: where it listens, the keys it accepts, and its request limits.
+
+    ``keys``: accepted API keys (``Authorization: Bearer KEY``); a list, or one text with keys separated by
+    commas (``RAG_API__KEYS=key1,key2``) or a JSON list. Required whenever ``host`` is not a loopback address.
+    ``default_kb``: the knowledge base of a chat whose ``model`` names none (default: ``kb.name``).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    keys: Annotated[list[str], NoDecode, BeforeValidator(_key_list)] = Field(default_factory=list)
+    default_kb: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$", description=KB_NAME_RULE)
+    max_request_kb: int = Field(1024, ge=1)
+    max_top_k: int = Field(100, ge=1, le=MILVUS_MAX_LIMIT)
+
+
 class Settings(BaseSettings):
     """All settings; see configs/default.yaml for the meaning of each key."""
 
@@ -229,6 +258,7 @@ class Settings(BaseSettings):
     levels: LevelSettings = LevelSettings()
     llm: LLMSettings = LLMSettings()
     app: AppSettings = AppSettings()
+    api: ApiSettings = ApiSettings()
 
     @model_validator(mode="after")
     def _chunk_fits_model(self) -> Settings:

@@ -378,3 +378,109 @@ def test_entrypoint_runs_other_commands_as_given(entrypoint_env: dict[str, str],
     listed = run_entrypoint(["rag-ingest", "list", "--kb", "compose_seed"], entrypoint_env)
     assert listed.returncode == 0 and "policy.md" in listed.stdout, listed.stdout + listed.stderr
     assert "Streamlit" not in ingest.stdout + listed.stdout, "a command must not start the app"
+
+
+# --- the api service (rag serve) ----------------------------------------------------------------------------------
+
+
+def test_api_service_serves_rag_serve_beside_the_app(services: dict[str, dict[str, Any]]) -> None:
+    api, app = services["api"], services["app"]
+    assert api["profiles"] == ["api"], "the API starts when asked for (it needs API_KEY)"
+    assert api["command"][:2] == ["rag", "serve"] and api["command"][api["command"].index("--port") + 1] == "8000"
+    assert published_ports(api) == [("127.0.0.1", "8000", "8000")]
+    assert api["image"] == app["image"] and api["build"] == app["build"], "the API runs the app's image"
+    assert mounts(api) == mounts(app)
+    for name in ("RAG_CONFIG", "RAG_LLM__MODEL", "HF_ENDPOINT"):
+        assert api["environment"][name] == app["environment"][name]
+    assert {dep: spec["condition"] for dep, spec in api["depends_on"].items()} == {
+        "milvus": "service_healthy", "ollama": "service_healthy", "ollama-pull": "service_completed_successfully"}
+    check = " ".join(api["healthcheck"]["test"])
+    assert "127.0.0.1:8000/healthz" in check and "python" in check and "curl" not in check
+
+
+def test_api_key_comes_from_one_variable() -> None:
+    raw = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    assert interpolate(raw)["services"]["api"]["environment"]["RAG_API__KEYS"] == ""
+    keyed = interpolate(raw, {"API_KEY": "s3cret", "API_PORT": "9000"})["services"]["api"]
+    assert keyed["environment"]["RAG_API__KEYS"] == "s3cret"
+    assert published_ports(keyed) == [("127.0.0.1", "9000", "8000")]
+
+
+def test_api_container_without_a_key_refuses_to_start(entrypoint_env: dict[str, str],
+                                                      services: dict[str, dict[str, Any]]) -> None:
+    """What the api container runs (through the entrypoint) when API_KEY is not set: a message, exit code 2."""
+    env = {**entrypoint_env, "RAG_API__KEYS": services["api"]["environment"]["RAG_API__KEYS"]}
+    result = run_entrypoint(services["api"]["command"], env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "refusing to listen on 0.0.0.0 without an API key" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+# --- .github/workflows/compose.yml (runs on a hosted runner with Docker; here its parts are checked) --------------
+
+WORKFLOW = ROOT / ".github" / "workflows" / "compose.yml"
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict[str, Any]:
+    return yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+
+
+def workflow_runs(workflow: dict[str, Any]) -> list[str]:
+    return [step.get("run", "") for step in workflow["jobs"]["compose"]["steps"]]
+
+
+def ci_override(workflow: dict[str, Any]) -> str:
+    """The compose override file the workflow writes (the tiny models in place of the real ones)."""
+    script = next(run for run in workflow_runs(workflow) if "docker-compose.ci.yml" in run)
+    return script[script.index("x-tiny"):script.index("\nYAML", script.index("x-tiny"))]
+
+
+def test_workflow_builds_starts_ingests_and_calls_the_api(workflow: dict[str, Any]) -> None:
+    env = workflow["jobs"]["compose"]["env"]
+    assert env["COMPOSE_FILE"] == "docker-compose.yml:docker-compose.ci.yml" and env["COMPOSE_PROFILES"] == "api"
+    assert env["API_KEY"] and env["LLM_MODEL"] != "qwen2.5:3b"
+    runs = "\n".join(workflow_runs(workflow))
+    assert "docker compose build app" in runs and "docker compose up -d --wait" in runs
+    assert "rag-ingest /kb" in runs and "docker compose down -v" in runs
+    for path in ("/healthz", "/v1/retrieval", "/v1/chat/completions"):
+        assert f"http://127.0.0.1:8000{path}" in runs, path
+    assert 'Authorization: Bearer $API_KEY' in runs
+
+
+def test_workflow_override_settings_are_valid_and_mounted(workflow: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                                                          services: dict[str, dict[str, Any]]) -> None:
+    override = yaml.safe_load(ci_override(workflow))
+    for name in ("app", "api"):
+        service = override["services"][name]
+        for key in list(os.environ):
+            if key.startswith("RAG_"):
+                monkeypatch.delenv(key)
+        monkeypatch.setenv("RAG_CONFIG", str(DOCKER_CONFIG))
+        for key, value in service["environment"].items():
+            monkeypatch.setenv(key, value)
+        settings = load_settings()
+        model = Path(settings.embedding.model)
+        assert any(model.is_relative_to(target) for target in mounts(service)), f"{name}: {model} is not mounted"
+        assert settings.embedding.download is False
+    assert set(override["services"]) <= set(services)
+
+
+def test_workflow_tiny_model_script_builds_a_model(workflow: dict[str, Any], tmp_path: Path) -> None:
+    script = next(run for run in workflow_runs(workflow) if "build_bge_m3_like" in run)
+    code = script[script.index('-c "') + 4:script.rindex('"')]
+    code = code.replace("/app/examples/kb", str(EXAMPLES)).replace("/out/", f"{tmp_path}/")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "tiny-bge-m3" / "config.json").exists()
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose (Debian package) not installed")
+def test_docker_compose_config_validates_with_the_ci_override(workflow: dict[str, Any], tmp_path: Path) -> None:
+    override = tmp_path / "docker-compose.ci.yml"
+    override.write_text(ci_override(workflow), encoding="utf-8")
+    env = {key: value for key, value in os.environ.items() if key.isupper() and not key.startswith("RAG_")}
+    env.update(COMPOSE_PROFILES="api", API_KEY="k")
+    result = subprocess.run(["docker-compose", "-f", str(COMPOSE), "-f", str(override), "config", "-q"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,5 +1,6 @@
 """The house rules of the packages, read from their source with ast: no import circle, rag/ imports nothing
-from the apps, only rag/store talks to pymilvus, ui/ and cli/ use ingest only through its public API."""
+from the apps, only rag/store talks to pymilvus, ui/ and cli/ use ingest only through its public API, api/ sits on
+rag/ alone and cli/ imports it only to start it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("rag", "ingest", "cli", "ui", "clikit")
+PACKAGES = ("rag", "ingest", "cli", "ui", "clikit", "api")
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def test_the_circle_finder_finds_one(tmp_path: Path) -> None:
 
 def test_core_imports_nothing_from_the_apps(imports: list[Import]) -> None:
     wrong = [imp for imp in imports if _top(imp.importer) == "rag" and _top(imp.target) in {"ingest", "cli", "ui",
-                                                                                              "clikit"}]
+                                                                                              "clikit", "api"}]
     assert wrong == []
 
 
@@ -141,3 +142,14 @@ def test_ui_and_cli_use_only_the_public_api_of_ingest(imports: list[Import]) -> 
     assert names and names <= set(ingest.__all__)
     for name in ingest.__all__:
         assert getattr(ingest, name) is not None
+
+
+def test_api_sits_on_rag_alone_and_only_rag_serve_starts_it(imports: list[Import]) -> None:
+    wrong = [imp for imp in imports if _top(imp.importer) == "api" and _top(imp.target) in {"ingest", "cli", "ui",
+                                                                                              "clikit"}]
+    wrong += [imp for imp in imports if _top(imp.target) == "api"
+              and _top(imp.importer) not in {"api", "cli"}]
+    wrong += [imp for imp in imports if _top(imp.importer) == "cli" and _top(imp.target) == "api"
+              and (imp.importer != "cli.serve" or imp.module_level)]
+    assert wrong == []
+    assert any(imp.importer == "cli.serve" and imp.target == "api.server" for imp in imports)

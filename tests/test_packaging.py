@@ -29,8 +29,8 @@ from tests.conftest import ROOT, run_cli
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 LOCK = ROOT / "requirements.lock"
-LOCAL = {"rag", "ingest", "cli", "clikit", "ui", "tests"}
-PACKAGES = ("rag", "ingest", "cli", "clikit", "ui")
+LOCAL = {"rag", "ingest", "cli", "clikit", "ui", "api", "tests"}
+PACKAGES = ("rag", "ingest", "cli", "clikit", "ui", "api")
 # Modules the code may import only where a feature needs them (inside a function), and the extra that has them.
 OPTIONAL_IMPORTS = {"modelscope": "modelscope"}
 

@@ -19,16 +19,18 @@ JUDGED_KEY = "judged"
 
 def _judge(data_dir: str, kb: str, query: str, doc: Mapping[str, Any], label: Label, key: str) -> None:
     source = Provenance.from_metadata(doc).source
-    append_judgment(data_dir, kb=kb, query=query, chunk_id=str(doc["id"]), source=source, label=label)
+    append_judgment(data_dir, kb=str(doc.get("kb") or kb), query=query, chunk_id=str(doc["id"]), source=source,
+                    label=label)
     st.session_state.setdefault(JUDGED_KEY, {})[key] = label
 
 
 def render_card(doc: Mapping[str, Any], *, query: str, kb: str, key: str, settings: Settings,
-                cited: bool = False) -> None:
-    """One chunk: the HTML card (text escaped), the formula expander and the relevant / not relevant buttons."""
-    labels = {name: t(name) for name in ("chunk", "page", "cited", "matched_terms")}
+                cited: bool = False, show_kb: bool = False) -> None:
+    """One chunk: the HTML card (text escaped; with its knowledge base if ``show_kb``), the formula expander and the
+    relevant / not relevant buttons (a mark is recorded under the chunk's own knowledge base)."""
+    labels = {name: t(name) for name in ("chunk", "page", "slide", "cited", "matched_terms", "ocr")}
     with st.container(border=True):
-        st.html(card_html(doc, settings.levels, labels, settings.retrieval.rrf_k, cited=cited))
+        st.html(card_html(doc, settings.levels, labels, settings.retrieval.rrf_k, cited=cited, show_kb=show_kb))
         with st.expander(t("formula")):
             st.code("\n".join(formula_lines(Scores.from_metadata(doc), settings.retrieval.rrf_k)), language=None)
         judged = st.session_state.get(JUDGED_KEY, {}).get(key)
@@ -43,14 +45,16 @@ def render_card(doc: Mapping[str, Any], *, query: str, kb: str, key: str, settin
 
 def render_cards(docs: Sequence[Mapping[str, Any]], *, query: str, kb: str, key: str, settings: Settings,
                  cited: Collection[int] = ()) -> None:
-    """All cards in rank order; ``key`` makes widget keys unique (one per answer or search)."""
+    """All cards in rank order; ``key`` makes widget keys unique (one per answer or search). Each card names its
+    knowledge base when several were searched (``kb`` joins them with ``+``) or the chunks come from several."""
     if not docs:
         st.info(t("no_sources"))
         return
+    show_kb = "+" in kb or len({doc.get("kb") for doc in docs}) > 1
     for doc in docs:
         rank = int(doc.get("rank", 0))
         render_card(doc, query=query, kb=kb, key=f"{key}-{rank}-{doc['id']}", settings=settings,
-                    cited=rank in cited)
+                    cited=rank in cited, show_kb=show_kb)
 
 
 def render_downloads(docs: Sequence[Mapping[str, Any]], *, query: str, key: str, rrf_k: int, **extra: Any) -> None:

@@ -24,6 +24,21 @@ STRINGS: dict[str, tuple[str, str]] = {
     "min_score": ("Minimum score", "最低分数"),
     "colbert": ("ColBERT rerank", "ColBERT 重排序"),
     "colbert_unavailable": ("This embedding model has no ColBERT head.", "当前向量模型不支持 ColBERT。"),
+    "reranker": ("Rerank", "重排序"),
+    "reranker_help": ("What reorders the best candidates (retrieval.rerank): none; colbert: bge-m3's ColBERT "
+                      "vectors; cross-encoder: the model of retrieval.reranker, which reads query and chunk together.",
+                      "重排序最佳候选的方式 (retrieval.rerank)：none 不重排序；colbert 使用 bge-m3 的 ColBERT 向量；"
+                      "cross-encoder 使用 retrieval.reranker 的模型，同时阅读查询与片段。"),
+    "rerank_candidates": ("Candidates to rerank", "重排序候选数"),
+    "rerank_candidates_help": ("How many of the best candidates the reranker reads (retrieval.rerank_candidates). "
+                               "The cross-encoder's time grows with it: seconds per question on a CPU.",
+                               "重排序模型读取的最佳候选数 (retrieval.rerank_candidates)。交叉编码器的耗时随之增长："
+                               "在 CPU 上每个问题需数秒。"),
+    "loading_reranker": ("Loading the reranker {model} on {device}…", "正在加载重排序模型 {model}（{device}）…"),
+    "searching_reranking": ("Searching the knowledge base, then reranking {n} candidates with the cross-encoder…",
+                            "正在检索知识库，然后用交叉编码器重排序 {n} 个候选…"),
+    "rerank_timing": ("{reranker}: {n} candidates reranked in {ms:,.0f} ms of {total:,.0f} ms",
+                      "{reranker}：重排序 {n} 个候选用时 {ms:,.0f} 毫秒（共 {total:,.0f} 毫秒）"),
     "llm_model": ("LLM model (Ollama)", "大模型 (Ollama)"),
     "status": ("Status", "状态"),
     "status_milvus": ("Milvus", "Milvus"),
@@ -57,6 +72,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     # cards
     "chunk": ("chunk {n}", "片段 {n}"),
     "page": ("p. {n}", "第 {n} 页"),
+    "slide": ("slide {n}", "第 {n} 张幻灯片"),
     "cited": ("cited", "已引用"),
     "formula": ("How the scores are fused", "分数如何融合"),
     "relevant": ("Relevant", "相关"),
@@ -106,6 +122,10 @@ STRINGS: dict[str, tuple[str, str]] = {
                  "文件 {done}/{files} · 片段 {chunks_done}/{chunks}"),
     "chunking": ("files {done}/{files} · splitting a large file into chunks: {percent}%",
                  "文件 {done}/{files} · 正在切分大文件：{percent}%"),
+    "ocr_progress": ("files {done}/{files} · OCR of a scanned file: page {page}/{pages}",
+                     "文件 {done}/{files} · 正在识别扫描文件（OCR）：第 {page}/{pages} 页"),
+    "ocr_done": ("Read by OCR (no usable text layer, or an image):", "通过 OCR 识别（无可用文本层或为图片）："),
+    "ocr": ("OCR", "OCR"),
     "summary": ("Knowledge base '{kb}'", "知识库“{kb}”"),
     "failed_files": ("Failed files", "失败的文件"),
     "too_large": ("file is {size:.1f} MB, over the {mb:g} MB upload limit (app.max_upload_mb)",
@@ -200,6 +220,12 @@ STRINGS: dict[str, tuple[str, str]] = {
                     "该知识库还没有标注为“相关”的问题：请在“问答”或“检索检查”页面标注片段（或在下方导入标注）。"),
     "ev_run": ("Run every mode", "运行全部模式"),
     "ev_progress": ("{mode}: {done}/{total} searches", "{mode}：已检索 {done}/{total}"),
+    "ev_modes": ("Modes", "模式"),
+    "ev_modes_help": ("hybrid+rerank and dense+rerank reorder the sidebar's candidates to rerank with the "
+                      "cross-encoder (retrieval.reranker): seconds per question on a CPU.",
+                      "hybrid+rerank 与 dense+rerank 用交叉编码器 (retrieval.reranker) 重排序侧边栏设定数量的候选："
+                      "在 CPU 上每个问题需数秒。"),
+    "ev_no_modes": ("Choose at least one mode to run.", "请至少选择一种模式。"),
     "ev_results": ("Results ({questions} questions, top {depth} chunks)",
                    "结果（{questions} 个问题，前 {depth} 个片段）"),
     "ev_stale": ("The marks changed since this run: run again to include them.",
@@ -271,6 +297,18 @@ STRINGS: dict[str, tuple[str, str]] = {
     "tu_download": ("Download config (YAML)", "下载配置（YAML）"),
     "tu_download_help": ("Pass it with --config (rag CLI) or as $RAG_CONFIG (web app).",
                          "通过 --config（rag 命令行）或 $RAG_CONFIG（网页应用）使用。"),
+    # search scope: several knowledge bases and filters (chat and Retrieval check)
+    "scope": ("Knowledge bases: {kbs} · filters: {n}", "知识库：{kbs} · 筛选条件：{n}"),
+    "scope_also": ("Also search (built with the same model)", "同时检索（同一模型建立的知识库）"),
+    "scope_also_help": ("Results of all are ranked together by their final score; each card names its knowledge base.",
+                        "所有结果按最终分数统一排序；每张卡片注明来自哪个知识库。"),
+    "scope_folder": ("Folder (e.g. docs/policies)", "文件夹（如 docs/policies）"),
+    "scope_source": ("Source file (exact)", "来源文件（完整路径）"),
+    "scope_types": ("File types", "文件类型"),
+    "scope_pages": ("Pages (e.g. 3-7)", "页码（如 3-7）"),
+    "scope_meta": ("Record fields, one KEY=VALUE per line (CSV / JSON rows)",
+                   "记录字段，每行一个 KEY=VALUE（CSV / JSON 行）"),
+    "scope_bad_meta": ("'{line}' is not KEY=VALUE (e.g. year=2020).", "“{line}”不是 KEY=VALUE 格式（如 year=2020）。"),
 }
 
 

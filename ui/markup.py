@@ -69,11 +69,12 @@ def where(doc: Mapping[str, Any], page_label: str) -> str:
 
 
 def card_html(doc: Mapping[str, Any], levels: LevelSettings, labels: Mapping[str, str], rrf_k: int,
-              cited: bool = False) -> str:
+              cited: bool = False, show_kb: bool = False) -> str:
     """One score card: header, dense percent with its level colour, score bars, and the highlighted text.
 
     ``doc`` is a retrieved chunk as a dict (``text`` plus the Document metadata); ``labels`` holds the
-    translated words chunk, page, cited and matched_terms.
+    translated words chunk, page, cited and matched_terms (and slide: a .pptx chunk's page is its slide;
+    ocr, the mark of text read by OCR). ``show_kb``: name the chunk's knowledge base (``kb``).
     """
     s = Scores.from_metadata(doc)
     origin = Provenance.from_metadata(doc)
@@ -85,9 +86,16 @@ def card_html(doc: Mapping[str, Any], levels: LevelSettings, labels: Mapping[str
     count = meta.get("chunk_count")
     number = origin.chunk_index + 1
     chunk = labels["chunk"].format(n=f"{number}/{count}" if isinstance(count, int) else number)
-    head = escape(where(doc, labels["page"].format(n=origin.page)))
+    unit = "slide" if meta.get("file_type") == "pptx" and "slide" in labels else "page"  # a slide's number
+    head = escape(where(doc, labels[unit].format(n=origin.page)))
     cite = (f'<span style="background:#1f6feb;color:white;border-radius:4px;padding:0 5px;margin-left:6px;'
             f'font-size:0.8em">{escape(labels["cited"])}</span>') if cited else ""
+    # text recognised from a scanned page or an image (it may hold OCR errors) is marked
+    ocr = (f'<span data-ocr="true" style="background:#eee;color:#555;border-radius:4px;padding:0 5px;'
+           f'margin-left:6px;font-size:0.8em">{escape(labels.get("ocr", "OCR"))}</span>') if meta.get("ocr") else ""
+    kb = (f'<span data-kb="{escape(str(doc.get("kb", "")), quote=True)}" style="background:#eef2f7;color:#334;'
+          f'border-radius:4px;padding:0 5px;margin-right:6px;font-size:0.85em">{escape(str(doc.get("kb", "")))}</span>'
+          ) if show_kb else ""
     sparse_scale = max(1.0, float(s.sparse))
     rows = [f'<div>dense <b data-score="dense" style="color:{colour};font-size:1.25em">{dense * 100:.1f}%</b>'
             f'{bar(dense, 1.0, colour)}<span data-level="{level}" style="background:{LEVEL_BACKGROUNDS[level]};'
@@ -116,8 +124,8 @@ def card_html(doc: Mapping[str, Any], levels: LevelSettings, labels: Mapping[str
     return (
         f'<div class="rs-card" data-rank="{rank}" data-chunk-id="{escape(str(doc.get("id", "")), quote=True)}" '
         f'data-level="{level}" data-dense="{dense:.6f}" style="border-left:5px solid {colour};padding:4px 10px">'
-        f'<div style="font-weight:600">[{rank}] {head} <span style="color:#666;font-weight:400">· '
-        f'{escape(chunk)}</span>{cite}</div>'
+        f'<div style="font-weight:600">[{rank}] {kb}{head} <span style="color:#666;font-weight:400">· '
+        f'{escape(chunk)}</span>{cite}{ocr}</div>'
         f'<div style="margin:4px 0;line-height:1.7">{"".join(rows)}</div>{term_line}'
         f'<div class="rs-text" style="white-space:pre-wrap;max-height:16em;overflow:auto;background:#fafafa;'
         f'padding:6px;border-radius:4px;margin-top:4px">{text}</div></div>'

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from rag.config import MODES as RETRIEVAL_MODES
-from rag.config import LLMSettings, Mode, RetrievalSettings, Settings, load_settings, with_overrides
+from rag.config import LLMSettings, Mode, Rerank, RetrievalSettings, Settings, load_settings, with_overrides
 
 # The fusion and weights applied to this session (e.g. learned on the Evaluation page): {"fusion", "weights"}.
 SESSION_FUSION = "session_fusion"
@@ -31,8 +31,14 @@ class Options:
     top_k: int
     mode: Mode
     min_score: float
-    colbert: bool
+    rerank: Rerank
+    rerank_candidates: int
     model: str
+
+    @property
+    def colbert(self) -> bool:
+        """Whether ColBERT reranks (the sidebar's reranker choice)."""
+        return self.rerank == "colbert"
 
 
 def init_defaults(settings: Settings) -> None:
@@ -40,8 +46,8 @@ def init_defaults(settings: Settings) -> None:
     ss = st.session_state
     r = settings.retrieval
     for key, value in (("opt_lang", settings.app.language), ("opt_top_k", r.top_k), ("opt_mode", r.mode),
-                       ("opt_min_score", float(r.min_score)), ("opt_colbert", r.colbert_rerank),
-                       ("opt_model", settings.llm.model)):
+                       ("opt_min_score", float(r.min_score)), ("opt_rerank", r.rerank),
+                       ("opt_rerank_candidates", r.rerank_candidates), ("opt_model", settings.llm.model)):
         ss.setdefault(key, value)
 
 
@@ -54,21 +60,22 @@ def options(settings: Settings) -> Options:
         top_k=int(ss.get("opt_top_k", r.top_k)),
         mode=ss.get("opt_mode", r.mode),
         min_score=float(ss.get("opt_min_score", r.min_score)),
-        colbert=bool(ss.get("opt_colbert", r.colbert_rerank)),
+        rerank=ss.get("opt_rerank", r.rerank),
+        rerank_candidates=int(ss.get("opt_rerank_candidates", r.rerank_candidates)),
         model=str(ss.get("opt_model") or settings.llm.model),
     )
 
 
 def retrieval_settings(settings: Settings, opts: Options) -> RetrievalSettings:
-    """The retrieval settings with the sidebar's top-k, mode, min score and ColBERT choice, and the fusion and
-    weights applied to the session (:func:`apply_session_fusion`) if any."""
+    """The retrieval settings with the sidebar's top-k, mode, min score and reranker (and how many candidates it
+    reranks), and the fusion and weights applied to the session (:func:`apply_session_fusion`) if any."""
     retrieval = settings.retrieval
     applied = st.session_state.get(SESSION_FUSION)
     if isinstance(applied, dict):
         retrieval = with_overrides(retrieval, fusion=applied["fusion"], weights=applied["weights"])
     return retrieval.model_copy(update={
         "top_k": opts.top_k, "mode": opts.mode, "min_score": opts.min_score,
-        "rerank": "colbert" if opts.colbert else ("none" if retrieval.colbert_rerank else retrieval.rerank),
+        "rerank": opts.rerank, "rerank_candidates": opts.rerank_candidates,
     })
 
 

@@ -103,6 +103,12 @@ class StreamlitProgress:
         percent = round(100 * done_chars / total_chars) if total_chars else 100
         self.bar.progress(min(1.0, files), text=t("chunking", done=self.done, files=self.files, percent=percent))
 
+    def ocr(self, source: str, done_pages: int, total_pages: int) -> None:
+        """Pages being OCR'd (seconds each); the file's name stays out of the (Markdown) bar text."""
+        files = self.done / self.files if self.files else 0.0
+        self.bar.progress(min(1.0, files), text=t("ocr_progress", done=self.done, files=self.files,
+                                                  page=min(done_pages + 1, total_pages), pages=total_pages))
+
     def _draw(self) -> None:
         files = self.done / self.files if self.files else 0.0
         value = files if not self.chunks else 0.5 * files + 0.5 * min(1.0, self.chunks_done / self.chunks)
@@ -119,4 +125,7 @@ def show_summary(report: IngestReport) -> None:
     if summary.failed:
         st.error(t("failed_files") + "\n\n" + "\n".join(
             f"- {escape_markdown(source)}: {escape_markdown(reason)}" for source, reason in summary.failed))
+    if summary.ocr:
+        st.caption(t("ocr_done") + "\n\n" + "\n".join(
+            f"- {escape_markdown(source)}: {pages}" for source, pages in summary.ocr))  # pages: our words, digits
     st.caption(summary.totals)  # our words and numbers

@@ -11,12 +11,16 @@ from pathlib import Path
 from ingest.readers.base import ReaderOptions, ReadError, Section, SourceDocument
 from ingest.readers.docx import read_docx
 from ingest.readers.html import read_html
+from ingest.readers.image import IMAGE_SUFFIXES, read_image
+from ingest.readers.ocr import OcrOptions, PageProgress
 from ingest.readers.pdf import read_pdf
+from ingest.readers.pptx import read_pptx
 from ingest.readers.records import read_records
 from ingest.readers.sections import one_line
 from ingest.readers.text import read_markdown, read_text
+from ingest.readers.xlsx import read_xlsx
 
-__all__ = ["SUPPORTED_SUFFIXES", "ReadError", "ReaderOptions", "Section", "SourceDocument", "read_file"]
+__all__ = ["SUPPORTED_SUFFIXES", "OcrOptions", "ReadError", "ReaderOptions", "Section", "SourceDocument", "read_file"]
 
 _SINGLE: dict[str, Callable[[bytes, Path], SourceDocument]] = {
     ".txt": read_text,
@@ -25,10 +29,15 @@ _SINGLE: dict[str, Callable[[bytes, Path], SourceDocument]] = {
     ".html": read_html,
     ".htm": read_html,
     ".docx": read_docx,
+    ".pptx": read_pptx,
 }
 _RECORDS = frozenset({".csv", ".json", ".jsonl"})
+_SHEETS: dict[str, Callable[[bytes, Path], list[SourceDocument]]] = {".xlsx": read_xlsx}  # one document per sheet
 
-SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_SINGLE) | _RECORDS
+# Readers that may OCR pages: they also take the OCR options and a per-page progress callback.
+_PAGED: dict[str, Callable[..., SourceDocument]] = {".pdf": read_pdf, **dict.fromkeys(IMAGE_SUFFIXES, read_image)}
+
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_SINGLE) | _RECORDS | frozenset(_SHEETS) | frozenset(_PAGED)
 
 _ERRNO_REASONS = {
     errno.ENOENT: "file not found",
@@ -39,8 +48,15 @@ _ERRNO_REASONS = {
 }
 
 
-def read_file(path: Path, options: ReaderOptions | None = None) -> list[SourceDocument]:
-    """Documents in ``path``: one for ordinary files (key None), one per row for .csv/.json/.jsonl."""
+def read_file(
+    path: Path, options: ReaderOptions | None = None, ocr: OcrOptions | None = None,
+    on_ocr_page: PageProgress | None = None,
+) -> list[SourceDocument]:
+    """Documents in ``path``: one for ordinary files (key None), one per row for .csv/.json/.jsonl, one
+    per sheet for .xlsx (key: the sheet name).
+
+    ``ocr`` None reads PDF text layers only (images then fail); ``on_ocr_page`` hears of each page OCR'd.
+    """
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise ReadError(f"unsupported file type {suffix or '(no suffix)'}")
@@ -49,6 +65,10 @@ def read_file(path: Path, options: ReaderOptions | None = None) -> list[SourceDo
         raise ReadError("empty file")
     if suffix in _RECORDS:
         return read_records(data, path, options)
+    if suffix in _SHEETS:
+        return _SHEETS[suffix](data, path)
+    if suffix in _PAGED:
+        return [_PAGED[suffix](data, path, ocr, on_ocr_page)]
     return [_SINGLE[suffix](data, path)]
 
 

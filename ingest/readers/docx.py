@@ -13,13 +13,14 @@ from docx.text.paragraph import Paragraph
 
 from ingest.readers.base import ReadError, SourceDocument
 from ingest.readers.sections import HeadingSections, one_line
+from ingest.readers.tables import markdown_table
 
 _HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.IGNORECASE)
 
 
 def read_docx(data: bytes, path: Path) -> SourceDocument:
-    """Paragraphs and tables (rows as " | "-joined cells); title from core properties, else the first
-    Title or Heading paragraph, else the file stem."""
+    """Paragraphs and tables (Markdown rows, the first row as header); title from core properties, else the
+    first Title or Heading paragraph, else the file stem."""
     try:
         document = docx.Document(io.BytesIO(data))
         title = " ".join((document.core_properties.title or "").split())
@@ -29,9 +30,10 @@ def read_docx(data: bytes, path: Path) -> SourceDocument:
         first_heading = ""
         for block in blocks:
             if isinstance(block, Table):
-                for row in _table_rows(block):
-                    builder.line(row)
-                    lines.append(row)
+                if table := markdown_table(_table_grid(block)):
+                    head, rows = table
+                    builder.table(head, rows)
+                    lines.extend([head, *rows] if head else rows)
                 continue
             text = " ".join(block.text.split())
             if not text:
@@ -66,17 +68,14 @@ def _style_name(paragraph: Paragraph) -> str:
     return (style.name or "").strip().lower() if style is not None else ""
 
 
-def _table_rows(table: Table) -> list[str]:
-    """Each row's distinct cells (merged cells repeat in python-docx) joined with " | "."""
-    rows = []
+def _table_grid(table: Table) -> list[list[str]]:
+    """Each row's cells; a cell merged across columns (python-docx repeats it) is empty after its first column,
+    a cell merged across rows keeps its text in each row."""
+    grid = []
     for row in table.rows:
-        cells, seen = [], set()
+        cells, previous = [], None
         for cell in row.cells:
-            if id(cell._tc) in seen:
-                continue
-            seen.add(id(cell._tc))
-            if text := " ".join(cell.text.split()):
-                cells.append(text)
-        if cells:
-            rows.append(" | ".join(cells))
-    return rows
+            cells.append("" if cell._tc is previous else cell.text)
+            previous = cell._tc
+        grid.append(cells)
+    return grid

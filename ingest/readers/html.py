@@ -1,4 +1,5 @@
-"""HTML (.html/.htm): the visible text, one line per block element, split into sections at h1-h3."""
+"""HTML (.html/.htm): the visible text, one line per block element, split into sections at h1-h3; tables as
+Markdown rows (see ingest.readers.tables)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from bs4.element import PreformattedString
 from ingest.readers.base import ReadError, SourceDocument
 from ingest.readers.encoding import decode_text
 from ingest.readers.sections import HeadingSections
+from ingest.readers.tables import markdown_table
 
 _DROP = {
     "head", "title", "script", "style", "noscript", "template", "svg", "math", "iframe", "object", "canvas",
@@ -37,12 +39,22 @@ class _Heading:
     text: str
 
 
+@dataclass
+class _Table:
+    head: str
+    rows: list[str]
+
+    @property
+    def text(self) -> str:
+        return "\n".join([self.head, *self.rows] if self.head else self.rows)
+
+
 def read_html(data: bytes, path: Path) -> SourceDocument:
     """Visible text of an HTML page; title from <title>, else the first <h1>, else the file stem."""
     with warnings.catch_warnings():  # XHTML starts with an XML declaration: the HTML parser is meant for it
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
         soup = BeautifulSoup(decode_html(data), "lxml")
-    tokens: list[str | _Heading] = []
+    tokens: list[str | _Heading | _Table] = []
     try:
         title = _inline(soup.title) if soup.title else ""
         _walk(soup, tokens)
@@ -55,6 +67,9 @@ def read_html(data: bytes, path: Path) -> SourceDocument:
     for token in _lines(tokens):
         if isinstance(token, _Heading):
             builder.heading(token.level, token.text)
+            lines.append(token.text)
+        elif isinstance(token, _Table):
+            builder.table(token.head, token.rows)
             lines.append(token.text)
         else:
             builder.line(token)
@@ -95,8 +110,8 @@ def _codec(declared: str) -> str | None:
     return None if name.startswith(("utf-16", "utf-32")) else name
 
 
-def _walk(node: Tag, out: list[str | _Heading], pre: bool = False) -> None:
-    """Append ``node``'s visible text to ``out``: strings, line breaks, and h1-h3 headings."""
+def _walk(node: Tag, out: list[str | _Heading | _Table], pre: bool = False, tables: bool = True) -> None:
+    """Append ``node``'s visible text to ``out``: strings, line breaks, h1-h3 headings and (``tables``) tables."""
     for child in node.children:
         if isinstance(child, PreformattedString):  # comments, doctype, CDATA, processing instructions
             continue
@@ -110,6 +125,8 @@ def _walk(node: Tag, out: list[str | _Heading], pre: bool = False) -> None:
         elif child.name in _SECTION_HEADINGS:
             if text := _inline(child):
                 out.append(_Heading(_SECTION_HEADINGS[child.name], text))
+        elif child.name == "table" and tables and (table := _table(child)):
+            out.append(table)
         elif child.name == "tr":
             cells = [_inline(cell) for cell in child.find_all(["td", "th"], recursive=False)]
             out.extend([_BREAK, " | ".join(c for c in cells if c), _BREAK])
@@ -117,14 +134,14 @@ def _walk(node: Tag, out: list[str | _Heading], pre: bool = False) -> None:
             block = child.name in _BLOCK
             if block:
                 out.append(_BREAK)
-            _walk(child, out, pre or child.name == "pre")
+            _walk(child, out, pre or child.name == "pre", tables)
             if block:
                 out.append(_BREAK)
 
 
-def _lines(tokens: list[str | _Heading]) -> list[str | _Heading]:
+def _lines(tokens: list[str | _Heading | _Table]) -> list[str | _Heading | _Table]:
     """Join inline fragments into lines with collapsed whitespace; drop empty lines."""
-    out: list[str | _Heading] = []
+    out: list[str | _Heading | _Table] = []
     buffer: list[str] = []
 
     def flush() -> None:
@@ -134,7 +151,7 @@ def _lines(tokens: list[str | _Heading]) -> list[str | _Heading]:
         buffer.clear()
 
     for token in tokens:
-        if isinstance(token, _Heading):
+        if isinstance(token, _Heading | _Table):
             flush()
             out.append(token)
             continue
@@ -147,11 +164,37 @@ def _lines(tokens: list[str | _Heading]) -> list[str | _Heading]:
     return out
 
 
+def _table(table: Tag) -> _Table | None:
+    """A data table as Markdown lines: the <thead> rows as header, else the first row, under the caption;
+    cells spanning columns are followed by empty cells. None for a layout table (one holding another table):
+    its content is read as text."""
+    if table.find("table") is not None:
+        return None
+    rows = [row for row in table.find_all("tr") if not _hidden(row)]
+    grid: list[list[str]] = []
+    for row in rows:
+        cells: list[str] = []
+        for cell in row.find_all(["td", "th"], recursive=False):
+            if _hidden(cell):
+                continue
+            cells.append(_inline(cell))
+            span = str(cell.get("colspan") or "")
+            cells.extend([""] * (min(int(span), 100) - 1 if span.isdigit() else 0))
+        grid.append(cells)
+    header_rows = next((i for i, row in enumerate(rows) if row.find_parent("thead") is None), len(rows))
+    found = markdown_table(grid, header_rows or 1)
+    if found is None:
+        return None
+    caption = _inline(table.caption) if table.caption and not _hidden(table.caption) else ""
+    head, lines = found
+    return _Table("\n".join(p for p in (caption, head) if p), lines)
+
+
 def _inline(tag: Tag) -> str:
     """A tag's visible text as one line."""
-    tokens: list[str | _Heading] = []
-    _walk(tag, tokens)
-    return " ".join(" ".join(t.text if isinstance(t, _Heading) else t for t in tokens).split())
+    tokens: list[str | _Heading | _Table] = []
+    _walk(tag, tokens, tables=False)
+    return " ".join(" ".join(t if isinstance(t, str) else t.text for t in tokens).split())
 
 
 def _collapse(text: str) -> str:

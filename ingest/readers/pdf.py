@@ -1,4 +1,8 @@
-"""PDF via pypdf's text layer: one section per page that has text (metadata ``page``, 1-based)."""
+"""PDF via pypdf's text layer: one section per page that has text (metadata ``page``, 1-based).
+
+With OCR options, a page without a usable text layer (none, or mostly unreadable characters), or every page
+with ``always``, is rendered with pypdfium2 and OCR'd instead (its section's metadata gets ``ocr: True``).
+"""
 
 from __future__ import annotations
 
@@ -13,24 +17,30 @@ from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError
 
 from ingest.readers.base import ReadError, Section, SourceDocument
+from ingest.readers.ocr import OcrOptions, PageProgress, recognise, too_many_pages, usable_text
+from ingest.readers.pdf_tables import with_tables
 from ingest.readers.sections import one_line
 
 ENCRYPTED = "encrypted PDF (password protected)"
 NO_TEXT = "PDF has no text layer (scanned images?); OCR it first"
+RENDER_DPI = 200  # resolution of pages rendered for OCR, at most RENDER_MAX_SIDE pixels on the long side
+RENDER_MAX_SIDE = 2000  # RapidOCR shrinks larger images to this anyway
 _PLACEHOLDER_TITLES = {"untitled", "untitled document"}  # reportlab writes "untitled" when no title is set
 
 
-def read_pdf(data: bytes, path: Path) -> SourceDocument:
-    """The pages of a PDF that have text; title from the /Title metadata, else the file stem."""
+def read_pdf(
+    data: bytes, path: Path, ocr: OcrOptions | None = None, on_page: PageProgress | None = None
+) -> SourceDocument:
+    """The pages of a PDF that have text; title from the /Title metadata, else the file stem.
+
+    ``ocr`` None reads text layers only, as ``mode="never"`` does; ``on_page`` hears of each page OCR'd.
+    """
+    ocr_on = ocr is not None and ocr.mode != "never"
     with _quiet():
         try:
             reader = PdfReader(io.BytesIO(data), strict=False)
             _decrypt(reader)
-            sections = [
-                Section(text, {"page": number})
-                for number, page in enumerate(reader.pages, start=1)
-                if (text := _clean(page.extract_text() or ""))
-            ]
+            texts = [_clean(page.extract_text() or "") for page in reader.pages]
             title = _title(reader) or path.stem
             pages = len(reader.pages)
         except ReadError:
@@ -43,10 +53,57 @@ def read_pdf(data: bytes, path: Path) -> SourceDocument:
                             "reinstall ragscope") from exc
         except Exception as exc:  # pypdf raises many types on bad files: PdfReadError, KeyError...
             raise ReadError(f"corrupt PDF: {_reason(data, exc)}") from exc
+    ocr_read: set[int] = set()  # pages whose text came from OCR
+    if ocr is not None and ocr_on:
+        scanned = [n for n, text in enumerate(texts, start=1) if ocr.mode == "always" or not usable_text(text)]
+        if len(scanned) > ocr.max_pages:
+            raise too_many_pages(len(scanned), ocr)
+        for number, text in zip(scanned, _ocr_pages(data, scanned, on_page), strict=True):
+            if text:  # OCR found nothing: what the text layer had (if anything) stays
+                texts[number - 1] = text
+                ocr_read.add(number)
+    sections = [
+        Section(text, {"page": number, "ocr": True} if number in ocr_read else {"page": number})
+        for number, text in enumerate(texts, start=1)
+        if text
+    ]
     if not sections:
-        raise ReadError(NO_TEXT)
+        raise ReadError(f"no text in PDF: OCR found none on its {pages} pages" if ocr_on else NO_TEXT)
+    sections = with_tables(data, sections)  # ruled tables as Markdown rows (ingest.readers.pdf_tables)
     content = f"{title}\n\n" + "\n\n".join(s.text for s in sections)
     return SourceDocument(None, title, sections, content, {"file_type": "pdf", "pages": pages})
+
+
+def _ocr_pages(data: bytes, numbers: list[int], on_page: PageProgress | None) -> list[str]:
+    """The OCR'd text of the pages ``numbers`` (1-based), each rendered with pypdfium2."""
+    import pypdfium2
+
+    texts: list[str] = []
+    if not numbers:
+        return texts
+    if on_page:
+        on_page(0, len(numbers))
+    try:
+        document = pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError as exc:
+        raise ReadError(f"corrupt PDF: pages without text cannot be rendered for OCR ({one_line(exc)})") from exc
+    try:
+        for done, number in enumerate(numbers, start=1):
+            page = document[number - 1]
+            try:
+                width, height = page.get_size()
+                scale = min(RENDER_DPI / 72, RENDER_MAX_SIDE / max(width, height, 1.0))
+                image = page.render(scale=scale).to_pil()
+            except pypdfium2.PdfiumError as exc:
+                raise ReadError(f"corrupt PDF: page {number} cannot be rendered for OCR ({one_line(exc)})") from exc
+            finally:
+                page.close()
+            texts.append(_clean(recognise(image)))
+            if on_page:
+                on_page(done, len(numbers))
+    finally:
+        document.close()
+    return texts
 
 
 def _decrypt(reader: PdfReader) -> None:

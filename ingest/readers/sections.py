@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ingest.readers.base import Section
+from ingest.readers.tables import TableSection
 
 
 class HeadingSections:
@@ -27,6 +28,14 @@ class HeadingSections:
     def line(self, text: str) -> None:
         """Add one line (or paragraph) of body text to the current section."""
         self._lines.append(text)
+
+    def table(self, head: str, rows: list[str]) -> None:
+        """Add a table as its own TableSection under the current heading, whose title leads its head."""
+        self._flush()
+        title = self._path[-1][1] if self._path else ""
+        meta = {"heading": " > ".join(t for _, t in self._path)} if self._path else {}
+        self.sections.append(TableSection.of("\n".join(p for p in (title, head) if p), rows, meta))
+        self._lines = [title] if self._path else []
 
     def finish(self) -> list[Section]:
         """The sections collected so far, each with stripped, non-empty text."""

@@ -16,17 +16,19 @@ from rag.retrieval.scores import hybrid_formula, matched_terms
 
 if TYPE_CHECKING:
     from rag.retrieval.filters import SearchFilters
+    from rag.retrieval.multi_kb import MultiKBRetriever
     from rag.retrieval.results import RetrievalResult, Timings
     from rag.retrieval.retriever import HybridRetriever
 
 _LAZY = {
     "HybridRetriever": "rag.retrieval.retriever", "RetrievalResult": "rag.retrieval.results",
     "Timings": "rag.retrieval.results", "SearchFilters": "rag.retrieval.filters",
+    "MultiKBRetriever": "rag.retrieval.multi_kb",
 }
 
 __all__ = [
-    "HybridRetriever", "Provenance", "Ranks", "RetrievalResult", "ScoreFusion", "Scores", "SearchFilters", "Timings",
-    "hybrid_formula", "matched_terms",
+    "HybridRetriever", "MultiKBRetriever", "Provenance", "Ranks", "RetrievalResult", "ScoreFusion", "Scores",
+    "SearchFilters", "Timings", "hybrid_formula", "matched_terms",
 ]
 
 

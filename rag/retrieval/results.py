@@ -30,6 +30,8 @@ class RetrievalResult:
     ``dense_hits`` / ``sparse_hits``: chunks returned by each Milvus search (before the union).
     ``below_min_score``: candidates dropped because their final score was under ``min_score``.
     ``colbert``: ColBERT reranked; ``rerank``: what reranked (none, colbert or cross-encoder).
+    ``kbs``: the knowledge bases searched (``[kb]`` for one; several are merged by
+    :class:`rag.retrieval.multi_kb.MultiKBRetriever`, ``kb`` then joins their names with ``+``).
     """
 
     query: str
@@ -50,6 +52,11 @@ class RetrievalResult:
     cached_query: bool = False
     timings: Timings = field(default_factory=Timings)
     rerank: str = "none"
+    kbs: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.kbs:
+            self.kbs = [self.kb]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view: the settings used, the timings and each chunk's text and metadata."""

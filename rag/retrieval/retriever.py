@@ -103,6 +103,7 @@ class HybridRetriever(BaseRetriever):
     filters: SearchFilters | None = None
     cache_size: int = 256
     _cache: QueryEncodingCache = PrivateAttr()
+    _last_result: RetrievalResult | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -140,13 +141,19 @@ class HybridRetriever(BaseRetriever):
     def query_cache(self) -> QueryEncodingCache:
         return self._cache
 
+    @property
+    def last_result(self) -> RetrievalResult | None:
+        """The last search made through ``invoke`` (e.g. by an answering chain): its settings and timings."""
+        return self._last_result
+
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
         kwargs.pop("verbose", None)
         if "k" in kwargs:
             kwargs["top_k"] = _number_of_results(kwargs.pop("k"), kwargs.get("top_k"))
-        return self.search(query, **kwargs).documents
+        self._last_result = self.search(query, **kwargs)
+        return self._last_result.documents
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
@@ -177,6 +184,39 @@ class HybridRetriever(BaseRetriever):
         are checked by the same rules as the retrieval settings (InvalidInputError if wrong).
         """
         started = time.perf_counter()
+        cfg, rule, flt = self.call_settings(query, top_k=top_k, mode=mode, fusion=fusion, filters=filters,
+                                            min_score=min_score, colbert=colbert, weights=weights, rerank=rerank)
+        result = RetrievalResult(
+            query=query, kb=self.knowledge_base.name, mode=cfg.mode, fusion=cfg.fusion, top_k=cfg.top_k,
+            min_score=cfg.min_score, colbert=cfg.colbert_rerank, weights=dict(rule.weights), filters=flt.as_dict(),
+            formula=rule.formula(), rerank=cfg.rerank,
+        )
+        timings = result.timings
+
+        tick = time.perf_counter()
+        encoding, result.cached_query = self._cache.get(query, colbert=cfg.colbert_rerank)
+        timings.encode_ms = _ms(tick)
+
+        tick = time.perf_counter()
+        dense_hits, sparse_hits = self.candidate_hits(encoding, cfg.candidate_limit, flt)
+        timings.milvus_ms = _ms(tick)
+        result.dense_hits, result.sparse_hits = len(dense_hits), len(sparse_hits)
+
+        tick = time.perf_counter()
+        pool = self.rank_hits(dense_hits, sparse_hits, encoding, rule)
+        timings.rescoring_ms = _ms(tick)
+        self.finish(result, pool, encoding, cfg, rule)
+        timings.total_ms = _ms(started)
+        return result
+
+    def call_settings(
+        self, query: str, *, top_k: int | None = None, mode: Mode | None = None, fusion: Fusion | None = None,
+        filters: SearchFilters | Mapping[str, Any] | None = None, min_score: float | None = None,
+        colbert: bool | None = None, weights: WeightSettings | Mapping[str, float] | None = None,
+        rerank: Rerank | None = None,
+    ) -> tuple[RetrievalSettings, ScoreFusion, SearchFilters]:
+        """The settings, fusion rule and filters of one :meth:`search` call (its overrides over this retriever's),
+        checked: InvalidInputError for an empty query, a wrong override or a mode the model cannot do."""
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("The query is empty: type a question or a few words to search for.")
         overrides = {name: value for name, value in (
@@ -191,20 +231,14 @@ class HybridRetriever(BaseRetriever):
                 f"mode sparse needs sparse (lexical) weights, which the embedding model {self.encoder.model_name!r} "
                 "does not produce (it is dense-only); use mode dense or hybrid, or embedding.backend: bge-m3."
             )
-        result = RetrievalResult(
-            query=query, kb=self.knowledge_base.name, mode=cfg.mode, fusion=cfg.fusion, top_k=cfg.top_k,
-            min_score=cfg.min_score, colbert=cfg.colbert_rerank, weights=dict(rule.weights), filters=flt.as_dict(),
-            formula=rule.formula(), rerank=cfg.rerank,
-        )
-        timings = result.timings
+        return cfg, rule, flt
 
-        tick = time.perf_counter()
-        encoding, result.cached_query = self._cache.get(query, colbert=cfg.colbert_rerank)
-        timings.encode_ms = _ms(tick)
-
-        tick = time.perf_counter()
-        expr = flt.expression()
-        limit = cfg.candidate_limit
+    def candidate_hits(
+        self, encoding: QueryEncoding, limit: int, filters: SearchFilters
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """This knowledge base's dense and sparse candidate lists for an encoded query: at most ``limit`` rows each
+        (with :data:`OUTPUT_FIELDS`), best first, among the chunks ``filters`` keep; what :meth:`rank_hits` takes."""
+        expr = filters.expression()
         # The two searches run at the same time: Milvus works on both while this thread waits. A query without
         # any sparse weight (e.g. only unknown tokens) has no sparse search.
         sparse_future = None
@@ -212,19 +246,20 @@ class HybridRetriever(BaseRetriever):
             sparse_future = _pool_executor().submit(self._milvus_search, "sparse", encoding.sparse, limit, expr)
         dense_hits = self._milvus_search("dense", encoding.dense.tolist(), limit, expr)
         sparse_hits = sparse_future.result() if sparse_future is not None else []
-        timings.milvus_ms = _ms(tick)
-        result.dense_hits, result.sparse_hits = len(dense_hits), len(sparse_hits)
+        return dense_hits, sparse_hits
 
-        tick = time.perf_counter()
-        pool = self.rank_hits(dense_hits, sparse_hits, encoding, rule)
-        timings.rescoring_ms = _ms(tick)
-
+    def finish(self, result: RetrievalResult, pool: list[Candidate], encoding: QueryEncoding,
+               cfg: RetrievalSettings, rule: ScoreFusion) -> None:
+        """The end of a search on a ranked pool (:meth:`rank_hits`): rerank its head as ``cfg.rerank`` says, keep
+        ``final >= min_score``, cut to ``top_k`` and put the Documents, counts and timings into ``result``."""
+        timings = result.timings
         if cfg.rerank != "none" and pool:
             tick = time.perf_counter()
             if cfg.colbert_rerank:
                 pool = self._rerank(pool, encoding, rule, cfg.rerank_candidates)
             else:
-                pool = rerank_candidates(load_reranker(cfg.reranker), query, pool, rule, cfg.rerank_candidates, _order)
+                pool = rerank_candidates(load_reranker(cfg.reranker), result.query, pool, rule, cfg.rerank_candidates,
+                                         _order)
             timings.rerank_ms = _ms(tick)
 
         tick = time.perf_counter()
@@ -234,8 +269,6 @@ class HybridRetriever(BaseRetriever):
         result.below_min_score = len(pool) - len(kept)
         result.documents = [self._document(c, rank, encoding) for rank, c in enumerate(kept[: cfg.top_k], start=1)]
         timings.rescoring_ms += _ms(tick)
-        timings.total_ms = _ms(started)
-        return result
 
     @staticmethod
     def rank_hits(dense_hits: list[dict[str, Any]], sparse_hits: list[dict[str, Any]], encoding: QueryEncoding,
@@ -246,7 +279,8 @@ class HybridRetriever(BaseRetriever):
         ``rule.mode`` uses are pooled; each chunk gets its 1-based place in both lists (what rrf uses), its exact
         dense and sparse scores from its stored vectors, and hybrid, rrf and final by ``rule``; the pool is sorted
         by final, ties by dense, then by id. :meth:`search` ranks its candidates with it; given longer lists, it
-        gives the order a search with that many candidates would.
+        gives the order a search with that many candidates would. A row may carry ``kb``, the knowledge base it
+        comes from (lists of several merged): chunks are then told apart by kb and id, and documents name that kb.
         """
         pool = HybridRetriever._pool(rule.mode, dense_hits, sparse_hits)
         HybridRetriever._score(pool, encoding, rule)
@@ -261,16 +295,16 @@ class HybridRetriever(BaseRetriever):
     @staticmethod
     def _pool(mode: str, dense_hits: list[dict[str, Any]], sparse_hits: list[dict[str, Any]]) -> list[Candidate]:
         """The candidates of the searches ``mode`` uses, each with its rank in both lists (None if absent)."""
-        dense_ranks = {row["id"]: rank for rank, row in enumerate(dense_hits, start=1)}
-        sparse_ranks = {row["id"]: rank for rank, row in enumerate(sparse_hits, start=1)}
-        rows: dict[str, dict[str, Any]] = {}
+        dense_ranks = {_key(row): rank for rank, row in enumerate(dense_hits, start=1)}
+        sparse_ranks = {_key(row): rank for rank, row in enumerate(sparse_hits, start=1)}
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
         if mode in ("dense", "hybrid"):
-            rows.update((row["id"], row) for row in dense_hits)
+            rows.update((_key(row), row) for row in dense_hits)
         if mode in ("sparse", "hybrid"):
             for row in sparse_hits:
-                rows.setdefault(row["id"], row)
-        return [Candidate(row, Ranks(dense=dense_ranks.get(chunk_id), sparse=sparse_ranks.get(chunk_id)))
-                for chunk_id, row in rows.items()]
+                rows.setdefault(_key(row), row)
+        return [Candidate(row, Ranks(dense=dense_ranks.get(key), sparse=sparse_ranks.get(key)))
+                for key, row in rows.items()]
 
     @staticmethod
     def _score(pool: list[Candidate], q: QueryEncoding, rule: ScoreFusion) -> None:
@@ -297,15 +331,21 @@ class HybridRetriever(BaseRetriever):
         row = c.row
         terms = matched_terms(q.sparse, c.sparse_vec, self.encoder.tokenizer)
         metadata = {
-            "id": row["id"], **Provenance.from_row(row).to_metadata(), "rank": rank, "kb": self.knowledge_base.name,
+            "id": row["id"], **Provenance.from_row(row).to_metadata(), "rank": rank,
+            "kb": row.get("kb") or self.knowledge_base.name,
             "scores": c.scores.to_metadata(), "matched_terms": terms, "metadata": dict(row.get("metadata") or {}),
         }
         return Document(page_content=row["text"], metadata=metadata, id=row["id"])
 
 
-def _order(c: Candidate) -> tuple[float, float, str]:
-    """A search's order: by final, best first; ties by dense, then by id."""
-    return (-c.scores.final, -c.scores.dense, c.row["id"])
+def _order(c: Candidate) -> tuple[float, float, str, str]:
+    """A search's order: by final, best first; ties by dense, then by id (and knowledge base, when merged)."""
+    return (-c.scores.final, -c.scores.dense, c.row["id"], c.row.get("kb") or "")
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str]:
+    """What tells chunks apart in a pool: their knowledge base (when rows carry one) and id."""
+    return (row.get("kb") or "", row["id"])
 
 
 _EXECUTOR: ThreadPoolExecutor | None = None

@@ -112,12 +112,7 @@ class FixFinder:
 
     def without_filters(self, names: list[str]) -> Fix:
         """The search filters less the conditions ``names`` (see :func:`dropping_filters`), checked."""
-        flt = SearchFilters.coerce(self.retriever.filters)
-        kept = SearchFilters(
-            source=None if "source" in names else flt.source,
-            source_prefix=None if "source_prefix" in names else flt.source_prefix,
-            metadata={key: value for key, value in flt.metadata.items() if f"metadata.{key}" not in names},
-        )
+        kept = SearchFilters.coerce(self.retriever.filters).without(names)
         changed = HybridRetriever(encoder=self.retriever.encoder, knowledge_base=self.retriever.knowledge_base,
                                   settings=self.retriever.settings, filters=kept)
         return Fix("filters", kept.as_dict(), _rank_of(changed.search(self.query), self.chunk_id))
@@ -134,18 +129,11 @@ class FixFinder:
 def dropping_filters(retriever: HybridRetriever, chunk_id: str) -> list[tuple[str, str]]:
     """(name, expression) of each search filter condition that, alone, leaves the chunk out.
 
-    Names are those of the settings: ``source``, ``source_prefix``, ``metadata.KEY``.
+    Names are those of :meth:`SearchFilters.conditions`: ``source``, ``source_prefix``, ``file_types``, ``pages``,
+    ``metadata.KEY``, ``fields.KEY``.
     """
-    filters = SearchFilters.coerce(retriever.filters)
-    conditions = []
-    if filters.source is not None:
-        conditions.append(("source", SearchFilters(source=filters.source)))
-    if filters.source_prefix:
-        conditions.append(("source_prefix", SearchFilters(source_prefix=filters.source_prefix)))
-    conditions.extend((f"metadata.{key}", SearchFilters(metadata={key: value}))
-                      for key, value in filters.metadata.items())
     kb = retriever.knowledge_base
-    return [(name, one.expression()) for name, one in conditions
+    return [(name, one.expression()) for name, one in SearchFilters.coerce(retriever.filters).conditions()
             if not kb.page(f"id == {quote(chunk_id)} and ({one.expression()})", ["id"], limit=1)]
 
 

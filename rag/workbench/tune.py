@@ -3,9 +3,12 @@
 How: each judged question is retrieved once (:class:`CandidatePool`), then every fusion of a fixed grid is
 replayed on those candidates and scored with ranx against the marks: hybrid rrf, and hybrid weighted with
 dense 1.0 and a range of sparse weights (only the ratio of the weights matters), plus sparse alone; with
-ColBERT reranking on, each also with a range of colbert weights. The grid is replayed with the retriever's
-own :class:`ScoreFusion` on its exact scores rather than with ranx ``optimize_fusion``: ranx fuses
-normalised scores by its own formulas, so its weights would not mean what ``retrieval.weights`` means.
+ColBERT reranking on, each also with a range of colbert weights; with the cross-encoder on, each with a range of
+rerank weights, plus the cross-encoder's score alone. The cross-encoder's score of a (question, chunk) pair does not
+depend on the weights, so each pair in the head of some fusion is scored once (:meth:`CandidatePool.score_heads`).
+The grid is replayed with the retriever's own :class:`ScoreFusion` on its exact scores rather than with ranx
+``optimize_fusion``: ranx fuses normalised scores by its own formulas, so its weights would not mean what
+``retrieval.weights`` means.
 
 Choosing: the fusion with the best mean nDCG@10, then Recall@(largest k); among equals, the current
 settings, else the weights closest to them (a handful of marks must not move the weights for nothing).
@@ -31,9 +34,10 @@ from typing import Any
 
 from ranx import Qrels, Run, evaluate
 
-from rag.config import Fusion, Mode, RetrievalSettings, with_overrides
+from rag.config import DEFAULT_RERANK_WEIGHT, Fusion, Mode, RetrievalSettings, with_overrides
 from rag.errors import InvalidInputError
 from rag.evaluation import metric_names
+from rag.rerank import load_reranker
 from rag.retrieval.fusion import ScoreFusion
 from rag.retrieval.retriever import HybridRetriever
 from rag.workbench.candidate_pool import CandidatePool, Progress
@@ -44,33 +48,42 @@ SEED = 0
 OBJECTIVE = "ndcg@10"
 SPARSE_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)  # with dense 1.0
 COLBERT_WEIGHTS = (0.0, 0.5, 1.0, 2.0)  # with dense 1.0, when ColBERT reranking is on
+RERANK_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 5.0)  # with dense 1.0, when the cross-encoder reranks
 FEW_QUESTIONS = 20  # below this, the report says its figures are not significant
 NO_RESULT = "__no_result__"  # ranx needs a document per query; judged irrelevant by construction
 
 
 @dataclass(frozen=True)
 class FusionChoice:
-    """A way to make ``final``: the mode, the fusion and the weights (dense, sparse, colbert).
+    """A way to make ``final``: the mode, the fusion and the weights (dense, sparse, colbert, and rerank with the
+    cross-encoder).
 
-    ``colbert``: whether ColBERT reranking is on (the colbert weight counts only then); it is not tuned.
+    ``colbert``: whether ColBERT reranking is on (the colbert weight counts only then); ``rerank``: whether the
+    cross-encoder reranks (the rerank weight counts only then); neither is tuned.
     """
 
     mode: Mode
     fusion: Fusion
     weights: Mapping[str, float]
     colbert: bool = False
+    rerank: bool = False
 
     @classmethod
     def of(cls, settings: RetrievalSettings) -> FusionChoice:
-        return cls(settings.mode, settings.fusion, settings.weights.model_dump(), settings.colbert_rerank)
+        weights = settings.weights.model_dump()
+        if settings.cross_encoder_rerank:
+            weights["rerank"] = weights.get("rerank", DEFAULT_RERANK_WEIGHT)
+        return cls(settings.mode, settings.fusion, weights, settings.colbert_rerank, settings.cross_encoder_rerank)
 
     def rule(self, settings: RetrievalSettings) -> ScoreFusion:
         """The fusion rule of this choice, with the rrf_k of ``settings``."""
-        return ScoreFusion(self.mode, self.fusion, self.weights, colbert=self.colbert, rrf_k=settings.rrf_k)
+        return ScoreFusion(self.mode, self.fusion, self.weights, colbert=self.colbert, rrf_k=settings.rrf_k,
+                           rerank=self.rerank)
 
     def same(self, other: FusionChoice) -> bool:
         """Whether both rank alike: the same mode and fusion and, when weighted, weights in the same ratio."""
-        if (self.mode, self.fusion, self.colbert) != (other.mode, other.fusion, other.colbert):
+        if (self.mode, self.fusion, self.colbert, self.rerank) != (other.mode, other.fusion, other.colbert,
+                                                                   other.rerank):
             return False
         if self.mode != "hybrid" or self.fusion == "rrf":
             return True
@@ -79,8 +92,8 @@ class FusionChoice:
         return all(math.isclose(self.weights[n] * theirs, other.weights[n] * mine) for n in used)
 
     def describe(self) -> str:
-        """E.g. ``hybrid weighted (dense 1, sparse 0.5)``, ``hybrid rrf + colbert`` or ``dense``."""
-        rerank = " + colbert" if self.colbert else ""
+        """E.g. ``hybrid weighted (dense 1, sparse 0.5)``, ``hybrid rrf + colbert``, ``dense + rerank`` or ``dense``."""
+        rerank = " + colbert" if self.colbert else " + rerank" if self.rerank else ""
         if self.mode != "hybrid":
             return self.mode + rerank
         if self.fusion == "rrf":
@@ -90,12 +103,12 @@ class FusionChoice:
 
     @property
     def weighed(self) -> tuple[str, ...]:
-        """The weights that count besides dense: sparse, and colbert with ColBERT reranking."""
-        return ("sparse", "colbert") if self.colbert else ("sparse",)
+        """The weights that count besides dense: sparse, and colbert (rerank) with ColBERT (cross-encoder) reranking."""
+        return ("sparse", "colbert") if self.colbert else ("sparse", "rerank") if self.rerank else ("sparse",)
 
     def to_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "fusion": self.fusion, "weights": dict(self.weights), "colbert": self.colbert,
-                "label": self.describe()}
+                "rerank": self.rerank, "label": self.describe()}
 
 
 @dataclass
@@ -132,6 +145,7 @@ class TuneReport:
     incomplete_pools: int = 0
     tried: int = 0
     notes: list[str] = field(default_factory=list)
+    rerank_pairs: int = 0  # (question, chunk) pairs the cross-encoder scored, each once
 
     @property
     def changed(self) -> bool:
@@ -152,18 +166,29 @@ class TuneReport:
             "held_out": {"before": self.held_out_before, "after": self.held_out_after},
             "all_questions": {"before": self.all_before, "after": self.all_after},
             "incomplete_pools": self.incomplete_pools, "fusions_tried": self.tried, "notes": list(self.notes),
+            "rerank_pairs": self.rerank_pairs,
         }
 
 
 def grid(start: FusionChoice) -> list[FusionChoice]:
     """The fusions tried: the current one first, hybrid rrf, sparse alone and dense 1.0 with each sparse weight
-    (and, with ColBERT reranking, each colbert weight)."""
+    (and, with ColBERT reranking, each colbert weight; with the cross-encoder, each rerank weight, and the
+    cross-encoder's score alone)."""
     colberts = COLBERT_WEIGHTS if start.colbert else (start.weights["colbert"],)
-    choices = [start, FusionChoice("hybrid", "rrf", start.weights, start.colbert)]
-    choices += [FusionChoice("hybrid", "weighted", {"dense": 0.0, "sparse": 1.0, "colbert": c}, start.colbert)
-                for c in colberts]
-    choices += [FusionChoice("hybrid", "weighted", {"dense": 1.0, "sparse": s, "colbert": c}, start.colbert)
-                for s in SPARSE_WEIGHTS for c in colberts]
+    reranks: dict[str, float] = {"rerank": start.weights["rerank"]} if start.rerank else {}
+    extra = [{"colbert": c, **reranks} for c in colberts]
+    if start.rerank:
+        extra = [{"colbert": start.weights["colbert"], "rerank": r} for r in RERANK_WEIGHTS]
+
+    def choice(fusion: Fusion, weights: Mapping[str, float]) -> FusionChoice:
+        return FusionChoice("hybrid", fusion, weights, start.colbert, start.rerank)
+
+    choices = [start, choice("rrf", start.weights)]
+    choices += [choice("weighted", {"dense": 0.0, "sparse": 1.0, **more}) for more in extra]
+    choices += [choice("weighted", {"dense": 1.0, "sparse": s, **more}) for s in SPARSE_WEIGHTS for more in extra]
+    if start.rerank:
+        choices.append(choice("weighted", {"dense": 0.0, "sparse": 0.0, "colbert": start.weights["colbert"],
+                                           "rerank": 1.0}))
     unique: list[FusionChoice] = []
     for choice in choices:
         if not any(choice.same(seen) for seen in unique):
@@ -190,17 +215,13 @@ def tune(
 ) -> TuneReport:
     """Learn the fusion of ``retriever`` from ``qrels`` (``rag.evaluation.load_judgments``); see the module doc.
 
-    ``progress(stage, done, total)`` is called after each retrieval and each fold.
+    ``progress(stage, done, total)`` is called after each retrieval, each question the cross-encoder scores (when
+    it reranks) and each fold.
     """
     settings = retriever.settings
     if not getattr(retriever.encoder, "supports_sparse", True):
         raise InvalidInputError("tuning the fusion needs sparse (lexical) scores, which the embedding model "
                                 f"{retriever.encoder.model_name!r} does not produce (it is dense-only).")
-    if retriever.settings.rerank == "cross-encoder":
-        raise InvalidInputError(
-            "tuning does not replay the cross-encoder reranker yet, so its figures would not be those of your "
-            "searches: tune with retrieval.rerank none or colbert (e.g. RAG_RETRIEVAL__RERANK=none), then turn the "
-            "cross-encoder on again.")
     if folds < 2:
         raise InvalidInputError(f"folds must be at least 2 (one to learn on, one to check on), got {folds}.")
     ks = sorted(set(ks))
@@ -212,8 +233,11 @@ def tune(
 
     depth = max(max(ks), 10)
     start = FusionChoice.of(settings)
-    pool = CandidatePool.collect(retriever, sorted(judged), depth, colbert=start.colbert, progress=progress)
+    reranker = load_reranker(settings.reranker) if start.rerank else None
+    pool = CandidatePool.collect(retriever, sorted(judged), depth, colbert=start.colbert, reranker=reranker,
+                                 progress=progress)
     choices = grid(start)
+    pool.score_heads([choice.rule(settings) for choice in choices], progress)
     names = metric_names(ks)
     per_query = [_per_query(pool, judged, choice.rule(settings), names) for choice in choices]
 
@@ -248,6 +272,7 @@ def tune(
         held_out_before=before, held_out_after=held_out_after, all_before=before,
         all_after=_mean(per_query[best], everyone, names),
         incomplete_pools=sum(1 for p in pool.pools.values() if not p.complete), tried=len(choices), notes=notes,
+        rerank_pairs=pool.pairs_scored,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -65,6 +66,9 @@ def test_search_reranks_with_the_cross_encoder(demo: Settings, encoder: Encoder)
     first = expected.documents[0].metadata["scores"]
     assert "rerank (logit)" in table.stdout and f"{first['rerank']:.3f} ({first['rerank_raw']:.3f})" in table.stdout
     assert ", cross-encoder " in table.stdout and "rerank = sigmoid(cross-encoder logit)" in table.stdout
+    [(candidates, reranked)] = re.findall(r" of (\d+) candidates; .*, cross-encoder \d+ for (\d+) candidates\)",
+                                          table.stdout.replace("\n", " "))
+    assert int(reranked) == min(demo.retrieval.rerank_candidates, int(candidates))  # the step's time, and its size
     bad = run_cli(["search", QUERY, "--rerank", "bm25"], demo, program="rag")
     assert bad.returncode == 2 and "rerank must be one of" in bad.stderr and "Traceback" not in bad.stderr
 

@@ -62,6 +62,27 @@ def test_tune_json_is_the_librarys_report_and_the_config_reproduces_the_weights(
     assert (tuned.fusion, tuned.weights.model_dump()) == (printed["chosen"]["fusion"], printed["chosen"]["weights"])
 
 
+def test_tune_with_the_cross_encoder_tunes_the_rerank_weight_as_the_library_does(
+    judged: Path, settings: Settings, encoder: Encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reranking = settings.model_copy(update={"retrieval": settings.retrieval.model_copy(
+        update={"rerank": "cross-encoder", "rerank_candidates": 6})})
+    out = tmp_path / "tuned.yaml"
+    result = run_cli(["tune", "--judgments", str(judged), "--folds", "2", "--k", "1,5", "--out", str(out), "--json"],
+                     reranking, program="rag")
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    with MilvusStore(settings.milvus) as store:
+        retriever = HybridRetriever.from_store(encoder, store, settings.kb.name, reranking.retrieval)
+        expected = tune(retriever, load_judgments(judged, settings.kb.name), folds=2, ks=(1, 5))
+    assert printed["start"]["rerank"] is True and printed["start"]["weights"]["rerank"] == 1.0
+    assert printed["chosen"] == expected.chosen.to_dict() and printed["rerank_pairs"] == expected.rerank_pairs > 0
+    assert printed["all_questions"]["after"] == pytest.approx(expected.all_after)
+    monkeypatch.delenv("RAG_CONFIG", raising=False)
+    tuned = load_settings(out).retrieval
+    assert tuned.weights.model_dump() == printed["chosen"]["weights"]
+
+
 def test_tune_table_over_a_users_config_is_escaped_and_says_where_it_wrote(
     judged: Path, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

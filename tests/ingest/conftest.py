@@ -54,3 +54,50 @@ def make_docx(title: str | None = None) -> bytes:
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
+
+
+def make_xlsx(sheets: dict[str, list[list[object]]], title: str | None = None, hidden: tuple[str, ...] = ()) -> bytes:
+    """A workbook with one sheet per entry (rows of cell values, in order), made with openpyxl; ``hidden`` sheets
+    are hidden."""
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    workbook.remove(workbook.active)
+    if title:
+        workbook.properties.title = title
+    for name, rows in sheets.items():
+        sheet = workbook.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+        if name in hidden:
+            sheet.sheet_state = "hidden"
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def make_pptx(slides: list[dict[str, object]]) -> bytes:
+    """A deck made with python-pptx; each slide: ``title``, ``bullets`` (list), ``table`` (rows), ``notes``."""
+    import pptx
+    from pptx.util import Inches
+
+    deck = pptx.Presentation()
+    for spec in slides:
+        slide = deck.slides.add_slide(deck.slide_layouts[1 if spec.get("bullets") else 5])
+        if spec.get("title"):
+            slide.shapes.title.text = str(spec["title"])
+        if bullets := spec.get("bullets"):
+            body = slide.placeholders[1].text_frame
+            body.text = str(bullets[0])
+            for bullet in bullets[1:]:
+                body.add_paragraph().text = str(bullet)
+        if rows := spec.get("table"):
+            shape = slide.shapes.add_table(len(rows), len(rows[0]), Inches(0.5), Inches(4.5), Inches(9), Inches(2))
+            for r, row in enumerate(rows):
+                for c, value in enumerate(row):
+                    shape.table.cell(r, c).text = str(value)
+        if spec.get("notes"):
+            slide.notes_slide.notes_text_frame.text = str(spec["notes"])
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()

@@ -14,6 +14,7 @@ import pytest
 from ingest.chunker import TokenChunker
 from ingest.pipeline import IngestPipeline
 from ingest.readers import read_file
+from ingest.readers.tables import chunk_section
 from ingest.report import FileResult, SilentProgress
 from rag.config import Settings
 from rag.encoder import Encoder
@@ -44,13 +45,13 @@ def snapshot(settings: Settings) -> dict[str, dict[str, Any]]:
 
 
 def expected_chunks(settings: Settings, encoder: Encoder, folder: Path) -> dict[str, list[str]]:
-    """Chunk texts per document, from the readers and the chunker directly."""
+    """Chunk texts per document, from the readers and the chunker directly (tables by whole rows)."""
     chunker = TokenChunker(encoder.tokenizer, settings.chunking.chunk_tokens, settings.chunking.overlap_tokens)
     out: dict[str, list[str]] = {}
     for path in sorted(folder.iterdir()):
         for doc in read_file(path):
             doc_id = path.name if doc.key is None else f"{path.name}#{doc.key}"
-            out[doc_id] = [c for section in doc.sections for c in chunker.split(section.text)]
+            out[doc_id] = [c for section in doc.sections for c in chunk_section(section, chunker)]
     return out
 
 

@@ -56,3 +56,16 @@ def test_web_app_shows_the_same_summary() -> None:
     assert list(zip(table["outcome"], table["documents"], strict=True)) == summary.outcomes
     assert [c.value for c in at.caption] == [summary.totals]
     assert visible_text(at.error[0].value) == "Failed files\n\n[red]odd[/red] name.pdf: encrypted [bold]x[/bold]"
+
+
+def test_item15_files_read_by_ocr_are_listed_with_their_pages() -> None:
+    report = _report()
+    report.files += [FileResult("scan.pdf", "added", 1, 3, ocr="pages 2-3"), FileResult("a.md", "added", 1, 1),
+                     FileResult("photo.png", "updated", 1, 1, ocr="image")]
+    assert summarize(report).ocr == [("scan.pdf", "pages 2-3"), ("photo.png", "image")]
+    assert summarize(_report()).ocr == []
+    out = io.StringIO()
+    print_summary(Console(file=out, width=200, color_system=None), report)
+    rows = [line.split("│")[1:3] for line in out.getvalue().splitlines() if line.count("│") == 3]
+    assert [[cell.strip() for cell in row] for row in rows if "." in row[0]][-2:] == [
+        ["scan.pdf", "pages 2-3"], ["photo.png", "image"]]

@@ -166,7 +166,7 @@ def test_colbert_rerank_from_the_sidebar(
 ) -> None:
     settings = use_settings(demo_kb)
     at = start("pages_/retrieval_check.py")
-    at.sidebar.toggle(key="opt_colbert").set_value(True)
+    at.sidebar.selectbox(key="opt_rerank").set_value("colbert")
     at.text_input(key="rc_query").set_value("remote work days per week")
     at.button(key="rc_search").click().run()
     docs = search(settings, ui_encoder, "remote work days per week", colbert=True)

@@ -220,3 +220,38 @@ def test_a_beir_folder_against_the_knowledge_base(
     at.button(key="ev_explain_2").click().run()  # a document's miss is explained on its first chunk
     assert first_chunk
     assert_sent_to_explain(at, {"kb": KB, "query": QUESTIONS[2], "chunk_id": first_chunk})
+
+
+def test_the_cross_encoders_modes_are_chosen_and_measured_like_rag_eval(
+    marked: tuple[Settings, list[str]], ui_encoder: Encoder
+) -> None:
+    settings, _ = marked
+    at = open_page()
+    assert at.multiselect(key="ev_modes").value == ["dense", "sparse", "hybrid", "hybrid+rrf", "hybrid+colbert"]
+    assert {"hybrid+rerank", "dense+rerank"} <= set(at.multiselect(key="ev_modes").options)
+    chosen = ["hybrid", "hybrid+rerank", "dense+rerank"]
+    at.multiselect(key="ev_modes").set_value(chosen).run()
+    at.button(key="ev_run").click().run()
+    assert not at.exception and not at.error, at.exception
+
+    qrels = load_judgments(judgments_path(settings.app.data_dir), KB)
+    with MilvusStore(settings.milvus) as store:
+        expected = evaluate_judgments(HybridRetriever.from_store(ui_encoder, store, KB, settings.retrieval),
+                                      qrels, KS, modes=chosen)
+    metrics, significance = tables(at)
+    assert list(metrics["mode"]) == chosen
+    for row, result in zip(metrics.to_dict("records"), expected.results, strict=True):
+        assert not result.unavailable and row["queries/s"] > 0
+        for name in expected.metrics:
+            assert row[metric_label(name)] == pytest.approx(result.metrics[name], abs=1e-12), (result.mode, name)
+    orders = {r.mode: [list(r.run[q]) for q in sorted(r.run)] for r in expected.results}
+    assert orders["hybrid+rerank"] != orders["hybrid"]  # the cross-encoder reordered the candidates
+    ranks = json.loads(at.get("plotly_chart")[1].proto.spec)["data"][0]
+    assert ranks["x"] == chosen
+    bars = [trace["name"] for trace in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
+    assert bars == chosen
+    assert len(significance) == 3 * len(expected.metrics)
+
+    at.multiselect(key="ev_modes").set_value([]).run()
+    at.button(key="ev_run").click().run()
+    assert [w.value for w in at.warning] == ["Choose at least one mode to run."]

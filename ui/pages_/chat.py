@@ -11,7 +11,7 @@ import streamlit as st
 from rag.chain import AnswerChain, cited_numbers
 from rag.config import Settings
 from rag.errors import RagError
-from ui import resources
+from ui import rerank_view, resources, search_scope
 from ui.cards import render_cards, render_downloads
 from ui.exports import doc_dict
 from ui.i18n import t
@@ -31,6 +31,8 @@ def render_extras(index: int, turn: dict[str, Any], settings: Settings) -> None:
     if turn.get("standalone") and turn["standalone"] != turn["question"]:
         st.caption(t("rewritten", q=escape_markdown(turn["standalone"])))
     st.markdown(f"**{t('sources', n=len(docs))}**")
+    if turn.get("rerank_timing"):
+        st.caption(escape_markdown(turn["rerank_timing"]))
     render_cards(docs, query=turn["standalone"] or turn["question"], kb=turn["kb"], key=f"turn{index}",
                  settings=settings, cited=set(cited_numbers(turn["answer"])))
     render_downloads(docs, query=turn["question"], key=f"turn{index}", rrf_k=settings.retrieval.rrf_k, kb=turn["kb"],
@@ -70,9 +72,12 @@ def render_turn(index: int, turn: dict[str, Any], settings: Settings) -> None:
         render_extras(index, turn, settings)
 
 
-def ask(question: str, settings: Settings, opts: Options, turns: list[dict[str, Any]]) -> dict[str, Any]:
-    """Retrieve, stream the answer into the page, and return the turn to keep in the history."""
-    turn: dict[str, Any] = {"question": question, "kb": opts.kb or "", "answer": "", "documents": [],
+def ask(question: str, settings: Settings, opts: Options, turns: list[dict[str, Any]],
+        scope: search_scope.Scope | None = None) -> dict[str, Any]:
+    """Retrieve (from the scope's knowledge bases, with its filters), stream the answer into the page, and return the
+    turn to keep in the history."""
+    kb = scope.label if scope is not None else opts.kb or ""
+    turn: dict[str, Any] = {"question": question, "kb": kb, "answer": "", "documents": [],
                             "standalone": question, "error": None, "partial": False, "fatal": None}
     with st.chat_message("assistant"):
         if not opts.kb:
@@ -81,8 +86,11 @@ def ask(question: str, settings: Settings, opts: Options, turns: list[dict[str, 
             return turn
         history = [(x["question"], x["answer"]) for x in turns if x["answer"] and not x.get("error")]
         try:
-            with st.spinner(t("searching")):
-                retriever = resources.retriever(settings, opts.kb, retrieval_settings(settings, opts))
+            retrieval = retrieval_settings(settings, opts)
+            rerank_view.load(retrieval)
+            with st.spinner(rerank_view.searching(retrieval)):
+                retriever = (search_scope.retriever(settings, scope, retrieval) if scope is not None
+                             else resources.retriever(settings, opts.kb, retrieval))
                 stream = AnswerChain(retriever, llm_settings(settings, opts)).stream(question, history)
         except RagError as exc:
             turn["fatal"] = str(exc)
@@ -90,6 +98,7 @@ def ask(question: str, settings: Settings, opts: Options, turns: list[dict[str, 
             return turn
         turn["documents"] = [doc_dict(d) for d in stream.documents]
         turn["standalone"] = stream.standalone_question
+        turn["rerank_timing"] = rerank_view.timing(retriever.last_result, retrieval.rerank_candidates)
         if not stream.error:  # a failed follow-up rewrite has nothing to stream
             stream_answer(stream)
         turn.update(answer=stream.text, error=stream.error, partial=stream.partial)
@@ -109,13 +118,20 @@ def page() -> None:
     status = resources.ollama_status(settings.llm.base_url, opts.model)
     if not status.ok:
         st.warning(escape_markdown(status.message))
+    scope, scope_ok = None, True
+    if opts.kb:
+        try:
+            scope = search_scope.render(settings, opts.kb, "chat")
+            scope_ok = scope is not None  # None: a filter is invalid (the error is shown)
+        except RagError:
+            pass  # Milvus is down: a question gets its message, as without the scope
     for index, turn in enumerate(turns):
         render_turn(index, turn, settings)
     question = st.chat_input(t("chat_placeholder"), key="chat_input")
-    if question and question.strip():
+    if question and question.strip() and scope_ok:
         with st.chat_message("user"):
             st.markdown(escape_markdown(question))
-        turns.append(ask(question.strip(), settings, opts, turns))
+        turns.append(ask(question.strip(), settings, opts, turns, scope))
 
 
 page()

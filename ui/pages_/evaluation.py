@@ -9,15 +9,16 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from rag.config import Settings
+from rag.config import Settings, with_overrides
 from rag.errors import InvalidInputError
 from rag.evaluation import Evaluation, Judgment, evaluate_questions, judgments_path, load_beir_folder
 from rag.evaluation.beir import qrels_files
 from rag.evaluation.marks import current_marks, export_marks, import_marks, marks_qrels, remove_marks
+from rag.evaluation.modes import ALL_MODES, MODES, RERANK_MODES
 from rag.evaluation.report import metric_label
 from rag.evaluation.significance import MAX_P, MIN_QUESTIONS, TEST_NAME
 from rag.workbench.chunks import ChunkBrowser
-from ui import resources, tune_panel
+from ui import rerank_view, resources, tune_panel
 from ui.evaluation_charts import metrics_chart, metrics_table, rank_chart
 from ui.i18n import t
 from ui.safe_markdown import code_span, escape_markdown
@@ -27,6 +28,7 @@ PAGES = Path(__file__).resolve().parent
 RESULT_KEY = "ev_result"
 VERSION_KEY = "ev_marks_version"  # a new editor (no ticks left over) after marks are removed or imported
 NOTICE_KEY = "ev_notice"
+MODES_KEY = "ev_modes"
 
 
 def recall_ks(top_k: int) -> list[int]:
@@ -34,18 +36,30 @@ def recall_ks(top_k: int) -> list[int]:
     return sorted({1, top_k, 10})
 
 
+def chosen_modes() -> list[str]:
+    """The modes to evaluate: every mode of `rag eval` by default; the cross-encoder's modes when chosen."""
+    st.session_state.setdefault(MODES_KEY, list(MODES))
+    return list(st.multiselect(t("ev_modes"), ALL_MODES, key=MODES_KEY, help=t("ev_modes_help")))
+
+
 def run(settings: Settings, kb: str, source: dict[str, Any], queries: dict[str, str],
-        qrels: dict[str, dict[str, int]]) -> None:
-    """Every mode over ``queries``; ``source`` says what the judged ids are (key, strip_prefix) and where from."""
+        qrels: dict[str, dict[str, int]], modes: list[str]) -> None:
+    """The ``modes`` over ``queries``; ``source`` says what the judged ids are (key, strip_prefix) and where from."""
+    if not modes:
+        st.warning(t("ev_no_modes"))
+        return
     opts = options(settings)
+    retrieval = retrieval_settings(settings, opts)
+    if any(mode in RERANK_MODES for mode in modes):
+        rerank_view.load(with_overrides(retrieval, rerank="cross-encoder"))
     bar = st.progress(0.0, text=t("ev_progress", mode="", done=0, total=0))
 
     def progress(done: int, total: int, mode: str) -> None:
         bar.progress(done / total if total else 1.0, text=t("ev_progress", mode=mode, done=done, total=total))
 
-    retriever = resources.retriever(settings, kb, retrieval_settings(settings, opts))
+    retriever = resources.retriever(settings, kb, retrieval)
     evaluation = evaluate_questions(retriever, queries, qrels, recall_ks(opts.top_k), key=source["key"],
-                                    strip_prefix=source["prefix"], progress=progress)
+                                    strip_prefix=source["prefix"], modes=modes, progress=progress)
     bar.empty()
     st.session_state[RESULT_KEY] = {"kb": kb, "source": source, "qrels": qrels, "evaluation": evaluation}
 
@@ -170,8 +184,10 @@ def marks_source(settings: Settings, kb: str, path: Path, marks: list[Judgment])
     source = {"kind": "marks", "key": "id", "prefix": ""}
     if not judged:
         st.info(t("ev_no_marks"))
-    elif st.button(t("ev_run"), key="ev_run", type="primary"):
-        run(settings, kb, source, {query: query for query in qrels}, qrels)
+    else:
+        modes = chosen_modes()
+        if st.button(t("ev_run"), key="ev_run", type="primary"):
+            run(settings, kb, source, {query: query for query in qrels}, qrels, modes)
     results(settings, kb, source, qrels)
     if judged:
         opts = options(settings)
@@ -195,8 +211,9 @@ def beir_source(settings: Settings, kb: str) -> None:
         return
     source = {"kind": "beir", "folder": str(folder), "qrels": str(qrels_file), "key": "doc_id", "prefix": prefix}
     st.caption(t("ev_beir_loaded", questions=len(data.queries), path=code_span(str(qrels_file or folder))))
+    modes = chosen_modes()
     if st.button(t("ev_run"), key="ev_run", type="primary"):
-        run(settings, kb, source, data.queries, data.qrels)
+        run(settings, kb, source, data.queries, data.qrels, modes)
     results(settings, kb, source, data.qrels)
 
 

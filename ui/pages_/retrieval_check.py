@@ -13,7 +13,7 @@ from rag.errors import InvalidInputError, RagError
 from rag.retrieval import RetrievalResult
 from rag.store.knowledge_base import quote
 from rag.workbench.explain import Explanation, explain, explain_document
-from ui import explain_view, resources
+from ui import explain_view, rerank_view, resources, search_scope
 from ui.cards import render_cards, render_downloads
 from ui.exports import doc_dict, rows
 from ui.i18n import t
@@ -24,6 +24,7 @@ RESULT_KEY = "rc_result"
 EXPLAIN_KEY = "rcx_result"
 EXPLAIN_REQUEST = "explain_request"  # the cross-page contract: {"kb", "query", "chunk_id"} set by another page
 RERUN_KEY = "rcx_rerun"  # an Apply button changed a setting: search and explain again
+RERANKED_KEY = "rc_rerank_candidates"  # the rerank_candidates of the last search, for its timing line
 
 
 def table(result: RetrievalResult) -> None:
@@ -32,10 +33,12 @@ def table(result: RetrievalResult) -> None:
     data["text"] = data["text"].str.slice(0, 160)
     sparse_max = max(1.0, float(data["sparse"].max()))
     column = st.column_config
+    rerank = ["rerank"] if "rerank" in data.columns else []  # the cross-encoder's sigmoid, when it reranked
     st.dataframe(
-        data[["rank", "source", "chunk_index", "dense", "sparse", "colbert", "hybrid", "final", "text"]],
+        data[["rank", "source", "chunk_index", "dense", "sparse", "colbert", *rerank, "hybrid", "final", "text"]],
         hide_index=True, key="rc_table",
         column_config={
+            "rerank": column.ProgressColumn("rerank", min_value=0.0, max_value=1.0, format="%.3f"),
             "dense": column.ProgressColumn("dense", min_value=0.0, max_value=1.0, format="%.3f"),
             "sparse": column.ProgressColumn("sparse", min_value=0.0, max_value=sparse_max, format="%.4f"),
             "colbert": column.ProgressColumn("colbert", min_value=0.0, max_value=1.0, format="%.3f"),
@@ -46,7 +49,8 @@ def table(result: RetrievalResult) -> None:
     )
 
 
-def search(settings: Settings) -> None:
+def search(settings: Settings, scope: search_scope.Scope | None = None) -> None:
+    """Run the page's search on the scope's knowledge bases with its filters (the active knowledge base without)."""
     opts = options(settings)
     ss = st.session_state
     query = ss.get("rc_query", "")
@@ -55,10 +59,15 @@ def search(settings: Settings) -> None:
         st.error(t("empty_query"))
         return
     weights = {name: float(ss[f"rc_w_{name}"]) for name in ("dense", "sparse", "colbert")}
-    retriever = resources.retriever(settings, opts.kb or "", retrieval_settings(settings, opts))
+    retrieval = retrieval_settings(settings, opts)
+    retriever = (search_scope.retriever(settings, scope, retrieval) if scope is not None
+                 else resources.retriever(settings, opts.kb or "", retrieval))
+    rerank_view.load(retrieval)
     try:
-        ss[RESULT_KEY] = retriever.search(query, top_k=int(ss["rc_top_k"]), mode=ss["rc_mode"],
-                                          fusion=ss["rc_fusion"], weights=weights)
+        with st.spinner(rerank_view.searching(retrieval)):
+            ss[RESULT_KEY] = retriever.search(query, top_k=int(ss["rc_top_k"]), mode=ss["rc_mode"],
+                                              fusion=ss["rc_fusion"], weights=weights)
+        ss[RERANKED_KEY] = retrieval.rerank_candidates
     except InvalidInputError as exc:
         ss.pop(RESULT_KEY, None)
         st.error(escape_markdown(str(exc)))
@@ -82,6 +91,7 @@ def run_explain(settings: Settings, opts: Options) -> None:
         return
     cfg = page_settings(settings, opts)
     retriever = resources.retriever(settings, opts.kb or "", cfg)
+    rerank_view.load(cfg)
     query = str(ss.get("rc_query", ""))
     kb = retriever.knowledge_base
     if kb.rows(f"id == {quote(target)}", ["id"], limit=1):
@@ -170,9 +180,14 @@ def page() -> None:
     right.selectbox(t("fusion"), FUSIONS, key="rc_fusion")
     for column, name in zip(st.columns(3), ("dense", "sparse", "colbert"), strict=True):
         column.number_input(t("weight", name=name), min_value=0.0, max_value=10.0, step=0.1, key=f"rc_w_{name}")
-    if st.button(t("search"), key="rc_search", type="primary") or rerun:
+    try:
+        scope = search_scope.render(settings, opts.kb, "rc")
+    except RagError as exc:
+        scope = None
+        st.error(escape_markdown(str(exc)))
+    if (st.button(t("search"), key="rc_search", type="primary") or rerun) and scope is not None:
         try:
-            search(settings)
+            search(settings, scope)
         except RagError as exc:
             ss.pop(RESULT_KEY, None)
             st.error(escape_markdown(str(exc)))
@@ -188,6 +203,8 @@ def show_result(settings: Settings) -> None:
         return
     st.caption(f"{result.formula} · " + t("timings", n=len(result.documents), candidates=result.candidates,
                                           ms=result.timings.total_ms))
+    if rerank_line := rerank_view.timing(result, int(ss.get(RERANKED_KEY, settings.retrieval.rerank_candidates))):
+        st.caption(escape_markdown(rerank_line))
     docs = [doc_dict(d) for d in result.documents]
     tab_table, tab_cards = st.tabs([t("table_view"), t("cards_view")])
     with tab_table:
