@@ -97,10 +97,11 @@ class IngestPipeline:
     """Runs ingest for one settings object with a loaded encoder and an open Milvus store."""
 
     def __init__(
-        self, settings: Settings, encoder: Encoder, store: MilvusStore, *, background_writes: bool = True
+        self, settings: Settings, encoder: Encoder, store: MilvusStore, *, background_writes: bool = False
     ) -> None:
         self.settings = settings
-        # Write each group to Milvus while the next one is read, chunked and encoded (see ingest.writes).
+        # Write each group to Milvus while the next one is read, chunked and encoded (see ingest.writes). Off by
+        # default: with embedded milvus-lite it was not measured faster (benchmarks/ingest_speed.py).
         self.background_writes = background_writes
         self.encoder = encoder
         self.store = store
