@@ -1,4 +1,5 @@
-"""Chunking speed (MB/s) of one huge paragraph: the landed chunker (v1) vs the windowed one (v2), by size.
+"""Chunking speed (MB/s) of one huge paragraph: the landed chunker (v1), the windowed one counting every piece
+(v2) and the current one counting pieces from cached word counts (v3, same chunks as v2), by size.
 
 Run from the project root (a script, not a test; it prints figures):
 
@@ -10,7 +11,8 @@ The text has no newline (as the 30 MB one-line file of issue #10): ``sentences``
 with "。" every ~40 characters. Tokenizer: the tiny
 bge-m3-format model's (rag/testing/tiny_bge_m3.py), or ``--model DIR`` (e.g. the real bge-m3 folder).
 v1 is the chunker as it was before issue #10 (langchain's splitter counting with ``tokenizer.tokenize``);
-both take turns for each size and the best of ``--repeats`` runs is kept (the machine may be shared).
+v2 the chunker of issue #10 (each piece tokenised by the Rust backend); v3 the chunker of issue #14. They take
+turns for each size and the best of ``--repeats`` runs is kept (the machine may be shared).
 Constant MB/s across sizes means linear time.
 """
 
@@ -36,6 +38,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter  # noqa: E40
 from transformers import AutoTokenizer  # noqa: E402
 
 from ingest.chunker import SEPARATORS, TokenChunker  # noqa: E402
+from ingest.token_count import WordTokenCounter  # noqa: E402
 from rag.testing.tiny_bge_m3 import build_bge_m3_like  # noqa: E402
 
 WORDS = ["annual", "leave", "remote", "work", "policy", "employees", "days", "manager", "approval", "the", "of"]
@@ -111,9 +114,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or build_bge_m3_like(Path(tmp) / "tiny", seed=0, max_length=8192)
         tokenizer = AutoTokenizer.from_pretrained(str(model))
+    per_piece = TokenChunker(tokenizer, args.chunk_tokens, args.overlap_tokens)
+    per_piece.counter.by_words = False  # every piece tokenised, as before issue #14
     chunkers = {
         "v1 landed": LandedChunker(tokenizer, args.chunk_tokens, args.overlap_tokens),
-        "v2 windowed": TokenChunker(tokenizer, args.chunk_tokens, args.overlap_tokens),
+        "v2 windowed": per_piece,
+        "v3 words": TokenChunker(tokenizer, args.chunk_tokens, args.overlap_tokens),
     }
     print(f"kind={args.kind} chunk_tokens={args.chunk_tokens} overlap={args.overlap_tokens} "
           f"tokenizer={'tiny bge-m3-format' if args.model is None else args.model}")
@@ -124,6 +130,8 @@ def main() -> None:
         for name, chunker in chunkers.items():  # the variants take turns at each size
             if name.startswith("v1") and size > args.skip_landed_over:
                 continue
+            if name.startswith("v3"):
+                chunker.counter = WordTokenCounter(chunker.backend)  # a cold word cache for every size
             seconds, chunks = best_seconds(chunker.split, text, args.repeats)
             print(f"{size:>6g} {name:<12} {seconds:>8.2f} {mb / seconds:>7.3f} {chunks:>7}", flush=True)
 

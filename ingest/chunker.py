@@ -4,10 +4,13 @@ langchain-text-splitters does the splitting on paragraph, line and sentence ends
 English .!?;), then clauses and words. Its merge estimates token counts by adding up the pieces, so every
 chunk is counted again and any that is still over the limit is cut on token boundaries.
 
-Speed: pieces are counted with the tokenizer's Rust backend (no per-call transformers overhead), each distinct
-piece once; text longer than ``WINDOW_CHARS`` is split window by window, each window ending at the strongest
-separator in its second half, so the work and memory per step stay bounded, time grows linearly with the
-size, and ``on_progress`` reports after every window. A chunk never spans two windows.
+Speed: a piece's count is the sum of its words' counts (``ingest.token_count``: bge-m3's and BERT's
+tokenizers split on whitespace first), each distinct word tokenised once with the tokenizer's Rust backend,
+so the splitter's many overlapping pieces cost dictionary look-ups, not tokenisations; the counts are exactly
+the tokenizer's, so the chunks are too. Text longer than ``WINDOW_CHARS`` is split window by window, each
+window ending at the strongest separator in its second half, so the work and memory per step stay bounded,
+time grows linearly with the size, and ``on_progress`` reports after every window. A chunk never spans two
+windows.
 
 CHUNKER_VERSION stays "1": text of up to one window is chunked exactly as before, so existing knowledge bases
 are not re-encoded. A section longer than a window that was stored before keeps its (equally valid) chunks
@@ -21,6 +24,8 @@ from typing import Any
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 from tokenizers import Tokenizer
+
+from ingest.token_count import WordTokenCounter
 
 SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", ". ", "! ", "? ", "; ", "，", ", ", "、", " ", ""]
 CHUNKER_VERSION = "1"
@@ -39,6 +44,7 @@ class TokenChunker:
         self.backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
         self.backend.no_truncation()
         self.backend.no_padding()
+        self.counter = WordTokenCounter(self.backend)
         self._counts: dict[str, int] = {}
         self.splitter = RecursiveCharacterTextSplitter(
             chunk_size=chunk_tokens,
@@ -51,7 +57,7 @@ class TokenChunker:
 
     def count(self, text: str) -> int:
         """Tokens in ``text`` without special tokens (as ``len(tokenizer.tokenize(text))``)."""
-        return len(self.backend.encode(text, add_special_tokens=False).ids)
+        return self.counter.count(text)
 
     def _cached_count(self, text: str) -> int:
         count = self._counts.get(text)

@@ -32,11 +32,14 @@ from ingest.readers.ocr import describe_ocr
 from ingest.readers.sections import one_line
 from ingest.readers.tables import chunk_section
 from ingest.report import FileResult, IngestReport, ProgressListener, SilentProgress
+from ingest.writes import WriteQueue
 from rag.config import Settings
 from rag.encoder import Encoder
 from rag.errors import ConfigError
 from rag.store import ChunkRecord, KnowledgeBase, MilvusStore, ModelInfo, StoredDocument
 from rag.store.schema import MAX_PATH, MAX_TEXT
+
+LOOKUP_FILES = 1024  # files whose stored documents are read in one batched look-up (a few queries)
 
 
 def sha256(data: bytes | str) -> str:
@@ -65,6 +68,19 @@ class PlannedDocument:
 
 
 @dataclass
+class RunState:
+    """What one run carries from group to group."""
+
+    report: IngestReport
+    progress: ProgressListener
+    collection: KnowledgeBase | None
+    dry_run: bool
+    writes: WriteQueue
+    seen: set[str] = field(default_factory=set)
+    claimed: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class PlannedFile:
     """A changed file: documents to write, documents to keep, and stale documents to delete."""
 
@@ -80,8 +96,13 @@ class PlannedFile:
 class IngestPipeline:
     """Runs ingest for one settings object with a loaded encoder and an open Milvus store."""
 
-    def __init__(self, settings: Settings, encoder: Encoder, store: MilvusStore) -> None:
+    def __init__(
+        self, settings: Settings, encoder: Encoder, store: MilvusStore, *, background_writes: bool = False
+    ) -> None:
         self.settings = settings
+        # Write each group to Milvus while the next one is read, chunked and encoded (see ingest.writes). Off by
+        # default: with embedded milvus-lite it was not measured faster (benchmarks/ingest_speed.py).
+        self.background_writes = background_writes
         self.encoder = encoder
         self.store = store
         if settings.chunking.chunk_tokens + 2 > encoder.max_length and not settings.chunking.truncate:
@@ -133,34 +154,44 @@ class IngestPipeline:
         collection = None
         if not dry_run or self.store.exists(name):
             collection = self.store.open(name, self.model, create=not dry_run)
-        seen: set[str] = set()
-        claimed: dict[str, str] = {}
         unreadable = [str(f.path) for f in discovery.failed if f.path is not None]
         batch = max(1, ing.documents_per_batch)
-        for start in range(0, len(discovery.files), batch):
-            group = discovery.files[start : start + batch]
-            unreadable += self._process_group(group, collection, report, progress, seen, claimed, dry_run)
+        window = batch * max(1, LOOKUP_FILES // batch)
+        with WriteQueue(background=self.background_writes and not dry_run) as writes:
+            state = RunState(report, progress, collection, dry_run, writes)
+            # Into an empty knowledge base nothing is looked up: only sources this run claims get rows, and
+            # those are read again (see _identify).
+            known = collection if collection is not None and collection.count() > 0 else None
+            for window_start in range(0, len(discovery.files), window):
+                files = discovery.files[window_start : window_start + window]
+                stored = self._lookup(known, [s for f in files for s in (f.source, f.full_source)])
+                for start in range(0, len(files), batch):
+                    unreadable += self._process_group(files[start : start + batch], stored, state)
+            writes.settle()
+        seen = state.seen
+        if collection is not None and not dry_run:
+            # Seal what was written: milvus-lite reads unflushed rows one by one in Python on every query (the
+            # next run's look-ups, searches), sealed ones in bulk; a Milvus server indexes sealed segments.
+            collection.flush()
         if prune and collection is not None:
             self._prune(collection, report, progress, seen, unreadable, dry_run)
+            if report.pruned and not dry_run:
+                collection.flush()
         report.total_seconds = time.perf_counter() - started
         return report
 
     # -- one group of files -------------------------------------------------------------------------
 
     def _process_group(
-        self,
-        group: list[FoundFile],
-        collection: KnowledgeBase | None,
-        report: IngestReport,
-        progress: ProgressListener,
-        seen: set[str],
-        claimed: dict[str, str],
-        dry_run: bool,
+        self, group: list[FoundFile], stored_before: dict[str, list[StoredDocument]], state: RunState
     ) -> list[str]:
         """Ingest ``group``; returns the paths of files that could not be read (prune keeps their documents)."""
+        report, progress, collection, seen = state.report, state.progress, state.collection, state.seen
         unreadable: list[str] = []
         planned: list[PlannedFile] = []
-        for found, source, stored in self._identify(group, collection, claimed):
+        if any(s in state.claimed for f in group for s in (f.source, f.full_source)):
+            state.writes.settle()  # _identify reads these sources again: the writes in flight must land first
+        for found, source, stored in self._identify(group, stored_before, collection, state.claimed):
             try:
                 data = found.path.read_bytes()
             except OSError as exc:
@@ -192,7 +223,7 @@ class IngestPipeline:
         documents = [d for plan in planned for d in plan.to_write]
         texts = [t for d in documents for t in d.texts]
         progress.chunks_planned(len(texts))
-        if texts and not dry_run:
+        if texts and not state.dry_run:
             encode_started = time.perf_counter()
             encoded = self.encoder.encode(texts, on_batch=progress.encoded)
             report.encode_seconds += time.perf_counter() - encode_started
@@ -205,23 +236,40 @@ class IngestPipeline:
                 doc.sparse = encoded.sparse[offset : offset + n]
                 offset += n
 
-        for plan in planned:
-            self._write_file(plan, collection, report, progress, dry_run)
+        def write() -> None:
+            if not state.dry_run and collection is not None:
+                self._write_group(planned, collection, report)
+
+        def done() -> None:
+            for plan in planned:
+                self._report_file(plan, report, progress)
+
+        state.writes.submit(write, done)
         return unreadable
 
     @staticmethod
+    def _lookup(collection: KnowledgeBase | None, sources: list[str]) -> dict[str, list[StoredDocument]]:
+        """The stored documents from ``sources``, by source, in a few batched queries."""
+        stored_by_source: dict[str, list[StoredDocument]] = {}
+        if collection is not None and sources:
+            for doc in collection.documents(sources=sources).values():
+                stored_by_source.setdefault(doc.source, []).append(doc)
+        return stored_by_source
+
+    @classmethod
     def _identify(
-        group: list[FoundFile], collection: KnowledgeBase | None, claimed: dict[str, str]
+        cls, group: list[FoundFile], stored_before: dict[str, list[StoredDocument]],
+        collection: KnowledgeBase | None, claimed: dict[str, str],
     ) -> list[tuple[FoundFile, str, list[StoredDocument]]]:
         """Each file's source (document id base) and its stored documents; see the module docstring.
 
         ``claimed`` maps the sources given out in this run to their folder (``root``), across groups.
+        ``stored_before`` was read before this run wrote anything to the sources it looks up (only claimed
+        sources are written); those already claimed are read again, so a file sees what earlier groups wrote.
         """
-        stored_by_source: dict[str, list[StoredDocument]] = {}
-        if collection is not None:
-            wanted = [s for f in group for s in (f.source, f.full_source)]
-            for doc in collection.documents(sources=wanted).values():
-                stored_by_source.setdefault(doc.source, []).append(doc)
+        wanted = {s for f in group for s in (f.source, f.full_source)}
+        stored_by_source = {s: docs for s, docs in stored_before.items() if s in wanted and s not in claimed}
+        stored_by_source.update(cls._lookup(collection, sorted(s for s in wanted if s in claimed)))
         out = []
         for found in group:
             root = found.root_text
@@ -301,44 +349,45 @@ class IngestPipeline:
 
     # -- writing ------------------------------------------------------------------------------------
 
-    def _write_file(
-        self,
-        plan: PlannedFile,
-        collection: KnowledgeBase | None,
-        report: IngestReport,
-        progress: ProgressListener,
-        dry_run: bool,
-    ) -> None:
-        source = plan.source
+    def _write_group(self, planned: list[PlannedFile], collection: KnowledgeBase, report: IngestReport) -> None:
+        """Write a group's files in the crash-safe order: every new chunk (a few large upserts), then the old
+        versions' chunks are deleted, unchanged documents refreshed and documents gone from their file deleted."""
+        records = [
+            ChunkRecord(
+                id=chunk_id(doc.doc_id, meta["content_hash"], self.pipeline_id, i), doc_id=doc.doc_id,
+                source=plan.source, chunk_index=i, text=text, title=doc.title, metadata=meta,
+                dense=doc.dense[i], sparse=doc.sparse[i],
+            )
+            for plan in planned
+            for doc in plan.to_write
+            for i, (text, meta) in enumerate(zip(doc.texts, doc.metadata, strict=True))
+        ]
+        if records:
+            report.chunks_written += collection.upsert(records)
+        new_ids = {r.id for r in records}
+        old = [cid for plan in planned for doc in plan.to_write if doc.previous is not None
+               for cid in doc.previous.chunk_ids if cid not in new_ids]
+        if old:
+            collection.delete_ids(old)
+            report.chunks_deleted += len(old)
+        for plan in planned:
+            for previous, base in plan.to_refresh:
+                self._refresh(collection, previous, base)
+        stale = [doc_id for plan in planned for doc_id in plan.stale_doc_ids]
+        if stale:
+            collection.delete_documents(stale)
+
+    @staticmethod
+    def _report_file(plan: PlannedFile, report: IngestReport, progress: ProgressListener) -> None:
         added = sum(1 for d in plan.to_write if d.previous is None)
         updated = len(plan.to_write) - added + len(plan.stale_doc_ids)
         chunks = sum(len(d.texts) for d in plan.to_write)
-        if not dry_run and collection is not None:
-            for doc in plan.to_write:
-                records = [
-                    ChunkRecord(
-                        id=chunk_id(doc.doc_id, meta["content_hash"], self.pipeline_id, i), doc_id=doc.doc_id,
-                        source=source, chunk_index=i, text=text, title=doc.title, metadata=meta,
-                        dense=doc.dense[i], sparse=doc.sparse[i],
-                    )
-                    for i, (text, meta) in enumerate(zip(doc.texts, doc.metadata, strict=True))
-                ]
-                report.chunks_written += collection.upsert(records)
-                if doc.previous is not None:
-                    new_ids = {r.id for r in records}
-                    old = [cid for cid in doc.previous.chunk_ids if cid not in new_ids]
-                    collection.delete_ids(old)
-                    report.chunks_deleted += len(old)
-            for previous, base in plan.to_refresh:
-                self._refresh(collection, previous, base)
-            if plan.stale_doc_ids:
-                collection.delete_documents(plan.stale_doc_ids)
         report.count("added", added)
         report.count("updated", updated)
         report.count("unchanged", plan.kept)
         outcome = "added" if added and not updated else "updated" if added or updated else "unchanged"
         ocr = describe_ocr(meta for doc in plan.to_write for meta in doc.metadata)
-        result = FileResult(source, outcome, added + updated + plan.kept, chunks, ocr=ocr)
+        result = FileResult(plan.source, outcome, added + updated + plan.kept, chunks, ocr=ocr)
         report.files.append(result)
         progress.file_done(result)
 

@@ -1,0 +1,103 @@
+"""Batched look-ups, group writes (inline or in the background) and the flush: the same rows, nothing rewritten."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import ingest.pipeline as pipeline_module
+from ingest.pipeline import IngestPipeline
+from rag.config import Settings
+from rag.encoder import Encoder
+from rag.store import KnowledgeBase, MilvusStore
+from tests.conftest import EXAMPLES
+
+
+def ingest(settings: Settings, encoder: Encoder, paths: list[Path], *, background: bool = True, **kwargs: Any):
+    with MilvusStore(settings.milvus) as store:
+        return IngestPipeline(settings, encoder, store, background_writes=background).run(paths, **kwargs)
+
+
+def rows(settings: Settings) -> dict[str, tuple[Any, ...]]:
+    """Every stored chunk by id: document, source, index, text, metadata and vectors."""
+    with MilvusStore(settings.milvus) as store:
+        base = store.open(settings.kb.name)
+        chunks = [row for doc_id in base.documents() for row in base.chunks(doc_id, vectors=True)]
+    return {r["id"]: (r["doc_id"], r["source"], r["chunk_index"], r["text"], r["metadata"],
+                      np.asarray(r["dense"], np.float32).tobytes(), r["sparse"]) for r in chunks}
+
+
+@pytest.fixture
+def write_calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Calls of the knowledge base's writing methods (which still write)."""
+    calls: Counter[str] = Counter()
+    for name in ("upsert", "delete_ids", "delete_documents"):
+        original = getattr(KnowledgeBase, name)
+
+        def counted(self: KnowledgeBase, *args: Any, _name: str = name, _original: Any = original) -> Any:
+            calls[_name] += 1
+            return _original(self, *args)
+
+        monkeypatch.setattr(KnowledgeBase, name, counted)
+    return calls
+
+
+def test_background_and_inline_writes_store_the_same_rows_and_a_rerun_writes_nothing(
+    make_settings: Callable[..., Settings], encoder: Encoder, tmp_path: Path, write_calls: Counter[str]
+) -> None:
+    inline = make_settings(tmp_path / "inline", ingest={"documents_per_batch": 2})
+    background = make_settings(tmp_path / "background", ingest={"documents_per_batch": 2})
+    first = ingest(inline, encoder, [EXAMPLES], background=False)
+    second = ingest(background, encoder, [EXAMPLES], background=True)
+    assert first.ok and second.ok and first.chunks_written == second.chunks_written > 0
+    assert sorted((f.source, f.outcome, f.chunks) for f in first.files) == sorted(
+        (f.source, f.outcome, f.chunks) for f in second.files)
+    stored = rows(inline)
+    assert stored == rows(background)
+    # Files are written a group at a time: far fewer upserts than documents (8 files, 15 documents).
+    assert 0 < write_calls["upsert"] <= 2 * 4
+
+    write_calls.clear()
+    encoded = encoder.texts_encoded
+    for settings in (inline, background):
+        again = ingest(settings, encoder, [EXAMPLES])
+        assert (again.added, again.updated, again.chunks_written) == (0, 0, 0) and again.unchanged == first.added
+    assert encoder.texts_encoded == encoded and not write_calls
+    assert rows(inline) == stored
+
+
+def test_same_relative_path_across_groups_and_look_up_windows(
+    make_settings: Callable[..., Settings], encoder: Encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file whose relative path an earlier group claimed is looked up again after that group's writes landed
+    (background writes are waited for), also when the look-up of its window was made before them."""
+    monkeypatch.setattr(pipeline_module, "LOOKUP_FILES", 2)
+    settings = make_settings(tmp_path, ingest={"documents_per_batch": 1})
+    folders = []
+    for name in ("A", "B", "C"):
+        folder = tmp_path / name
+        (folder / "sub").mkdir(parents=True)
+        (folder / "sub" / "readme.txt").write_text(f"Team {name} handbook: leave is fifteen days.", encoding="utf-8")
+        (folder / f"only-{name}.txt").write_text(f"Only in {name}: remote work three days.", encoding="utf-8")
+        folders.append(folder)
+    report = ingest(settings, encoder, folders)
+    assert report.ok and report.added == 6
+    with MilvusStore(settings.milvus) as store:
+        docs = store.open(settings.kb.name).documents()
+    readmes = sorted(doc_id for doc_id in docs if doc_id.endswith("readme.txt"))
+    assert readmes == sorted(["sub/readme.txt", *(f"{(tmp_path / n).resolve().as_posix()}/sub/readme.txt"
+                                                  for n in ("B", "C"))])
+
+    encoded = encoder.texts_encoded
+    again = ingest(settings, encoder, folders)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 6) and encoder.texts_encoded == encoded
+
+    shutil.rmtree(folders[2])
+    pruned = ingest(settings, encoder, folders[:2], prune=True)
+    assert pruned.pruned == 2 and pruned.unchanged == 4
