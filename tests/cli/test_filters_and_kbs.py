@@ -8,13 +8,15 @@ import shutil
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from cli.main import app
 from ingest.pipeline import IngestPipeline
 from rag.config import Settings
 from rag.encoder import Encoder
 from rag.retrieval import HybridRetriever, MultiKBRetriever
 from rag.store import MilvusStore
-from tests.conftest import EXAMPLES, run_cli
+from tests.conftest import EXAMPLES, cli_env, run_cli
 from tests.support.ollama_server import ChatBehaviour, OllamaTestServer
 
 QUERY = "How does the sync engine order edits? vector clock"
@@ -64,9 +66,22 @@ def test_search_two_knowledge_bases_equals_the_library_and_names_each_chunks_kb(
     assert " kb " not in header  # one knowledge base: the table is as before
 
 
-def test_each_filter_option_keeps_only_its_chunks(two_kbs: Settings, encoder: Encoder) -> None:
+def search_json_in_process(settings: Settings, monkeypatch: pytest.MonkeyPatch, *args: str) -> dict:
+    """`rag search ... --json` run in this process (Typer's CliRunner: the same app, without a new interpreter
+    loading torch and the model again), for tests that try many options."""
+    for name, value in cli_env(settings).items():
+        if name.startswith("RAG_"):
+            monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(app, ["search", QUERY, *args, "--json"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return json.loads(result.stdout)
+
+
+def test_each_filter_option_keeps_only_its_chunks(
+    two_kbs: Settings, encoder: Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def documents(*args: str) -> list[dict]:
-        docs = search_json(two_kbs, "--top-k", "50", *args)["documents"]
+        docs = search_json_in_process(two_kbs, monkeypatch, "--top-k", "50", *args)["documents"]
         assert docs, args
         return docs
 
@@ -80,7 +95,7 @@ def test_each_filter_option_keeps_only_its_chunks(two_kbs: Settings, encoder: En
     assert {d["source"] for d in documents("--source", "product-faq.md")} == {"product-faq.md"}
     in_folder = documents("--kb", SECOND, "--folder", "faq")
     assert {d["source"] for d in in_folder} == {"faq/zh/faq-zh.md"} and {d["kb"] for d in in_folder} == {SECOND}
-    assert search_json(two_kbs, "--kb", SECOND, "--folder", "fa")["documents"] == []  # a folder, not a prefix
+    assert search_json_in_process(two_kbs, monkeypatch, "--kb", SECOND, "--folder", "fa")["documents"] == []  # a folder
     both = documents("--kb", two_kbs.kb.name, "--kb", SECOND, "--type", "html")
     assert {(d["kb"], d["source"]) for d in both} == {(two_kbs.kb.name, "remote-work-policy.html"),
                                                       (SECOND, "policies/remote-work-policy.html")}
