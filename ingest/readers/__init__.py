@@ -18,6 +18,7 @@ from ingest.readers.pptx import read_pptx
 from ingest.readers.records import read_records
 from ingest.readers.sections import one_line
 from ingest.readers.text import read_markdown, read_text
+from ingest.readers.xls import read_xls
 from ingest.readers.xlsx import read_xlsx
 
 __all__ = ["SUPPORTED_SUFFIXES", "OcrOptions", "ReadError", "ReaderOptions", "Section", "SourceDocument", "read_file"]
@@ -32,7 +33,8 @@ _SINGLE: dict[str, Callable[[bytes, Path], SourceDocument]] = {
     ".pptx": read_pptx,
 }
 _RECORDS = frozenset({".csv", ".json", ".jsonl"})
-_SHEETS: dict[str, Callable[[bytes, Path], list[SourceDocument]]] = {".xlsx": read_xlsx}  # one document per sheet
+# one document per sheet
+_SHEETS: dict[str, Callable[[bytes, Path], list[SourceDocument]]] = {".xlsx": read_xlsx, ".xls": read_xls}
 
 # Readers that may OCR pages: they also take the OCR options and a per-page progress callback.
 _PAGED: dict[str, Callable[..., SourceDocument]] = {".pdf": read_pdf, **dict.fromkeys(IMAGE_SUFFIXES, read_image)}
@@ -53,7 +55,7 @@ def read_file(
     on_ocr_page: PageProgress | None = None,
 ) -> list[SourceDocument]:
     """Documents in ``path``: one for ordinary files (key None), one per row for .csv/.json/.jsonl, one
-    per sheet for .xlsx (key: the sheet name).
+    per sheet for .xlsx/.xls (key: the sheet name).
 
     ``ocr`` None reads PDF text layers only (images then fail); ``on_ocr_page`` hears of each page OCR'd.
     """

@@ -38,7 +38,7 @@ def read_xlsx(data: bytes, path: Path) -> list[SourceDocument]:
                     if getattr(sheet, "sheet_state", "visible") != "visible":
                         continue
                     sheet.reset_dimensions()  # a wrong stored size would pad every row to it
-                    if document := _sheet_document(sheet.title, sheet.iter_rows(values_only=True), stem):
+                    if document := sheet_document(sheet.title, sheet.iter_rows(values_only=True), stem):
                         documents.append(document)
             finally:
                 workbook.close()
@@ -51,7 +51,11 @@ def read_xlsx(data: bytes, path: Path) -> list[SourceDocument]:
     return documents
 
 
-def _sheet_document(name: str, rows: Iterable[tuple[object, ...]], stem: str) -> SourceDocument | None:
+def sheet_document(
+    name: str, rows: Iterable[Iterable[object]], stem: str, file_type: str = "xlsx"
+) -> SourceDocument | None:
+    """One sheet's rows as a document of "Header: value" lines (the first row with text is the header); None
+    when the sheet holds no text. Also serves .xls (ingest.readers.xls)."""
     header: list[str] | None = None
     lines: list[str] = []
     for values in rows:
@@ -69,7 +73,7 @@ def _sheet_document(name: str, rows: Iterable[tuple[object, ...]], stem: str) ->
         lines = [ROW_SEPARATOR.join(text for text in header if text)]
     section = TableSection.of(name, lines, {"heading": name})
     content = f"{stem}\n\n{section.text}"
-    return SourceDocument(name, f"{stem} / {name}", [section], content, {"file_type": "xlsx", "sheet": name})
+    return SourceDocument(name, f"{stem} / {name}", [section], content, {"file_type": file_type, "sheet": name})
 
 
 def _column_name(header: list[str], index: int) -> str:

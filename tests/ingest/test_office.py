@@ -117,7 +117,21 @@ def test_a_package_that_unpacks_past_the_limit_is_refused(tmp_path: Path, monkey
 
 
 def test_office_suffixes_are_supported() -> None:
-    assert {".xlsx", ".pptx"} <= SUPPORTED_SUFFIXES
+    assert {".xlsx", ".xls", ".pptx"} <= SUPPORTED_SUFFIXES
+
+
+def test_old_binary_xls_is_read_like_xlsx(tmp_path: Path) -> None:
+    """staff.xls was written once by xlwt 1.3.0 (Excel 97-2003 BIFF8): a sheet of staff with a date column, an
+    empty sheet and a hidden one."""
+    [document] = read_file(FIXTURES / "staff.xls")
+    assert (document.key, document.title, document.metadata) == ("Staff", "staff / Staff",
+                                                                 {"file_type": "xls", "sheet": "Staff"})
+    [section] = document.sections
+    assert isinstance(section, TableSection) and section.metadata == {"heading": "Staff"}
+    assert section.rows == ["Name: Alice Zhang | Team: Sync | Start: 2024-03-01 | Days: 3",
+                            "Name: 王伟 | Team: 搜索 | Start: 2023-09-15 | Days: 2"]
+    assert "secret" not in document.content
+    assert reason(write(tmp_path, "junk.xls", b"not a workbook " * 50)) == "corrupt XLS: Cannot detect file format"
 
 
 # --- PowerPoint ------------------------------------------------------------------------------------------

@@ -387,7 +387,7 @@ def test_item12_csv_with_an_unterminated_quote_gets_a_reason(tmp_path: Path) -> 
 
 
 def test_supported_suffixes() -> None:
-    assert {".txt", ".md", ".pdf", ".html", ".htm", ".docx", ".csv", ".json", ".jsonl", ".xlsx", ".pptx",
+    assert {".txt", ".md", ".pdf", ".html", ".htm", ".docx", ".csv", ".json", ".jsonl", ".xlsx", ".xls", ".pptx",
             ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"} == SUPPORTED_SUFFIXES  # images: OCR
 
 
