@@ -16,8 +16,9 @@ from ui import resources
 from ui.i18n import t
 from ui.safe_markdown import escape_markdown
 
-# The file types the readers record; others (new readers) can be typed into the box.
-FILE_TYPES = ("pdf", "docx", "md", "txt", "html", "csv", "json", "jsonl")
+# The file types the readers record (an image's is its suffix); others (new readers) can be typed into the box.
+FILE_TYPES = ("pdf", "docx", "md", "txt", "html", "csv", "json", "jsonl", "xlsx", "xls", "pptx",
+              "png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp")
 
 
 @dataclass(frozen=True)
