@@ -8,26 +8,15 @@ server only listens on a loopback address (:func:`check_bind`), where only this 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from typing import Literal
 
 from fastapi import Request
 
 from api.errors import ApiError
-from rag.config import ApiSettings
+from rag.config import ApiSettings, is_loopback
 from rag.errors import ConfigError
 
 KeyProblem = Literal["missing", "malformed", "wrong"]
-
-
-def is_loopback(address: str) -> bool:
-    """Whether only this machine can reach ``address`` (127.0.0.0/8, ::1, localhost)."""
-    if address == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
 
 
 def check_bind(api: ApiSettings, host: str) -> None:

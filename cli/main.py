@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import typer
 from cli import chunks, evaluate, explain, search, serve, similarity, tune
 from cli.common import ConfigOption, err
 from clikit import run_app, safe
+from rag.config import is_loopback
 
 HELP = (
     "Ask and search your knowledge bases with explainable scores (bge-m3 dense + sparse on Milvus, answers "
@@ -30,16 +30,6 @@ chunks.register(app)
 explain.register(app)
 tune.register(app)
 serve.register(app)
-
-
-def is_loopback(address: str) -> bool:
-    """Whether only this machine can reach ``address`` (127.0.0.0/8, ::1, localhost)."""
-    if address == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
 
 
 @app.command()

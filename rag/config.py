@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -380,3 +381,14 @@ def _describe_validation_error(exc: ValidationError) -> str:
         where = ".".join(str(part) for part in err["loc"]) or "settings"
         problems.append(f"{where}: {err['msg']}")
     return "invalid settings: " + "; ".join(problems)
+
+
+def is_loopback(address: str) -> bool:
+    """Whether only this machine can reach ``address`` (127.0.0.0/8, ::1, localhost): what `rag ui` and `rag serve`
+    may bind to without a key."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
