@@ -40,6 +40,9 @@ from rag.store import ChunkRecord, KnowledgeBase, MilvusStore, ModelInfo, Stored
 from rag.store.schema import MAX_PATH, MAX_TEXT
 
 LOOKUP_FILES = 1024  # files whose stored documents are read in one batched look-up (a few queries)
+# A run over at least one file per this many stored chunks reads every stored document once, up front, instead
+# of looking files up in batches: a batched look-up scans the whole collection per query anyway (milvus-lite).
+SCAN_CHUNKS_PER_FILE = 8
 
 
 def sha256(data: bytes | str) -> str:
@@ -161,10 +164,18 @@ class IngestPipeline:
             state = RunState(report, progress, collection, dry_run, writes)
             # Into an empty knowledge base nothing is looked up: only sources this run claims get rows, and
             # those are read again (see _identify).
-            known = collection if collection is not None and collection.count() > 0 else None
+            stored_chunks = collection.count() if collection is not None else 0
+            known = collection if stored_chunks > 0 else None
+            everything = None
+            if known is not None and stored_chunks <= SCAN_CHUNKS_PER_FILE * len(discovery.files):
+                everything = self._lookup(known, None)
             for window_start in range(0, len(discovery.files), window):
                 files = discovery.files[window_start : window_start + window]
-                stored = self._lookup(known, [s for f in files for s in (f.source, f.full_source)])
+                wanted = [s for f in files for s in (f.source, f.full_source)]
+                if everything is not None:
+                    stored = {s: everything[s] for s in wanted if s in everything}
+                else:
+                    stored = self._lookup(known, wanted)
                 for start in range(0, len(files), batch):
                     unreadable += self._process_group(files[start : start + batch], stored, state)
             writes.settle()
@@ -248,10 +259,10 @@ class IngestPipeline:
         return unreadable
 
     @staticmethod
-    def _lookup(collection: KnowledgeBase | None, sources: list[str]) -> dict[str, list[StoredDocument]]:
-        """The stored documents from ``sources``, by source, in a few batched queries."""
+    def _lookup(collection: KnowledgeBase | None, sources: list[str] | None) -> dict[str, list[StoredDocument]]:
+        """The stored documents from ``sources`` (all of them: None), by source, in a few batched queries."""
         stored_by_source: dict[str, list[StoredDocument]] = {}
-        if collection is not None and sources:
+        if collection is not None and (sources is None or sources):
             for doc in collection.documents(sources=sources).values():
                 stored_by_source.setdefault(doc.source, []).append(doc)
         return stored_by_source

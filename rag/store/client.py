@@ -12,6 +12,7 @@ from pymilvus.exceptions import MilvusException
 
 from rag.config import MilvusSettings
 from rag.errors import KnowledgeBaseNotFoundError, ModelMismatchError, StoreLockedError, StoreUnavailableError
+from rag.store.embedded_engine import EngineWriter
 from rag.store.exact_search import ExactSearch, forget, new_stamp, released
 from rag.store.guard import Guarded, unavailable_message
 from rag.store.knowledge_base import KnowledgeBase
@@ -106,6 +107,7 @@ class MilvusStore:
             kwargs["db_name"] = settings.db_name
         if not self.embedded:  # its own channel: a store made after the server restarts connects at once
             kwargs["dedicated"] = True
+        self.db_name = settings.db_name
         self._closed = False
         try:
             client = MilvusClient(uri=uri, timeout=15, **kwargs)
@@ -186,6 +188,8 @@ class MilvusStore:
                 f"Collection {name!r} at {self.location} was not created by this project (it records no "
                 "embedding model); use another knowledge-base name."
             )
+        if not self._client.list_indexes(name):  # a creation cut short between its two calls
+            self._create_indexes(name)
         recorded = ModelInfo(props.get(PROP_MODEL, "?"), props.get(PROP_FINGERPRINT, "?"), int(props[PROP_DIM]))
         if model is not None and (recorded.dim != model.dim or recorded.fingerprint != model.fingerprint):
             raise ModelMismatchError(
@@ -196,14 +200,15 @@ class MilvusStore:
                 f"rebuild the knowledge base (rag-ingest kb drop {name}, then ingest again), or use another --kb."
             )
         self._client.load_collection(name)
-        return KnowledgeBase(self._client, name, recorded, ExactSearch.of(self.location, name), embedded=self.embedded)
+        writer = EngineWriter.of(self.location, name, self.db_name) if self.embedded else None
+        return KnowledgeBase(self._client, name, recorded, ExactSearch.of(self.location, name), embedded=self.embedded,
+                             writer=writer)
 
     def _create(self, name: str, model: ModelInfo) -> None:
         try:
             self._client.create_collection(
                 name,
                 schema=build_schema(model.dim),
-                index_params=build_index_params(self._client),
                 properties={
                     PROP_MODEL: model.name, PROP_FINGERPRINT: model.fingerprint,
                     PROP_DIM: str(model.dim), PROP_SCHEMA: SCHEMA_VERSION, PROP_WRITE_STAMP: new_stamp(),
@@ -211,6 +216,15 @@ class MilvusStore:
             )
         except MilvusException as exc:
             raise StoreUnavailableError(f"Could not create knowledge base {name!r}: {_short(exc)}") from None
+        self._create_indexes(name)
+
+    def _create_indexes(self, name: str) -> None:
+        """The vector indexes of a new (empty) collection. Not waited for: pymilvus' wait polls every 0.5 s per
+        index (a second of every new knowledge base), and an empty collection's index has nothing to build."""
+        try:
+            self._client.create_index(name, build_index_params(self._client), sync=False)
+        except MilvusException as exc:
+            raise StoreUnavailableError(f"Could not index knowledge base {name!r}: {_short(exc)}") from None
 
     def drop(self, name: str) -> None:
         """Delete a knowledge base and all its chunks."""

@@ -12,6 +12,7 @@ from pymilvus.exceptions import MilvusException
 
 from rag.config import MILVUS_MAX_LIMIT
 from rag.errors import InvalidInputError, StoreUnavailableError
+from rag.store.embedded_engine import EngineWriter
 from rag.store.exact_index import ROW_FIELDS, ExactIndex
 from rag.store.exact_search import ExactSearch, new_stamp
 from rag.store.model_info import ModelInfo
@@ -84,12 +85,15 @@ class KnowledgeBase:
     """One collection: upsert chunks, delete documents, list what is stored, search by one vector field.
 
     The only way to a collection's data: nothing outside ``rag.store`` calls the pymilvus client. ``exact``: the
-    in-process exact search of an embedded collection (:mod:`rag.store.exact_search`), None on a server.
+    in-process exact search of an embedded collection (:mod:`rag.store.exact_search`), None on a server. ``writer``:
+    milvus-lite's engine for upserts and deletes by id (:mod:`rag.store.embedded_engine`), None to write through
+    the client.
     """
 
     def __init__(self, client: MilvusClient, name: str, model: ModelInfo, exact: ExactSearch | None = None, *,
-                 embedded: bool = True) -> None:
+                 embedded: bool = True, writer: EngineWriter | None = None) -> None:
         self._client = client
+        self.writer = writer
         self.name = name
         self.model = model
         self.exact = exact
@@ -102,7 +106,10 @@ class KnowledgeBase:
         rows = [r.to_row() for r in records]
         with self._writing() as index:
             for start in range(0, len(rows), WRITE_BATCH):
-                self._client.upsert(self.name, rows[start : start + WRITE_BATCH])
+                if self.writer is not None:
+                    self.writer.upsert(rows[start : start + WRITE_BATCH])
+                else:
+                    self._client.upsert(self.name, rows[start : start + WRITE_BATCH])
             if index is not None:
                 index.add({"id": r.id, "doc_id": r.doc_id, "source": r.source, "metadata": r.metadata,
                            "dense": r.dense, "sparse": r.sparse} for r in records)
@@ -236,7 +243,10 @@ class KnowledgeBase:
             return
         with self._writing() as index:
             for start in range(0, len(ids), FILTER_BATCH):
-                self._client.delete(self.name, ids=list(ids[start : start + FILTER_BATCH]))
+                if self.writer is not None:
+                    self.writer.delete(ids[start : start + FILTER_BATCH])
+                else:
+                    self._client.delete(self.name, ids=list(ids[start : start + FILTER_BATCH]))
             if index is not None:
                 index.remove_ids(ids)
 
@@ -279,6 +289,9 @@ class KnowledgeBase:
         """Stored documents keyed by doc_id: all of them, or those among ``doc_ids`` or from ``sources``."""
         fields = ["id", "doc_id", "source", "title", "chunk_index", "metadata"]
         if doc_ids is None and sources is None:
+            if self.embedded:  # one query: milvus-lite's query iterator re-reads the collection for every page
+                return self._collect(self._client.query(self.name, filter='id != ""', output_fields=fields,
+                                                        timeout=READ_TIMEOUT_S))
             return self._collect(self._scan("", fields))
         field_name, values = ("doc_id", doc_ids) if doc_ids is not None else ("source", sources or [])
         rows: list[dict[str, Any]] = []

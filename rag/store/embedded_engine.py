@@ -1,0 +1,69 @@
+"""Writes to an embedded (milvus-lite) knowledge base straight into milvus-lite's engine.
+
+pymilvus serves a ``.db`` URI through milvus-lite's gRPC server, started in this process by milvus-lite's
+``server_manager``. A write through the client converts every row to protobuf in Python (pymilvus), sends it
+over the loopback, and the server decodes it back into the same dicts before calling the engine's
+``Collection.upsert`` (milvus-lite's public API: ``from milvus_lite import Collection``). Calling that method
+ourselves does the same validation, WAL and memtable work without the two conversions: 2.4-2.8x faster
+upserts of 4,000 small-vector rows (measured in one run, interleaved; ``benchmarks/ingest_speed.py`` shows the
+share of an ingest). Reads, deletes by filter and flushes still go through the client.
+
+The engine object is found through the server manager's table of running servers. A milvus-lite whose
+manager keeps no such table, or any other surprise, gives None: the caller then writes through the client,
+as before.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from pymilvus.exceptions import MilvusException
+
+DEFAULT_DATABASE = "default"
+
+
+class EngineWriter:
+    """Upserts and deletes by id on one collection of an embedded milvus-lite, in this process."""
+
+    def __init__(self, database: Any, name: str, db_name: str) -> None:
+        self._database = database
+        self._name = name
+        self._db_name = db_name
+
+    @classmethod
+    def of(cls, location: str, name: str, db_name: str = "") -> EngineWriter | None:
+        """The writer for collection ``name`` of the embedded database at ``location`` (already opened by a
+        pymilvus client in this process), or None when milvus-lite's engine cannot be reached."""
+        try:
+            from milvus_lite.server_manager import server_manager_instance
+
+            entry = server_manager_instance._servers.get(os.path.abspath(location))
+            if entry is None:
+                return None
+            writer = cls(entry[1], name, db_name or DEFAULT_DATABASE)
+            writer._collection()
+            return writer
+        except Exception:
+            return None
+
+    def _collection(self) -> Any:
+        """Looked up on every call (a dictionary read): a collection dropped meanwhile is an error, not a write."""
+        return self._database.get_collection(self._name, database_name=self._db_name)
+
+    def upsert(self, rows: list[dict[str, Any]]) -> None:
+        self._call("upsert", rows)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        self._call("delete", list(ids))
+
+    def _call(self, method: str, argument: Any) -> None:
+        """Engine errors (a row the schema refuses, a dropped collection) become the MilvusException the client
+        would have raised."""
+        from milvus_lite import MilvusLiteError
+
+        try:
+            getattr(self._collection(), method)(argument)
+        except MilvusLiteError as exc:
+            raise MilvusException(message=str(exc)) from exc
