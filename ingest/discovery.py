@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,9 +172,10 @@ class FileFinder:
                     continue
                 kept.append(d)
             dirs[:] = kept
+            prefix = here.relative_to(root).as_posix()  # once per folder: a file's is this + its name
+            prefix = "" if prefix == "." else prefix + "/"
             for name in sorted(files):
-                rel = display_path((here / name).relative_to(root).as_posix())
-                self._add(here / name, root, rel, found, explicit=False)
+                self._add(here / name, root, display_path(prefix + name), found, explicit=False)
 
     def _add(self, path: Path, root: Path, source: str, found: Discovery, *, explicit: bool) -> None:
         if not explicit and self.exclude.match_file(source):
@@ -193,7 +195,7 @@ class FileFinder:
         except OSError as exc:
             found.failed.append(_unreadable(source, exc, path.absolute()))
             return
-        if not path.is_file():
+        if not stat.S_ISREG(st.st_mode):
             found.failed.append(FailedPath(source, "not a regular file"))
             return
         if st.st_size > self.max_bytes:

@@ -18,4 +18,4 @@ fi
 scripts/install.sh dev
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 .venv/bin/ruff check .
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest -n auto "$@"  # pytest-xdist: one worker per core (pass -n 0 to run in one process)
