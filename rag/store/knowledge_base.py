@@ -13,7 +13,7 @@ from pymilvus.exceptions import MilvusException
 from rag.config import MILVUS_MAX_LIMIT
 from rag.errors import InvalidInputError, StoreUnavailableError
 from rag.store.embedded_engine import EngineWriter
-from rag.store.exact_index import ROW_FIELDS, ExactIndex
+from rag.store.exact_index import ROW_FIELDS, ChunkScores, ExactIndex
 from rag.store.exact_search import ExactSearch, new_stamp
 from rag.store.model_info import ModelInfo
 from rag.store.schema import PROP_WRITE_STAMP, ChunkRecord, decode_sparse
@@ -194,6 +194,19 @@ class KnowledgeBase:
             return held
         stored = self._rows_by_id(ids, rest)  # text, title, ...: read from Milvus, not kept in memory
         return [{**row, **stored[row["id"]]} for row in held if row["id"] in stored]
+
+    def exact_scores(self, dense: Any, sparse: Mapping[int, float], filter_expr: str | RowFilter = "", *,
+                     exact_max_chunks: int = 0) -> ChunkScores | None:
+        """Every chunk's exact dense and sparse score for a query, and which ``filter_expr`` keeps, from the
+        in-process index: what a search's ranks at any depth need. None when :meth:`search` would not search
+        exactly (a server, over ``exact_max_chunks``, the index still being read, an expression-only filter)."""
+        expr = filter_expr if isinstance(filter_expr, str) else filter_expr.expression()
+        matches = None if isinstance(filter_expr, str) or not expr else filter_expr.matches
+        if self.exact is None or not self.embedded or exact_max_chunks <= 0 or (expr and matches is None):
+            return None
+        with self.exact.lock:
+            index = self.exact.current(self, self.model.dim, exact_max_chunks)
+            return None if index is None else index.scores(dense, sparse, index.mask(expr, matches))
 
     def fill(self, rows: Sequence[dict[str, Any]], output_fields: Sequence[str]) -> None:
         """Add to each of ``rows`` (search hits) the ``output_fields`` it lacks, read from Milvus in one query for
