@@ -4,7 +4,9 @@ Everything is computed with the retriever's own code: the chunk's scores from it
 :mod:`rag.retrieval.scores` and :class:`rag.retrieval.fusion.ScoreFusion`, its candidate-list positions from
 the same Milvus searches, the verdict from a real :meth:`HybridRetriever.search`. Ranks are exact: every
 chunk Milvus returns (up to its limit of 16384) is rescored from its stored vectors and the chunks scoring
-strictly higher are counted; past that limit the rank is given as an exact bound ("below rank 16384"). With
+strictly higher are counted. A knowledge base searched exactly in process (embedded, within
+``retrieval.exact_max_chunks``) has every chunk's exact scores in memory, so its ranks are exact at any depth;
+otherwise, past that limit the rank is given as an exact bound ("below rank 16384"). With
 search filters, ranks are among the chunks the filters keep, as the search sees them. ``dense`` and ``sparse``
 rank those scores; ``hybrid_rank``, ``rrf_rank`` and ``final_rank`` rank the fused scores as if the candidate
 lists were unlimited (:mod:`rag.workbench.kb_ranks` says what that means next to the search's own top_k cut).
