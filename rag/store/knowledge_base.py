@@ -212,7 +212,8 @@ class KnowledgeBase:
         """Add to each of ``rows`` (search hits) the ``output_fields`` it lacks, read from Milvus in one query for
         all of them; a row whose chunk was deleted meanwhile stays without them."""
         lacking = [row for row in rows if any(f not in row for f in output_fields)]
-        stored = self._rows_by_id([row["id"] for row in lacking], list(output_fields))
+        missing = [f for f in output_fields if any(f not in row for row in lacking)]
+        stored = self._rows_by_id([row["id"] for row in lacking], missing)
         for row in lacking:
             found = stored.get(row["id"])
             if found is not None:
