@@ -193,7 +193,8 @@ class MultiKBRetriever(BaseRetriever):
         result.dense_hits, result.sparse_hits = len(dense), len(sparse)
         pool = HybridRetriever.rank_hits(dense, sparse, encoding, rule)
         timings.rescoring_ms = _ms(tick)
-        lead.finish(result, pool, encoding, cfg, rule)
+        lead.finish(result, pool, encoding, cfg, rule,
+                    stores={r.knowledge_base.name: r.knowledge_base for r in self.retrievers})
         timings.total_ms = _ms(started)
         return result
 

@@ -61,7 +61,7 @@ from rag.retrieval.chunk_scores import Ranks, Scores
 from rag.retrieval.filters import SearchFilters
 from rag.retrieval.fusion import ScoreFusion
 from rag.retrieval.provenance import Provenance
-from rag.retrieval.results import RetrievalResult
+from rag.retrieval.results import RetrievalResult, Timings
 from rag.retrieval.scores import colbert_score, dense_scores, lexical_score, matched_terms, resolve_weights
 from rag.store import KnowledgeBase, MilvusStore, ModelInfo
 from rag.store.schema import SCALAR_FIELDS, decode_sparse
@@ -237,10 +237,11 @@ class HybridRetriever(BaseRetriever):
     def candidate_hits(
         self, encoding: QueryEncoding, limit: int, filters: SearchFilters
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """This knowledge base's dense and sparse candidate lists for an encoded query: at most ``limit`` rows each
-        (with :data:`OUTPUT_FIELDS`), best first, among the chunks ``filters`` keep; what :meth:`rank_hits` takes.
-        From the store: exact in process for an embedded knowledge base within ``exact_max_chunks``, else Milvus'
-        search with ``search_params`` (this retriever's settings)."""
+        """This knowledge base's dense and sparse candidate lists for an encoded query: at most ``limit`` rows each,
+        best first, among the chunks ``filters`` keep; what :meth:`rank_hits` takes. From the store: exact in
+        process for an embedded knowledge base within ``exact_max_chunks`` (rows with what its index holds: ids,
+        vectors, source, metadata; :meth:`finish` reads text, title and chunk_index for the chunks it returns),
+        else Milvus' search with ``search_params`` (this retriever's settings; rows with :data:`OUTPUT_FIELDS`)."""
         filters.expression()  # a bad filter is an error before any search
         cfg = self.settings
         # The two searches run at the same time: Milvus works on both while this thread waits. A query without
@@ -253,11 +254,16 @@ class HybridRetriever(BaseRetriever):
         return dense_hits, sparse_hits
 
     def finish(self, result: RetrievalResult, pool: list[Candidate], encoding: QueryEncoding,
-               cfg: RetrievalSettings, rule: ScoreFusion) -> None:
+               cfg: RetrievalSettings, rule: ScoreFusion, stores: Mapping[str, KnowledgeBase] | None = None) -> None:
         """The end of a search on a ranked pool (:meth:`rank_hits`): rerank its head as ``cfg.rerank`` says, keep
-        ``final >= min_score``, cut to ``top_k`` and put the Documents, counts and timings into ``result``."""
+        ``final >= min_score``, cut to ``top_k`` and put the Documents, counts and timings into ``result``.
+
+        The chunks reranked and returned get the stored fields their rows lack (text, title, ...) from their
+        knowledge base, in one read each: ``stores`` by name for rows that carry a ``kb``, else this one's."""
         timings = result.timings
         if cfg.rerank != "none" and pool:
+            head = cfg.rerank_candidates
+            pool = self._stored(pool[:head], stores, timings) + pool[head:]
             tick = time.perf_counter()
             if cfg.colbert_rerank:
                 pool = self._rerank(pool, encoding, rule, cfg.rerank_candidates)
@@ -271,7 +277,10 @@ class HybridRetriever(BaseRetriever):
         kept = [c for c in pool if floor <= 0 or c.scores.final >= floor]
         result.candidates = len(pool)
         result.below_min_score = len(pool) - len(kept)
-        result.documents = [self._document(c, rank, encoding) for rank, c in enumerate(kept[: cfg.top_k], start=1)]
+        timings.rescoring_ms += _ms(tick)
+        shown = self._stored(kept[: cfg.top_k], stores, timings)
+        tick = time.perf_counter()
+        result.documents = [self._document(c, rank, encoding) for rank, c in enumerate(shown, start=1)]
         timings.rescoring_ms += _ms(tick)
 
     @staticmethod
@@ -299,7 +308,23 @@ class HybridRetriever(BaseRetriever):
         ``exact_max_chunks``, else Milvus' search with ``search_params``."""
         return self.knowledge_base.search(field, vector, limit, flt, OUTPUT_FIELDS,
                                           params=getattr(cfg.search_params, field),
-                                          exact_max_chunks=cfg.exact_max_chunks)
+                                          exact_max_chunks=cfg.exact_max_chunks, lazy=True)
+
+    def _stored(self, chosen: list[Candidate], stores: Mapping[str, KnowledgeBase] | None,
+                timings: Timings) -> list[Candidate]:
+        """``chosen`` with every field of :data:`OUTPUT_FIELDS` read from their knowledge bases where their rows
+        lack one (one store read per knowledge base; time counted as Milvus'); chunks deleted meanwhile left out."""
+        tick = time.perf_counter()
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for candidate in chosen:
+            if any(name not in candidate.row for name in OUTPUT_FIELDS):
+                groups.setdefault(candidate.row.get("kb") or "", []).append(candidate.row)
+        for name, rows in groups.items():
+            kb = (stores or {}).get(name, self.knowledge_base)
+            kb.fill(rows, [f for f in OUTPUT_FIELDS if f not in ("dense", "sparse")])
+        if groups:
+            timings.milvus_ms += _ms(tick)
+        return [c for c in chosen if all(name in c.row for name in OUTPUT_FIELDS)]
 
     @staticmethod
     def _pool(mode: str, dense_hits: list[dict[str, Any]], sparse_hits: list[dict[str, Any]]) -> list[Candidate]:

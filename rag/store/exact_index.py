@@ -13,6 +13,7 @@ caller's predicate (``RowFilter.matches``) once per filter and cached until the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,18 @@ from scipy import sparse as sp
 Row = Mapping[str, Any]
 ROW_FIELDS = ["id", "doc_id", "source", "metadata", "dense", "sparse"]  # what the index keeps of each chunk
 FLOAT32_EPS = 2.0**-24
+SCORE_BLOCK = 4096  # rows per float64 block when every chunk is scored (a 100k x 1024 copy would be 800 MB)
+
+
+@dataclass(frozen=True)
+class ChunkScores:
+    """Every live chunk's exact dense and sparse score for one query (float64, as rag.retrieval.scores computes
+    them), and which of them a filter keeps."""
+
+    ids: list[str]
+    dense: np.ndarray
+    sparse: np.ndarray
+    kept: np.ndarray  # bool: the chunks the search filter keeps
 
 
 class ExactIndex:
@@ -146,6 +159,19 @@ class ExactIndex:
         if not inside.any():
             return np.zeros(csc.shape[0], np.float64)
         return np.asarray(csc[:, tokens[inside]] @ weights[inside], np.float64).ravel()
+
+    def scores(self, dense: Sequence[float], sparse: Mapping[int, float], valid: np.ndarray) -> ChunkScores:
+        """Every live chunk's exact dense score (float64) and lexical score for a query; ``valid`` (a :meth:`mask`)
+        says which the search filter keeps."""
+        n = len(self.ids)
+        q = np.asarray(dense, np.float64)
+        dense_all = np.empty(n, np.float64)
+        for start in range(0, n, SCORE_BLOCK):
+            dense_all[start : start + SCORE_BLOCK] = self._dense[start : min(n, start + SCORE_BLOCK)].astype(
+                np.float64) @ q
+        live = np.flatnonzero(self._alive[:n])
+        return ChunkScores([self.ids[i] for i in live], dense_all[live], self.sparse_scores(sparse)[live],
+                           valid[live])
 
     def rows(self, ids: Sequence[str], fields: Sequence[str]) -> list[dict[str, Any]]:
         """The stored ``fields`` (of :data:`ROW_FIELDS`) and id of live chunks ``ids``, in order (dense as a float32

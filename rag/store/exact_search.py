@@ -147,7 +147,8 @@ class ExactSearch:
         deadline = time.monotonic() + timeout
         while self.reading and time.monotonic() < deadline:
             time.sleep(0.05)
-        return self.index is not None
+        with self.lock:  # the read sets ``reading`` and the index in one locked step: wait for it to end
+            return self.index is not None
 
     def _check(self, collection: StampedCollection) -> None:
         """After this process let the database go: drop what another process may have changed meanwhile."""

@@ -13,7 +13,7 @@ from pymilvus.exceptions import MilvusException
 from rag.config import MILVUS_MAX_LIMIT
 from rag.errors import InvalidInputError, StoreUnavailableError
 from rag.store.embedded_engine import EngineWriter
-from rag.store.exact_index import ROW_FIELDS, ExactIndex
+from rag.store.exact_index import ROW_FIELDS, ChunkScores, ExactIndex
 from rag.store.exact_search import ExactSearch, new_stamp
 from rag.store.model_info import ModelInfo
 from rag.store.schema import PROP_WRITE_STAMP, ChunkRecord, decode_sparse
@@ -139,6 +139,7 @@ class KnowledgeBase:
     def search(
         self, field_name: str, vector: Any, limit: int, filter_expr: str | RowFilter = "",
         output_fields: Sequence[str] = (), *, params: Mapping[str, Any] | None = None, exact_max_chunks: int = 0,
+        lazy: bool = False,
     ) -> list[dict[str, Any]]:
         """The ``limit`` chunks whose ``field_name`` vector ("dense" or "sparse") has the largest inner product
         with ``vector``, best first, among those matching ``filter_expr``: each row's ``output_fields`` and its
@@ -146,11 +147,14 @@ class KnowledgeBase:
 
         An embedded collection of at most ``exact_max_chunks`` chunks is searched exactly in this process (ties
         by id; the filter then has to be a :class:`RowFilter`, or empty); otherwise Milvus searches, with the
-        index's search ``params`` (an HNSW ``ef`` is raised to ``limit`` when smaller)."""
+        index's search ``params`` (an HNSW ``ef`` is raised to ``limit`` when smaller). ``lazy``: an exact search
+        leaves out the fields its index does not hold (text, title, chunk_index), for :meth:`fill` to read for
+        the rows the caller keeps; Milvus' search returns every field it is asked for either way."""
         expr = filter_expr if isinstance(filter_expr, str) else filter_expr.expression()
         matches = None if isinstance(filter_expr, str) or not expr else filter_expr.matches
         if self.exact is not None and self.embedded and exact_max_chunks > 0 and (matches is not None or not expr):
-            found = self._exact_search(field_name, vector, limit, expr, matches, exact_max_chunks, output_fields)
+            found = self._exact_search(field_name, vector, limit, expr, matches, exact_max_chunks,
+                                       output_fields if not lazy else [f for f in output_fields if f in ROW_FIELDS])
             if found is not None:
                 return found
         tuning = dict(params or {})
@@ -190,6 +194,30 @@ class KnowledgeBase:
             return held
         stored = self._rows_by_id(ids, rest)  # text, title, ...: read from Milvus, not kept in memory
         return [{**row, **stored[row["id"]]} for row in held if row["id"] in stored]
+
+    def exact_scores(self, dense: Any, sparse: Mapping[int, float], filter_expr: str | RowFilter = "", *,
+                     exact_max_chunks: int = 0) -> ChunkScores | None:
+        """Every chunk's exact dense and sparse score for a query, and which ``filter_expr`` keeps, from the
+        in-process index: what a search's ranks at any depth need. None when :meth:`search` would not search
+        exactly (a server, over ``exact_max_chunks``, the index still being read, an expression-only filter)."""
+        expr = filter_expr if isinstance(filter_expr, str) else filter_expr.expression()
+        matches = None if isinstance(filter_expr, str) or not expr else filter_expr.matches
+        if self.exact is None or not self.embedded or exact_max_chunks <= 0 or (expr and matches is None):
+            return None
+        with self.exact.lock:
+            index = self.exact.current(self, self.model.dim, exact_max_chunks)
+            return None if index is None else index.scores(dense, sparse, index.mask(expr, matches))
+
+    def fill(self, rows: Sequence[dict[str, Any]], output_fields: Sequence[str]) -> None:
+        """Add to each of ``rows`` (search hits) the ``output_fields`` it lacks, read from Milvus in one query for
+        all of them; a row whose chunk was deleted meanwhile stays without them."""
+        lacking = [row for row in rows if any(f not in row for f in output_fields)]
+        missing = [f for f in output_fields if any(f not in row for row in lacking)]
+        stored = self._rows_by_id([row["id"] for row in lacking], missing)
+        for row in lacking:
+            found = stored.get(row["id"])
+            if found is not None:
+                row.update((name, value) for name, value in found.items() if name not in row)
 
     def index_rows(self) -> Iterator[dict[str, Any]]:
         """Every chunk with what the exact index keeps of it. Embedded only: one query for the ids, then rows by id

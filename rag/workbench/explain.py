@@ -4,7 +4,9 @@ Everything is computed with the retriever's own code: the chunk's scores from it
 :mod:`rag.retrieval.scores` and :class:`rag.retrieval.fusion.ScoreFusion`, its candidate-list positions from
 the same Milvus searches, the verdict from a real :meth:`HybridRetriever.search`. Ranks are exact: every
 chunk Milvus returns (up to its limit of 16384) is rescored from its stored vectors and the chunks scoring
-strictly higher are counted; past that limit the rank is given as an exact bound ("below rank 16384"). With
+strictly higher are counted. A knowledge base searched exactly in process (embedded, within
+``retrieval.exact_max_chunks``) has every chunk's exact scores in memory, so its ranks are exact at any depth;
+otherwise, past that limit the rank is given as an exact bound ("below rank 16384"). With
 search filters, ranks are among the chunks the filters keep, as the search sees them. ``dense`` and ``sparse``
 rank those scores; ``hybrid_rank``, ``rrf_rank`` and ``final_rank`` rank the fused scores as if the candidate
 lists were unlimited (:mod:`rag.workbench.kb_ranks` says what that means next to the search's own top_k cut).
@@ -156,7 +158,10 @@ class _QueryView:
                                    params=cfg.search_params.dense, exact_max_chunks=cfg.exact_max_chunks)
             sparse_hits = sparse.result() if sparse is not None else []
         rule = ScoreFusion.from_settings(cfg)
-        full = FullListRanks(dense_hits, sparse_hits, q, rule)  # scores every chunk of both lists once
+        every = kb.exact_scores(q.dense.tolist(), q.sparse, where, exact_max_chunks=cfg.exact_max_chunks)
+        # every chunk's exact scores when the search is exact in process, else both lists' chunks scored once
+        full = FullListRanks.of_scores(every, rule) if every is not None else FullListRanks(dense_hits, sparse_hits,
+                                                                                             q, rule)
         return cls(
             q=q, expr=expr, dense_hits=dense_hits, sparse_hits=sparse_hits,
             dense_values=full.values("dense", dense_hits), sparse_values=full.values("sparse", sparse_hits),
@@ -190,8 +195,10 @@ def _explain_row(retriever: HybridRetriever, query: str, row: dict[str, Any], vi
     chunk_sparse = decode_sparse(row.get("sparse") or {})
     dense_value = float(dense_scores(q.dense, np.asarray([row["dense"]], np.float32))[0])
     sparse_value = lexical_score(q.sparse, chunk_sparse)
-    dense_rank = _list_rank(chunk_id, dense_value, dense_hits, view.dense_values)
-    sparse_rank = _list_rank(chunk_id, sparse_value, sparse_hits, view.sparse_values)
+    dense_rank = _list_rank(chunk_id, dense_value, dense_hits, view.dense_values,
+                            view.full.list_rank("dense", chunk_id, dense_value))
+    sparse_rank = _list_rank(chunk_id, sparse_value, sparse_hits, view.sparse_values,
+                             view.full.list_rank("sparse", chunk_id, sparse_value))
     limit, rule = view.limit, view.rule
     in_list = {"dense": _within(dense_rank.position, limit), "sparse": _within(sparse_rank.position, limit)}
     scores = Scores(dense=dense_value, sparse=sparse_value, ranks=Ranks(
@@ -291,11 +298,15 @@ def _within(position: int | None, limit: int) -> bool:
     return position is not None and position <= limit
 
 
-def _list_rank(chunk_id: str, value: float, hits: list[dict[str, Any]], values: list[float]) -> ListRank:
-    """Exact rank of ``value`` among the rescored ``hits``; a bound when Milvus' list is cut and lacks the chunk."""
+def _list_rank(chunk_id: str, value: float, hits: list[dict[str, Any]], values: list[float],
+               whole_rank: int | None) -> ListRank:
+    """Exact rank of ``value`` among the rescored ``hits``. When the list is cut at Milvus' window and lacks the
+    chunk: ``whole_rank``, its rank among every chunk (the in-process index's), or else a bound."""
     position = next((i for i, h in enumerate(hits, start=1) if h["id"] == chunk_id), None)
     above = sum(1 for h, v in zip(hits, values, strict=True) if v > value and h["id"] != chunk_id)
     if position is None and len(hits) >= MILVUS_MAX_LIMIT:
+        if whole_rank is not None:
+            return ListRank(rank=whole_rank, score=value)
         return ListRank(rank=MILVUS_MAX_LIMIT, exact=False, score=value)
     return ListRank(rank=above + 1, position=position, score=value)
 

@@ -6,8 +6,9 @@ to Milvus' window of 16384) is scored exactly and fused by the search's own rule
 (:meth:`rag.retrieval.retriever.HybridRetriever.rank_hits`), with its places in those full lists for rrf.
 
 The lists come from the same store search as the retriever's (``KnowledgeBase.search``): for an embedded knowledge
-base within ``retrieval.exact_max_chunks`` they are the exact top 16384 of the in-process index (read from memory,
-no Milvus round trip), so a place in them is the chunk's exact dense / sparse rank; otherwise Milvus' index search.
+base within ``retrieval.exact_max_chunks`` they are whole, every chunk's exact scores from the in-process index
+(:meth:`FullListRanks.of_scores`, ``KnowledgeBase.exact_scores``), so every rank is exact at any depth; otherwise
+Milvus' index search, up to its window.
 
 This is where the chunk stands in the knowledge base, not what a search returns. A search fuses only its
 ``top_k x candidate_factor`` candidates: a chunk at final rank 3 here is still missed when it is outside the
@@ -34,6 +35,7 @@ from rag.retrieval.chunk_scores import Scores
 from rag.retrieval.fusion import ScoreFusion
 from rag.retrieval.retriever import HybridRetriever
 from rag.retrieval.scores import weighted_hybrid
+from rag.store.exact_index import ChunkScores
 
 FLOAT_SLACK = 1e-6  # Milvus orders its window by its own float32 scores; exact rescoring may differ by this much
 FUSED = ("hybrid", "rrf", "final")
@@ -93,6 +95,47 @@ class FullListRanks:
         in_sparse = np.asarray([c.scores.ranks.sparse is not None for c in pool], bool)
         self.dense_floor = float(self.dense[in_dense].min()) + FLOAT_SLACK if self.dense_cut else None
         self.sparse_floor = float(self.sparse[in_sparse].min()) + FLOAT_SLACK if self.sparse_cut else 0.0
+
+    @classmethod
+    def of_scores(cls, scores: ChunkScores, rule: ScoreFusion) -> FullListRanks:
+        """From every chunk's exact dense and sparse scores (the in-process index): whole lists, nothing past a
+        window, so every rank is exact. Places in the lists, hybrid and rrf are those :meth:`__init__` computes
+        from lists that hold every chunk the filters keep (the sparse list: those sharing a query token)."""
+        self = cls.__new__(cls)
+        self.rule = replace(rule, colbert=False, rerank=False)
+        kept = np.flatnonzero(scores.kept)
+        self.ids = [scores.ids[i] for i in kept]
+        self.index = {chunk_id: i for i, chunk_id in enumerate(self.ids)}
+        self.dense, self.sparse = scores.dense[kept], scores.sparse[kept]
+        names = np.asarray(self.ids, str)
+        dense_place = _places(self.dense, names, np.ones(len(kept), bool))
+        sparse_place = _places(self.sparse, names, self.sparse > 0)
+        self.dense_cut = self.sparse_cut = False
+        self.dense_len, self.sparse_len = len(kept), int(np.count_nonzero(sparse_place))
+        total = self.rule.weights.get("dense", 0.0) + self.rule.weights.get("sparse", 0.0)
+        self.hybrid = None if total <= 0 else (self.rule.weights.get("dense", 0.0) * self.dense
+                                               + self.rule.weights.get("sparse", 0.0) * self.sparse) / total
+        k = self.rule.rrf_k
+        with np.errstate(divide="ignore"):
+            rrf = 1.0 / (k + dense_place) + np.where(sparse_place > 0, 1.0 / (k + sparse_place), 0.0)
+        self.rrf_lo = self.rrf_hi = rrf
+        self.dense_floor, self.sparse_floor = None, 0.0
+        return self
+
+    @property
+    def whole(self) -> bool:
+        """Whether the lists hold every chunk (no window cut them): every rank is then exact."""
+        return not self.dense_cut and not self.sparse_cut
+
+    def list_rank(self, name: str, chunk_id: str, value: float) -> int | None:
+        """1 + the number of chunks of the lists whose ``name`` ("dense" or "sparse") score is strictly higher than
+        the chunk's (its own value when it is in the lists, else ``value``); None when a window cut the lists."""
+        if not self.whole:
+            return None
+        scores = self.dense if name == "dense" else self.sparse
+        i = self.index.get(chunk_id)
+        own = float(scores[i]) if i is not None else value
+        return 1 + int(np.count_nonzero(scores > own))
 
     def values(self, name: str, hits: list[dict[str, Any]]) -> list[float]:
         """The exact ``name`` ("dense" or "sparse") score of each of ``hits`` (chunks of the lists), in order."""
@@ -187,3 +230,13 @@ class FullListRanks:
 
     def _after(self, length: int) -> float:
         return 1.0 / (self.rule.rrf_k + length + 1)
+
+
+def _places(scores: np.ndarray, ids: np.ndarray, listed: np.ndarray) -> np.ndarray:
+    """Each chunk's 1-based place in the list of the ``listed`` chunks ordered by score, best first, ties by id
+    (the exact search's order); 0 for a chunk not listed."""
+    rows = np.flatnonzero(listed)
+    order = rows[np.lexsort((ids[rows], -scores[rows]))]
+    places = np.zeros(len(scores), np.int64)
+    places[order] = np.arange(1, len(order) + 1)
+    return places

@@ -217,6 +217,28 @@ def test_over_the_budget_milvus_searches(store: MilvusStore) -> None:
     assert kb.exact.index is None
 
 
+def test_every_chunks_exact_scores_after_deletes_with_a_filter(store: MilvusStore) -> None:
+    """What explain's ranks at any depth use: every live chunk's dense and sparse score, and which the filter keeps."""
+    kb = store.open("kb", MODEL, create=True)
+    kb.upsert(records(0, 400, seed=18))
+    kb.delete_ids([f"c{i:05d}" for i in range(0, 400, 7)])
+    kb.upsert(records(0, 30, seed=19))  # updates: new vectors under the same ids
+    dense, sparse = query(5)
+    flt = SearchFilters(source_prefix="dir_", metadata={"kind": "a"})
+    found = kb.exact_scores(dense, sparse, flt, exact_max_chunks=EXACT)
+    assert found is not None
+    rows = {r["id"]: r for r in kb.rows("", ["id", "dense", "sparse"])}
+    assert sorted(found.ids) == sorted(rows)
+    assert found.dense.tolist() == pytest.approx(
+        dense_scores(np.asarray(dense), np.asarray([rows[i]["dense"] for i in found.ids], np.float32)).tolist(),
+        abs=1e-12)
+    assert found.sparse.tolist() == pytest.approx(
+        [lexical_score(sparse, decode_sparse(rows[i]["sparse"])) for i in found.ids], abs=1e-12)
+    assert {i for i, kept in zip(found.ids, found.kept.tolist(), strict=True) if kept} == milvus_keeps(kb, flt)
+    assert kb.exact_scores(dense, sparse, flt, exact_max_chunks=len(rows) - 1) is None  # over the budget
+    assert kb.exact_scores(dense, sparse, flt.expression(), exact_max_chunks=EXACT) is None  # an expression only
+
+
 def test_a_server_uses_milvus_search_with_the_search_params(milvus_server: str) -> None:
     with MilvusStore(MilvusSettings(uri=milvus_server)) as store:
         if store.exists("exact_server"):
@@ -228,6 +250,7 @@ def test_a_server_uses_milvus_search_with_the_search_params(milvus_server: str) 
         dense, _ = query(3)
         hits = kb.search("dense", dense, 40, "", ["id"], params={"ef": 4}, exact_max_chunks=EXACT)  # ef raised to 40
         assert len(hits) == 40 and kb.exact is not None and kb.exact.index is None
+        assert kb.exact_scores(dense, {}, exact_max_chunks=EXACT) is None  # no in-process scores on a server
         store.drop("exact_server")
 
 

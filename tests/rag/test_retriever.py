@@ -125,6 +125,37 @@ def test_document_contract(retriever: HybridRetriever, demo: tuple[Settings, Mil
         assert set(term) == {"term", "token_id", "query_weight", "chunk_weight", "contribution"} and term["term"]
 
 
+@pytest.mark.parametrize("rerank", ["none", "colbert"])
+def test_exact_search_reads_text_once_for_the_chunks_it_returns(
+    m3: Encoder, make_retriever: Callable[..., HybridRetriever], monkeypatch: pytest.MonkeyPatch, rerank: str
+) -> None:
+    """The in-process exact search holds no text: one store read per search fetches text and title, only for the
+    chunks returned (with reranking, the reranked head); the documents equal those of Milvus' own search."""
+    exact = make_retriever(rerank=rerank, rerank_candidates=8)
+    milvus = make_retriever(rerank=rerank, rerank_candidates=8, exact_max_chunks=0)
+    client = exact.knowledge_base._client
+    real_query = client.query
+    text_reads: list[list[str]] = []
+
+    def query(*args: Any, **kwargs: Any) -> Any:
+        if "text" in (kwargs.get("output_fields") or ()):
+            text_reads.append(list(kwargs.get("ids") or []))
+        return real_query(*args, **kwargs)
+
+    monkeypatch.setattr(client, "query", query)
+    for text in QUERIES:
+        theirs = milvus.search(text)
+        assert text_reads == []  # Milvus' search returns the text with the hits
+        ours = exact.search(text)
+        returned = [d.metadata["id"] for d in ours.documents]
+        assert len(text_reads) == 1 and set(returned) <= set(text_reads[0])
+        assert len(text_reads[0]) == (len(returned) if rerank == "none" else min(8, ours.candidates))
+        text_reads.clear()
+        assert [(d.page_content, d.metadata) for d in ours.documents] \
+            == [(d.page_content, d.metadata) for d in theirs.documents]
+        assert_exact(m3, ours)
+
+
 def test_colbert_rerank_exact_and_ordered(m3: Encoder, make_retriever: Callable[..., HybridRetriever]) -> None:
     retriever = make_retriever(colbert_rerank=True, rerank_candidates=3)
     for query in QUERIES[:3]:

@@ -2,6 +2,8 @@
 
 Encoding 17k chunks with the tiny model would take minutes; the rows are random vectors of its dimension and
 vocabulary (rag.testing.synthetic_kb), written straight to milvus-lite, and the query is a real encoded text.
+Searched exactly in process (the default within ``exact_max_chunks``), every rank is exact at any depth; searched by
+Milvus (``exact_max_chunks: 0``, as over the budget or on a server), a chunk past the window gets exact bounds.
 """
 
 from __future__ import annotations
@@ -39,6 +41,25 @@ def window(encoder: Encoder, make_settings: Callable[..., Settings],
 
 
 @pytest.fixture(scope="module")
+def milvus_window(window: tuple[HybridRetriever, list[ChunkRecord]]) -> HybridRetriever:
+    """The same knowledge base searched by Milvus, not in process."""
+    exact = window[0]
+    return exact.model_copy(update={"settings": RetrievalSettings(exact_max_chunks=0)})
+
+
+def brute_force_rank(scores: dict[str, float], chunk_id: str) -> int:
+    """1 + the number of chunks scoring strictly higher."""
+    return 1 + sum(1 for other, value in scores.items() if value > scores[chunk_id] and other != chunk_id)
+
+
+def places(scores: dict[str, float], listed: Callable[[float], bool]) -> dict[str, int]:
+    """1-based places in the exact search's order (best first, ties by id) of the chunks ``listed`` keeps."""
+    order = sorted((chunk_id for chunk_id, value in scores.items() if listed(value)),
+                   key=lambda chunk_id: (-scores[chunk_id], chunk_id))
+    return {chunk_id: place for place, chunk_id in enumerate(order, start=1)}
+
+
+@pytest.fixture(scope="module")
 def final_order(encoder: Encoder, window: tuple[HybridRetriever, list[ChunkRecord]]) -> list[str]:
     """Every chunk in the order of the default hybrid score (dense 1.0, sparse 0.3), by brute force."""
     rows = window[1]
@@ -49,11 +70,34 @@ def final_order(encoder: Encoder, window: tuple[HybridRetriever, list[ChunkRecor
     return [rows[i].id for i in sorted(range(len(rows)), key=lambda i: (-hybrid[i], -dense[i], rows[i].id))]
 
 
-def test_a_chunk_past_the_window_gets_exact_bounds_said_as_such(
-    window: tuple[HybridRetriever, list[ChunkRecord]], final_order: list[str]
+def test_searched_exactly_a_chunk_past_the_window_gets_exact_ranks(
+    encoder: Encoder, window: tuple[HybridRetriever, list[ChunkRecord]], final_order: list[str]
+) -> None:
+    rows = window[1]
+    q = encoder.encode([QUERY])
+    dense = dict(zip((r.id for r in rows), dense_scores(q.dense[0], np.asarray([r.dense for r in rows],
+                                                                               np.float32)).tolist(), strict=True))
+    sparse = {r.id: lexical_score(q.sparse[0], r.sparse) for r in rows}
+    dense_places, sparse_places = places(dense, lambda _: True), places(sparse, lambda value: value > 0)
+    rrf = {chunk_id: 1 / (60 + dense_places[chunk_id])
+           + (1 / (60 + sparse_places[chunk_id]) if chunk_id in sparse_places else 0.0) for chunk_id in dense}
+    deepest_dense = max(dense, key=lambda chunk_id: dense_places[chunk_id])
+    for chunk_id in (final_order[-1], final_order[MILVUS_MAX_LIMIT + 100], deepest_dense):
+        result = explain(window[0], QUERY, chunk_id)
+        assert result.lost_at == "candidates" and "below rank" not in result.reason
+        assert (result.dense.exact, result.dense.rank) == (True, brute_force_rank(dense, chunk_id))
+        assert (result.sparse.exact, result.sparse.rank) == (True, brute_force_rank(sparse, chunk_id))
+        assert result.final_rank.exact and result.final_rank.rank == final_order.index(chunk_id) + 1
+        assert result.hybrid_rank.exact and result.hybrid_rank.rank == final_order.index(chunk_id) + 1
+        assert result.rrf_rank.exact and result.rrf_rank.rank == brute_force_rank(rrf, chunk_id)
+    assert explain(window[0], QUERY, deepest_dense).dense.rank > MILVUS_MAX_LIMIT
+
+
+def test_searched_by_milvus_a_chunk_past_the_window_gets_exact_bounds_said_as_such(
+    milvus_window: HybridRetriever, final_order: list[str]
 ) -> None:
     last = final_order[-1]
-    result = explain(window[0], QUERY, last)
+    result = explain(milvus_window, QUERY, last)
     assert result.lost_at == "candidates"
     assert (result.dense.exact, result.dense.describe()) == (False, f"below rank {MILVUS_MAX_LIMIT}")
     assert f"below rank {MILVUS_MAX_LIMIT}" in result.reason
