@@ -49,9 +49,9 @@ from rag.testing.sentences import training_sentences
 from rag.testing.tiny_bge_m3 import build_bge_m3_like
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "kb"
-VARIANTS = {"inline writes": False, "background writes": True}
+WRITES = {"inline writes": False, "background writes": True}
 if "background_writes" not in inspect.signature(IngestPipeline).parameters:
-    VARIANTS = {"landed pipeline": None}
+    WRITES = {"landed pipeline": None}
 STAGES = ["discovery", "open", "look-ups", "reading", "chunking", "encoder", "writes", "flush"]
 
 
@@ -123,7 +123,16 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=1, help="ingest N copies of the folder (more data)")
     parser.add_argument("--rounds", type=int, default=1, help="times each variant runs (they take turns)")
     parser.add_argument("--chunk-tokens", type=int, default=512)
+    parser.add_argument("--groups", type=int, nargs="+", metavar="N",
+                        help="ingest.documents_per_batch values to compare (default: the configured one)")
+    parser.add_argument("--writes", choices=["both", "inline", "background"], default="both")
     args = parser.parse_args()
+    writes = {k: v for k, v in WRITES.items() if args.writes == "both" or v is None or k.startswith(args.writes)}
+    groups = args.groups or [None]
+    variants: dict[str, tuple[bool | None, int | None]] = {
+        (label if len(groups) == 1 else f"{label}, {group}/group"): (background, group)
+        for group in groups for label, background in writes.items()
+    }
 
     work = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
     try:
@@ -136,10 +145,11 @@ def main() -> None:
                 shutil.copytree(args.folder, data / f"copy-{i}")
         started = time.perf_counter()
 
-        def settings_for(db: Path) -> Any:
+        def settings_for(db: Path, group: int | None = None) -> Any:
             return load_settings(
                 embedding={"model": model, "device": "cpu"}, milvus={"uri": str(db)}, kb={"name": "bench"},
                 chunking={"chunk_tokens": args.chunk_tokens, "overlap_tokens": min(64, args.chunk_tokens // 8)},
+                **({"ingest": {"documents_per_batch": group}} if group else {}),
             )
 
         settings = settings_for(work / "unused.db")
@@ -154,8 +164,8 @@ def main() -> None:
         results: dict[str, list[dict[str, Any]]] = defaultdict(list)
         texts: list[str] = []
         for round_ in range(args.rounds):
-            for variant, background in VARIANTS.items():  # the variants take turns
-                run_settings = settings_for(work / f"milvus-{round_}-{background}.db")
+            for number, (variant, (background, group)) in enumerate(variants.items()):  # the variants take turns
+                run_settings = settings_for(work / f"milvus-{round_}-{number}.db", group)
                 clock.seconds.clear()
                 with MilvusStore(run_settings.milvus) as store:
                     options = {} if background is None else {"background_writes": background}
@@ -168,16 +178,17 @@ def main() -> None:
                     if not texts:
                         base = store.open("bench")
                         texts = [row["text"] for doc_id in base.documents() for row in base.chunks(doc_id)]
-                results[variant].append({"first": first, "second": second, "stages": stages, "reencoded": reencoded})
+                results[variant].append({"first": first, "second": second, "stages": stages, "reencoded": reencoded,
+                                         "background": bool(background)})
                 print(f"round {round_ + 1}, {variant}: first ingest {first.total_seconds:.1f}s, "
                       f"re-ingest {second.total_seconds:.2f}s", flush=True)
 
-        first = results[next(iter(VARIANTS))][0]["first"]
+        first = results[next(iter(variants))][0]["first"]
         files = sum(1 for f in first.files if f.outcome != "failed")
         print(f"\n{files} files, {first.added} documents, {first.chunks_written} chunks, "
               f"{first.tokens_encoded:,} tokens; best of {args.rounds} round(s) per variant")
         best = {v: min(runs, key=lambda r: r["first"].total_seconds) for v, runs in results.items()}
-        print(f"\n{'stage (first ingest)':<24}" + "".join(f"{v:>26}" for v in VARIANTS))
+        print(f"\n{'stage (first ingest)':<24}" + "".join(f"{v:>26}" for v in variants))
         for stage in [*STAGES, "other"]:
             cells = []
             for run in best.values():
@@ -186,7 +197,7 @@ def main() -> None:
                 if stage == "other":
                     named = sum(run["stages"].get(s, 0.0) for s in STAGES if s not in ("encoder", "writes"))
                     seconds = total - run["first"].encode_seconds - named - (
-                        0.0 if run is best.get("background writes") else run["stages"].get("writes", 0.0))
+                        0.0 if run["background"] else run["stages"].get("writes", 0.0))
                 cells.append(f"{seconds:9.2f}s {100 * seconds / total:5.1f}%")
             print(f"{stage:<24}" + "".join(f"{c:>26}" for c in cells))
         for name, pick in [
@@ -199,10 +210,11 @@ def main() -> None:
             ("texts re-encoded", lambda r: str(r["reencoded"])),
         ]:
             print(f"{name:<24}" + "".join(f"{pick(run):>26}" for run in best.values()))
-        if len(VARIANTS) == 2:
+        base = next(iter(variants))
+        for variant in list(variants)[1:]:
             ratios = [b["first"].total_seconds / i["first"].total_seconds
-                      for b, i in zip(results["background writes"], results["inline writes"], strict=True)]
-            print(f"\nbackground / inline writes, first ingest total: {statistics.median(ratios):.3f} (median of "
+                      for b, i in zip(results[variant], results[base], strict=True)]
+            print(f"\n{variant} / {base}, first ingest total: {statistics.median(ratios):.3f} (median of "
                   f"{len(ratios)} round(s): {', '.join(f'{r:.3f}' for r in ratios)})")
 
         started = time.perf_counter()

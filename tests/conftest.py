@@ -8,11 +8,6 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-if _WORKERS > 1:
-    # pytest-xdist workers share the cores: torch's default of one thread per core in every worker, and in every
-    # console script a test starts (they inherit this), would oversubscribe them.
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 import json
 import socket
@@ -24,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from rag.config import Settings, load_settings
 from rag.encoder import Encoder, load_encoder
@@ -34,6 +30,16 @@ from tests.support.ollama_server import ChatBehaviour, OllamaTestServer, free_po
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "kb"
 TEXT_SUFFIXES = {".md", ".txt", ".html", ".csv", ".json", ".jsonl"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-xdist workers share the cores: torch's default of one thread per core in every worker, and in every
+    console script a test starts (they inherit OMP_NUM_THREADS), would oversubscribe them."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def example_texts() -> list[str]:
