@@ -12,8 +12,9 @@ folders, seeded, instead of reading FOLDER.
 
 Variants take turns in one run (``--rounds`` times), each on a fresh embedded milvus-lite, the encoding
 cache off: Milvus writes inline after each group's encoding, or in the background while the next group is
-read, chunked and encoded. For each: the first ingest by stage (seconds and share of the
-total; "outside the encoder" is the total minus the encoder's time; background writes overlap the other
+read, chunked and encoded (``--writes`` keeps one), for each number of files per group given with ``--groups``
+(``ingest.documents_per_batch``; default: the configured one). For each: the first ingest by stage (seconds and
+share of the total; "outside the encoder" is the total minus the encoder's time; background writes overlap the other
 stages), then a second run of the unchanged folder (it must encode nothing) and how many times faster it
 was. Last, the encoder alone on the same chunks: the floor an ingest can reach.
 """
