@@ -12,7 +12,7 @@ from pymilvus.exceptions import MilvusException
 
 from rag.config import MilvusSettings
 from rag.errors import KnowledgeBaseNotFoundError, ModelMismatchError, StoreLockedError, StoreUnavailableError
-from rag.store.embedded_engine import EngineWriter
+from rag.store.embedded_engine import EmbeddedEngine
 from rag.store.exact_search import ExactSearch, forget, new_stamp, released
 from rag.store.guard import Guarded, unavailable_message
 from rag.store.knowledge_base import KnowledgeBase
@@ -200,9 +200,9 @@ class MilvusStore:
                 f"rebuild the knowledge base (rag-ingest kb drop {name}, then ingest again), or use another --kb."
             )
         self._client.load_collection(name)
-        writer = EngineWriter.of(self.location, name, self.db_name) if self.embedded else None
+        engine = EmbeddedEngine.of(self.location, name, self.db_name) if self.embedded else None
         return KnowledgeBase(self._client, name, recorded, ExactSearch.of(self.location, name), embedded=self.embedded,
-                             writer=writer)
+                             engine=engine)
 
     def _create(self, name: str, model: ModelInfo) -> None:
         try:

@@ -1,4 +1,4 @@
-"""Writes to an embedded (milvus-lite) knowledge base straight into milvus-lite's engine.
+"""Writes to (and whole-collection reads of) an embedded (milvus-lite) knowledge base straight in milvus-lite's engine.
 
 pymilvus serves a ``.db`` URI through milvus-lite's gRPC server, started in this process by milvus-lite's
 ``server_manager``. A write through the client converts every row to protobuf in Python (pymilvus), sends it
@@ -6,7 +6,8 @@ over the loopback, and the server decodes it back into the same dicts before cal
 ``Collection.upsert`` (milvus-lite's public API: ``from milvus_lite import Collection``). Calling that method
 ourselves does the same validation, WAL and memtable work without the two conversions: 2.4-2.8x faster
 upserts of 4,000 small-vector rows (measured in one run, interleaved; ``benchmarks/ingest_speed.py`` shows the
-share of an ingest). Reads, deletes by filter and flushes still go through the client.
+share of an ingest). Reading every row of a collection (a re-ingest's look-up of what is stored) skips the same
+two conversions the other way. Searches, filtered reads, deletes by filter and flushes go through the client.
 
 The engine object is found through the server manager's table of running servers. A milvus-lite whose
 manager keeps no such table, or any other surprise, gives None: the caller then writes through the client,
@@ -15,6 +16,7 @@ as before.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -24,8 +26,9 @@ from pymilvus.exceptions import MilvusException
 DEFAULT_DATABASE = "default"
 
 
-class EngineWriter:
-    """Upserts and deletes by id on one collection of an embedded milvus-lite, in this process."""
+class EmbeddedEngine:
+    """Upserts, deletes by id and reads of every row, on one collection of an embedded milvus-lite, in this
+    process."""
 
     def __init__(self, database: Any, name: str, db_name: str) -> None:
         self._database = database
@@ -33,8 +36,8 @@ class EngineWriter:
         self._db_name = db_name
 
     @classmethod
-    def of(cls, location: str, name: str, db_name: str = "") -> EngineWriter | None:
-        """The writer for collection ``name`` of the embedded database at ``location`` (already opened by a
+    def of(cls, location: str, name: str, db_name: str = "") -> EmbeddedEngine | None:
+        """The engine of collection ``name`` of the embedded database at ``location`` (already opened by a
         pymilvus client in this process), or None when milvus-lite's engine cannot be reached."""
         try:
             from milvus_lite.server_manager import server_manager_instance
@@ -42,9 +45,9 @@ class EngineWriter:
             entry = server_manager_instance._servers.get(os.path.abspath(location))
             if entry is None:
                 return None
-            writer = cls(entry[1], name, db_name or DEFAULT_DATABASE)
-            writer._collection()
-            return writer
+            engine = cls(entry[1], name, db_name or DEFAULT_DATABASE)
+            engine._collection()
+            return engine
         except Exception:
             return None
 
@@ -58,12 +61,24 @@ class EngineWriter:
     def delete(self, ids: Sequence[str]) -> None:
         self._call("delete", list(ids))
 
-    def _call(self, method: str, argument: Any) -> None:
+    def rows(self, fields: Sequence[str]) -> list[dict[str, Any]]:
+        """Every row with ``fields`` (and the id), as the client's query returns them: JSON fields decoded (the
+        engine keeps them as text; the gRPC server sends that text and pymilvus parses it)."""
+        collection = self._collection()
+        json_fields = [f.name for f in collection.schema.fields if f.name in fields and f.dtype.name == "JSON"]
+        rows = self._call("query", None, output_fields=list(fields))
+        for row in rows:
+            for name in json_fields:
+                if isinstance(row.get(name), (str, bytes)):
+                    row[name] = json.loads(row[name])
+        return rows
+
+    def _call(self, method: str, argument: Any, **options: Any) -> Any:
         """Engine errors (a row the schema refuses, a dropped collection) become the MilvusException the client
         would have raised."""
         from milvus_lite import MilvusLiteError
 
         try:
-            getattr(self._collection(), method)(argument)
+            return getattr(self._collection(), method)(argument, **options)
         except MilvusLiteError as exc:
             raise MilvusException(message=str(exc)) from exc

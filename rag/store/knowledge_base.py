@@ -12,7 +12,7 @@ from pymilvus.exceptions import MilvusException
 
 from rag.config import MILVUS_MAX_LIMIT
 from rag.errors import InvalidInputError, StoreUnavailableError
-from rag.store.embedded_engine import EngineWriter
+from rag.store.embedded_engine import EmbeddedEngine
 from rag.store.exact_index import ROW_FIELDS, ChunkScores, ExactIndex
 from rag.store.exact_search import ExactSearch, new_stamp
 from rag.store.model_info import ModelInfo
@@ -85,15 +85,15 @@ class KnowledgeBase:
     """One collection: upsert chunks, delete documents, list what is stored, search by one vector field.
 
     The only way to a collection's data: nothing outside ``rag.store`` calls the pymilvus client. ``exact``: the
-    in-process exact search of an embedded collection (:mod:`rag.store.exact_search`), None on a server. ``writer``:
-    milvus-lite's engine for upserts and deletes by id (:mod:`rag.store.embedded_engine`), None to write through
-    the client.
+    in-process exact search of an embedded collection (:mod:`rag.store.exact_search`), None on a server. ``engine``:
+    milvus-lite's engine for upserts, deletes by id and whole-collection reads (:mod:`rag.store.embedded_engine`),
+    None to do all through the client.
     """
 
     def __init__(self, client: MilvusClient, name: str, model: ModelInfo, exact: ExactSearch | None = None, *,
-                 embedded: bool = True, writer: EngineWriter | None = None) -> None:
+                 embedded: bool = True, engine: EmbeddedEngine | None = None) -> None:
         self._client = client
-        self.writer = writer
+        self.engine = engine
         self.name = name
         self.model = model
         self.exact = exact
@@ -106,8 +106,8 @@ class KnowledgeBase:
         rows = [r.to_row() for r in records]
         with self._writing() as index:
             for start in range(0, len(rows), WRITE_BATCH):
-                if self.writer is not None:
-                    self.writer.upsert(rows[start : start + WRITE_BATCH])
+                if self.engine is not None:
+                    self.engine.upsert(rows[start : start + WRITE_BATCH])
                 else:
                     self._client.upsert(self.name, rows[start : start + WRITE_BATCH])
             if index is not None:
@@ -271,8 +271,8 @@ class KnowledgeBase:
             return
         with self._writing() as index:
             for start in range(0, len(ids), FILTER_BATCH):
-                if self.writer is not None:
-                    self.writer.delete(ids[start : start + FILTER_BATCH])
+                if self.engine is not None:
+                    self.engine.delete(ids[start : start + FILTER_BATCH])
                 else:
                     self._client.delete(self.name, ids=list(ids[start : start + FILTER_BATCH]))
             if index is not None:
@@ -317,6 +317,8 @@ class KnowledgeBase:
         """Stored documents keyed by doc_id: all of them, or those among ``doc_ids`` or from ``sources``."""
         fields = ["id", "doc_id", "source", "title", "chunk_index", "metadata"]
         if doc_ids is None and sources is None:
+            if self.engine is not None:
+                return self._collect(self.engine.rows(fields))
             if self.embedded:  # one query: milvus-lite's query iterator re-reads the collection for every page
                 return self._collect(self._client.query(self.name, filter='id != ""', output_fields=fields,
                                                         timeout=READ_TIMEOUT_S))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 import textwrap
@@ -17,7 +18,7 @@ from rag.config import MilvusSettings
 from rag.errors import KnowledgeBaseNotFoundError, ModelMismatchError, StoreUnavailableError
 from rag.retrieval.filters import SearchFilters
 from rag.store import ChunkRecord, KnowledgeBase, MilvusStore, ModelInfo
-from rag.store.embedded_engine import EngineWriter
+from rag.store.embedded_engine import EmbeddedEngine
 from rag.store.knowledge_base import in_filter, quote
 from rag.store.schema import (
     EMPTY_SPARSE_TOKEN,
@@ -205,11 +206,16 @@ def _all_rows(base: KnowledgeBase) -> list[dict[str, object]]:
     return sorted(base.rows("", [*SCALAR_FIELDS, "dense", "sparse"]), key=lambda r: str(r["id"]))
 
 
+def _listing(base: KnowledgeBase) -> dict[str, list[tuple[str, int, str]]]:
+    return {doc_id: sorted(zip(doc.chunk_ids, doc.chunk_indexes, map(json.dumps, doc.metadata), strict=True))
+            for doc_id, doc in base.documents().items()}
+
+
 def test_embedded_writes_go_to_milvus_lites_engine_and_store_what_a_server_stores(
     tmp_path: Path, milvus_server: str
 ) -> None:
-    """Upserts and deletes of an embedded knowledge base skip pymilvus' conversion and the loopback gRPC (see
-    rag.store.embedded_engine); the rows read back are the ones the same writes leave on a Milvus server."""
+    """Upserts, deletes and the listing of an embedded knowledge base skip pymilvus' conversion and the loopback gRPC
+    (see rag.store.embedded_engine); what they write and read is what the same calls do on a Milvus server."""
     odd = {"键": "值", "nested": {"list": [1, 2.5, None]}, "content_hash": "h1"}
     records = [*(_record(i) for i in range(3)),
                ChunkRecord("z" * 64, "文件 \"x\".md", "文件 \"x\".md", 0, "tab\tnul\x00 中文", "T" * 2000, odd,
@@ -219,13 +225,14 @@ def test_embedded_writes_go_to_milvus_lites_engine_and_store_what_a_server_store
         if server.exists("kb_engine"):
             server.drop("kb_engine")
         local, remote = embedded.open("kb_engine", MODEL, create=True), server.open("kb_engine", MODEL, create=True)
-        assert isinstance(local.writer, EngineWriter) and remote.writer is None
+        assert isinstance(local.engine, EmbeddedEngine) and remote.engine is None
         for base in (local, remote):
             base.upsert(records)
             base.upsert([_record(1)])  # the same id again: replaced, not doubled
             base.delete_ids([_record(2).id])
         assert local.count() == remote.count() == 3
         assert _all_rows(local) == _all_rows(remote)
+        assert _listing(local) == _listing(remote)  # every stored document, read from the engine and from a server
         empty = [r["sparse"] for r in _all_rows(local) if r["id"] == "z" * 64]
         assert empty == [{EMPTY_SPARSE_TOKEN: pytest.approx(1e-30)}]
         with pytest.raises(MilvusException, match="max_length"):  # what the schema refuses is still refused
