@@ -16,7 +16,8 @@ read, chunked and encoded (``--writes`` keeps one), for each number of files per
 (``ingest.documents_per_batch``; default: the configured one). For each: the first ingest by stage (seconds and
 share of the total; "outside the encoder" is the total minus the encoder's time; background writes overlap the other
 stages), then a second run of the unchanged folder (it must encode nothing) and how many times faster it
-was. Last, the encoder alone on the same chunks: the floor an ingest can reach.
+was (the fastest first ingest and the fastest re-ingest of the rounds). Last, the encoder alone on the same
+chunks: the floor an ingest can reach.
 """
 
 from __future__ import annotations
@@ -189,6 +190,8 @@ def main() -> None:
         print(f"\n{files} files, {first.added} documents, {first.chunks_written} chunks, "
               f"{first.tokens_encoded:,} tokens; best of {args.rounds} round(s) per variant")
         best = {v: min(runs, key=lambda r: r["first"].total_seconds) for v, runs in results.items()}
+        for variant, run in best.items():  # the fastest re-ingest of the rounds beside the fastest first ingest
+            run["fastest second"] = min(r["second"].total_seconds for r in results[variant])
         print(f"\n{'stage (first ingest)':<24}" + "".join(f"{v:>26}" for v in variants))
         for stage in [*STAGES, "other"]:
             cells = []
@@ -206,8 +209,8 @@ def main() -> None:
             ("outside the encoder", lambda r: f"{100 * outside(r['first']):5.1f}%"),
             ("  in seconds", lambda r: f"{r['first'].total_seconds - r['first'].encode_seconds:9.2f}s"),
             ("encoder tokens/s", lambda r: f"{r['first'].tokens_per_second:,.0f}"),
-            ("re-ingest (unchanged)", lambda r: f"{r['second'].total_seconds:.3f}s"),
-            ("first / re-ingest", lambda r: f"{r['first'].total_seconds / r['second'].total_seconds:.0f}x"),
+            ("re-ingest (unchanged)", lambda r: f"{r['fastest second']:.3f}s"),
+            ("first / re-ingest", lambda r: f"{r['first'].total_seconds / r['fastest second']:.0f}x"),
             ("texts re-encoded", lambda r: str(r["reencoded"])),
         ]:
             print(f"{name:<24}" + "".join(f"{pick(run):>26}" for run in best.values()))

@@ -222,11 +222,18 @@ class KnowledgeBase:
     def index_rows(self) -> Iterator[dict[str, Any]]:
         """Every chunk with what the exact index keeps of it. Embedded only: one query for the ids, then rows by id
         in batches (milvus-lite's query iterator re-reads the collection for every page: several times slower)."""
-        ids = [row["id"] for row in self._client.query(self.name, filter='id != ""', output_fields=["id"],
-                                                       timeout=READ_TIMEOUT_S)]
+        if self.engine is not None:  # milvus-lite's engine in this process: no protobuf conversion of the vectors
+            ids = [row["id"] for row in self.engine.rows(["id"])]
+        else:
+            ids = [row["id"] for row in self._client.query(self.name, filter='id != ""', output_fields=["id"],
+                                                           timeout=READ_TIMEOUT_S)]
         for start in range(0, len(ids), READ_BATCH):
-            for row in self._client.query(self.name, ids=ids[start : start + READ_BATCH], output_fields=ROW_FIELDS,
-                                          timeout=READ_TIMEOUT_S):
+            batch = ids[start : start + READ_BATCH]
+            if self.engine is not None:
+                rows = self.engine.rows(ROW_FIELDS, ids=batch)
+            else:
+                rows = self._client.query(self.name, ids=batch, output_fields=ROW_FIELDS, timeout=READ_TIMEOUT_S)
+            for row in rows:
                 row["sparse"] = decode_sparse(row["sparse"])
                 yield row
 

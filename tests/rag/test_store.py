@@ -233,6 +233,8 @@ def test_embedded_writes_go_to_milvus_lites_engine_and_store_what_a_server_store
         assert local.count() == remote.count() == 3
         assert _all_rows(local) == _all_rows(remote)
         assert _listing(local) == _listing(remote)  # every stored document, read from the engine and from a server
+        by_id = {row["id"]: row for row in remote.index_rows()}  # what the exact index is built from
+        assert {row["id"]: row for row in local.index_rows()} == by_id and len(by_id) == 3
         empty = [r["sparse"] for r in _all_rows(local) if r["id"] == "z" * 64]
         assert empty == [{EMPTY_SPARSE_TOKEN: pytest.approx(1e-30)}]
         with pytest.raises(MilvusException, match="max_length"):  # what the schema refuses is still refused
