@@ -15,8 +15,9 @@ from streamlit.testing.v1 import AppTest
 from ingest.pipeline import IngestPipeline
 from rag.config import Settings, with_overrides
 from rag.encoder import Encoder
-from rag.retrieval import HybridRetriever
+from rag.retrieval import HybridRetriever, SearchFilters
 from rag.store import MilvusStore
+from rag.store.knowledge_base import quote
 from rag.workbench.explain import Explanation, Fix, explain, explain_document
 from tests.support.rendered import visible_text
 from tests.ui.conftest import APP, KB
@@ -282,3 +283,24 @@ def test_with_the_cross_encoder_the_score_table_has_its_score(
     assert rows["rerank"]["value"] == pytest.approx(result.rerank.normalised, abs=1e-6)
     assert rows["rerank_raw"]["value"] == pytest.approx(result.rerank.raw, abs=1e-6)
     assert rows["rerank"]["rank among all chunks"] == "not in final: scored for this explanation"
+
+
+def test_explain_uses_the_scope_filters_of_the_search(
+    demo_kb: Settings, use_settings: Callable[..., Settings], ui_encoder: Encoder
+) -> None:
+    """A chunk the popover's filter leaves out is explained as lost to that filter, as rag explain says with the
+    same filter, not ranked as if the search had no filter."""
+    settings = use_settings(demo_kb)
+    first = ranked_ids(settings, ui_encoder, top_k=3)[0]
+    with MilvusStore(settings.milvus) as store:
+        source = store.open(KB).rows(f"id == {quote(first)}", ["source"], limit=1)[0]["source"]
+        other = next(s for s in sorted({r["source"] for r in store.open(KB).rows("", ["source"])}) if s != source)
+        filters = SearchFilters(source=other)
+        result = explain(HybridRetriever.from_store(ui_encoder, store, KB, settings.retrieval,
+                                                    filters=filters), QUERY, first)
+    assert result.lost_at == "filters" and result.dropped_by
+    at = start()
+    at.text_input(key="rc_scope_source").set_value(other)
+    explain_on_page(at, first, top_k=settings.retrieval.top_k)
+    assert_shows(at, result)
+    assert any(f"filters {filters.expression()}" in c.value.replace("\\", "") for c in at.caption)

@@ -10,7 +10,7 @@ import streamlit as st
 
 from rag.config import FUSIONS, RetrievalSettings, Settings, with_overrides
 from rag.errors import InvalidInputError, RagError
-from rag.retrieval import RetrievalResult
+from rag.retrieval import RetrievalResult, SearchFilters
 from rag.store.knowledge_base import quote
 from rag.workbench.explain import Explanation, explain, explain_document
 from ui import explain_view, rerank_view, resources, search_scope
@@ -81,8 +81,9 @@ def page_settings(settings: Settings, opts: Options) -> RetrievalSettings:
                           fusion=ss["rc_fusion"], weights=weights)
 
 
-def run_explain(settings: Settings, opts: Options) -> None:
-    """Explain the chunk (or every chunk of the document) in the chunk box for the query box's query."""
+def run_explain(settings: Settings, opts: Options, filters: SearchFilters | None = None) -> None:
+    """Explain the chunk (or every chunk of the document) in the chunk box for the query box's query, with the
+    search's ``filters`` (the scope popover's), so that a chunk they leave out is said to be lost to them."""
     ss = st.session_state
     ss.pop(EXPLAIN_KEY, None)
     target = str(ss.get("rcx_target", "")).strip()
@@ -91,6 +92,8 @@ def run_explain(settings: Settings, opts: Options) -> None:
         return
     cfg = page_settings(settings, opts)
     retriever = resources.retriever(settings, opts.kb or "", cfg)
+    if filters is not None:
+        retriever = retriever.model_copy(update={"filters": filters})
     rerank_view.load(cfg)
     query = str(ss.get("rc_query", ""))
     kb = retriever.knowledge_base
@@ -102,7 +105,8 @@ def run_explain(settings: Settings, opts: Options) -> None:
         st.error(t("rcx_not_found", kb=escape_markdown(kb.name), target=escape_markdown(target)))
         return
     used = (f"mode {cfg.mode} · top_k {cfg.top_k} · fusion {cfg.fusion} · weights "
-            f"{cfg.weights.model_dump()} · min_score {cfg.min_score:g} · candidate_factor {cfg.candidate_factor}")
+            f"{cfg.weights.model_dump()} · min_score {cfg.min_score:g} · candidate_factor {cfg.candidate_factor}"
+            + (f" · filters {filters.expression()}" if filters is not None else ""))
     ss[EXPLAIN_KEY] = {"results": results, "document": document, "settings": used}
 
 
@@ -127,8 +131,9 @@ def take_request(opts: Options) -> bool:
     return bool(ss["rc_query"].strip())
 
 
-def explain_section(settings: Settings, opts: Options, now: bool) -> None:
-    """The "explain a miss" part: the chunk box, the button, and the explanation (of one chunk or a document)."""
+def explain_section(settings: Settings, opts: Options, now: bool, filters: SearchFilters | None = None) -> None:
+    """The "explain a miss" part: the chunk box, the button, and the explanation (of one chunk or a document), with
+    the search's ``filters``."""
     ss = st.session_state
     st.divider()
     st.subheader(t("rcx_title"))
@@ -136,7 +141,7 @@ def explain_section(settings: Settings, opts: Options, now: bool) -> None:
     st.text_input(t("rcx_target"), key="rcx_target")
     if st.button(t("rcx_button"), key="rcx_explain") or now:
         try:
-            run_explain(settings, opts)
+            run_explain(settings, opts, filters)
         except RagError as exc:
             ss.pop(EXPLAIN_KEY, None)
             st.error(escape_markdown(str(exc)))
@@ -192,7 +197,7 @@ def page() -> None:
             ss.pop(RESULT_KEY, None)
             st.error(escape_markdown(str(exc)))
     show_result(settings)
-    explain_section(settings, opts, explain_now or rerun)
+    explain_section(settings, opts, explain_now or rerun, scope.filters if scope is not None else None)
 
 
 def show_result(settings: Settings) -> None:
