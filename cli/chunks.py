@@ -16,16 +16,17 @@ if TYPE_CHECKING:  # not imported at run time: a usage error of `rag` is reporte
     from collections.abc import Callable
 
     from rag.config import EmbeddingSettings
+    from rag.retrieval.provenance import Provenance
     from rag.workbench import ChunkView, DocumentEntry
 
 ID_WIDTH = 64  # chunk ids are sha256 hex digests
 TABLE_WIDTH = ID_WIDTH + 60  # narrower terminals get one block per chunk: a table would squeeze the text to nothing
 
 
-def _where(page: int | None, heading: str | None) -> str:
-    if page is not None:
-        return f"p.{page}"
-    return heading or ""
+def _where(origin: Provenance) -> str:
+    if origin.page is not None:
+        return f"slide {origin.page}" if origin.page_unit == "slide" else f"p.{origin.page}"
+    return origin.heading or ""
 
 
 def chunks(
@@ -92,7 +93,7 @@ def _print_table(chunks: list[ChunkView], offset: int) -> None:
     for number, chunk in enumerate(chunks, start=offset + 1):
         origin = chunk.provenance
         table.add_row(str(number), safe(origin.doc_id or origin.source), str(origin.chunk_index),
-                      safe(_where(origin.page, origin.heading)), _tokens(chunk), safe(chunk.text, multiline=True),
+                      safe(_where(origin)), _tokens(chunk), safe(chunk.text, multiline=True),
                       chunk.id)
     console.print(table)
 
@@ -103,7 +104,7 @@ def _print_blocks(chunks: list[ChunkView], offset: int) -> None:
         origin = chunk.provenance
         where = " · ".join(part for part in (
             f"#{number}", safe(origin.doc_id or origin.source), f"chunk {origin.chunk_index}",
-            safe(_where(origin.page, origin.heading)), f"{chunk.tokens} tokens" if chunk.tokens is not None else "",
+            safe(_where(origin)), f"{chunk.tokens} tokens" if chunk.tokens is not None else "",
         ) if part)
         console.rule(style="dim")
         console.print(where, style="bold", highlight=False)

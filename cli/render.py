@@ -28,7 +28,7 @@ def location(meta: dict[str, Any]) -> str:
     origin = Provenance.from_metadata(meta)
     where = origin.doc_id or origin.source
     if origin.page is not None:
-        where += f" p.{origin.page}"
+        where += f" slide {origin.page}" if origin.page_unit == "slide" else f" p.{origin.page}"
     elif origin.heading:
         where += f" › {origin.heading}"
     if (meta.get("metadata") or {}).get("ocr"):

@@ -110,12 +110,17 @@ def neutralise(text: str) -> str:
 
 
 def block_label(document: Document, language: Language = "en") -> str:
-    """``source (page 3 · Guide > Install)``, or ``glossary.csv (title)`` for a record: where a block comes from."""
+    """``source (page 3 · Guide > Install)`` (``slide 3`` for a PowerPoint chunk), or ``glossary.csv (title)`` for a
+    record: where a block comes from."""
     origin = Provenance.from_metadata(document.metadata)
     source = origin.source or origin.doc_id or origin.title or "?"
     where = []
     if origin.has_page:
-        where.append(f"第 {origin.page} 页" if language == "zh" else f"page {origin.page}")
+        slide = origin.page_unit == "slide"
+        if language == "zh":
+            where.append(f"第 {origin.page} 张幻灯片" if slide else f"第 {origin.page} 页")
+        else:
+            where.append(f"{origin.page_unit} {origin.page}")
     if origin.heading:
         where.append(str(origin.heading))
     if not where and origin.title and origin.doc_id not in ("", source):

@@ -15,8 +15,9 @@ from typing import Any
 @dataclass(frozen=True)
 class Provenance:
     """``source``: the file name; ``doc_id``: the document (a file, or ``file.csv#key`` for a record);
-    ``chunk_index``: 0-based position of the chunk in its document; ``title``; ``page`` (1-based, PDFs) and
-    ``heading`` (the heading path, Markdown/HTML/Word) when the reader recorded one, else None."""
+    ``chunk_index``: 0-based position of the chunk in its document; ``title``; ``page`` (1-based, PDFs; a
+    PowerPoint chunk's slide) and ``heading`` (the heading path, Markdown/HTML/Word) when the reader recorded one,
+    else None; ``file_type``: the reader's (``pdf``, ``pptx``, ...), from the stored metadata."""
 
     source: str
     doc_id: str = ""
@@ -24,20 +25,26 @@ class Provenance:
     title: str = ""
     page: int | None = None
     heading: str | None = None
+    file_type: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Provenance:
         """From a chunk row as stored in Milvus (page and heading live in its ``metadata`` JSON)."""
         stored = row.get("metadata") or {}
         return cls(source=row["source"], doc_id=row["doc_id"], chunk_index=row["chunk_index"],
-                   title=row.get("title", ""), page=stored.get("page"), heading=stored.get("heading"))
+                   title=row.get("title", ""), page=stored.get("page"), heading=stored.get("heading"),
+                   file_type=stored.get("file_type"))
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any]) -> Provenance:
-        """From a retrieved Document's metadata (or a dict with the same keys); missing keys take the defaults."""
+        """From a retrieved Document's metadata (or a dict with the same keys); missing keys take the defaults. The
+        file type is the stored metadata's (``metadata["metadata"]["file_type"]``)."""
+        stored = metadata.get("metadata")
+        file_type = stored.get("file_type") if isinstance(stored, Mapping) else None
         return cls(source=str(metadata.get("source") or ""), doc_id=str(metadata.get("doc_id") or ""),
                    chunk_index=int(metadata.get("chunk_index") or 0), title=str(metadata.get("title") or ""),
-                   page=metadata.get("page"), heading=metadata.get("heading"))
+                   page=metadata.get("page"), heading=metadata.get("heading"),
+                   file_type=file_type if isinstance(file_type, str) else None)
 
     def to_metadata(self) -> dict[str, Any]:
         """The provenance keys of ``Document.metadata``: doc_id, source, chunk_index, title, page, heading."""
@@ -47,3 +54,8 @@ class Provenance:
     @property
     def has_page(self) -> bool:
         return self.page not in (None, "")
+
+    @property
+    def page_unit(self) -> str:
+        """What ``page`` counts: ``slide`` for a PowerPoint chunk, else ``page``."""
+        return "slide" if self.file_type == "pptx" else "page"

@@ -9,12 +9,18 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from cli.main import app
 from ingest.readers import SUPPORTED_SUFFIXES, ReadError, read_file
 from ingest.readers.tables import TableSection
+from rag.chain.prompts import block_label
 from rag.config import Settings
+from rag.encoder import Encoder
+from rag.retrieval import HybridRetriever
 from rag.store import MilvusStore
-from tests.conftest import run_cli
+from rag.workbench import ChunkBrowser
+from tests.conftest import cli_env, run_cli
 from tests.ingest.conftest import make_pptx, make_xlsx
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -193,3 +199,36 @@ def test_rag_ingest_stores_sheet_rows_and_slides(settings: Settings, tmp_path: P
     assert stored_rows == expected  # every row once, whole, with its header names, in order
     assert [c["metadata"]["page"] for c in chunks["deck.pptx"]] == [1, 2, 3]
     assert chunks["deck.pptx"][1]["text"].startswith("Sales by region\n| Region | Sales |\n| --- | --- |")
+
+
+def test_a_slides_number_is_called_a_slide_in_the_cli_and_the_llms_context(
+    settings: Settings, encoder: Encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PowerPoint chunk's page is its slide: `rag chunks`, `rag search`, the chunk browser's provenance and the
+    context given to the LLM say "slide 2" (第 2 张幻灯片), a PDF's page stays a page."""
+    folder = tmp_path / "deck"
+    folder.mkdir()
+    write(folder, "deck.pptx", make_pptx(DECK))
+    result = run_cli([str(folder)], settings)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name, value in cli_env(settings).items():
+        if name.startswith("RAG_") or name == "COLUMNS":
+            monkeypatch.setenv(name, value)
+    listed = CliRunner().invoke(app, ["chunks", "--source", "deck.pptx"])
+    assert listed.exit_code == 0, listed.output
+    assert "slide 2" in listed.stdout and "p.2" not in listed.stdout
+    found = CliRunner().invoke(app, ["search", "Sales by region", "--top-k", "3"])
+    assert found.exit_code == 0, found.output
+    assert "deck.pptx slide 2" in found.stdout and "p.2" not in found.stdout
+
+    with MilvusStore(settings.milvus) as store:
+        retriever = HybridRetriever.from_store(encoder, store, settings.kb.name, settings.retrieval)
+        documents = retriever.invoke("Sales by region", k=3)
+        [chunk] = [c for c in ChunkBrowser(store.open(settings.kb.name)).chunks(source="deck.pptx").chunks
+                   if c.provenance.page == 2]
+    [table] = [d for d in documents if d.metadata["page"] == 2]
+    assert block_label(table) == "deck.pptx (slide 2 · Sales by region)"
+    assert block_label(table, "zh") == "deck.pptx (第 2 张幻灯片 · Sales by region)"
+    assert chunk.provenance.page_unit == "slide"  # what the web chunk browser labels the page with
+    pdf = {**table.metadata, "metadata": {**table.metadata["metadata"], "file_type": "pdf"}}
+    assert block_label(type(table)(page_content="x", metadata=pdf)) == "deck.pptx (page 2 · Sales by region)"

@@ -24,7 +24,7 @@ def chunk_html(chunk: ChunkView) -> str:
     origin = chunk.provenance
     parts = [origin.source, t("chunk", n=origin.chunk_index + 1)]
     if origin.has_page:
-        parts.append(t("page", n=origin.page))
+        parts.append(t(origin.page_unit, n=origin.page))  # a PowerPoint chunk's page is its slide
     if origin.heading:
         parts.append(str(origin.heading))
     if chunk.tokens is not None:
