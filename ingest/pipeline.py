@@ -42,7 +42,9 @@ from rag.store.schema import MAX_PATH, MAX_TEXT
 LOOKUP_FILES = 1024  # files whose stored documents are read in one batched look-up (a few queries)
 # A run over at least one file per this many stored chunks reads every stored document once, up front, instead
 # of looking files up in batches: a batched look-up scans the whole collection per query anyway (milvus-lite).
+# Not past SCAN_MAX_CHUNKS stored chunks, whose metadata would all be held in memory at once.
 SCAN_CHUNKS_PER_FILE = 8
+SCAN_MAX_CHUNKS = 200_000
 
 
 def sha256(data: bytes | str) -> str:
@@ -167,7 +169,7 @@ class IngestPipeline:
             stored_chunks = collection.count() if collection is not None else 0
             known = collection if stored_chunks > 0 else None
             everything = None
-            if known is not None and stored_chunks <= SCAN_CHUNKS_PER_FILE * len(discovery.files):
+            if known is not None and stored_chunks <= min(SCAN_MAX_CHUNKS, SCAN_CHUNKS_PER_FILE * len(discovery.files)):
                 everything = self._lookup(known, None)
             for window_start in range(0, len(discovery.files), window):
                 files = discovery.files[window_start : window_start + window]

@@ -72,12 +72,16 @@ def test_background_and_inline_writes_store_the_same_rows_and_a_rerun_writes_not
     assert rows(inline) == stored
 
 
+@pytest.mark.parametrize("scan", [8, 0], ids=["one read of everything", "batched look-ups"])
 def test_same_relative_path_across_groups_and_look_up_windows(
-    make_settings: Callable[..., Settings], encoder: Encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_settings: Callable[..., Settings], encoder: Encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    scan: int,
 ) -> None:
     """A file whose relative path an earlier group claimed is looked up again after that group's writes landed
-    (background writes are waited for), also when the look-up of its window was made before them."""
+    (background writes are waited for), also when the look-up of its window was made before them; whether the run
+    reads every stored document up front (few stored chunks per file) or looks files up in batches."""
     monkeypatch.setattr(pipeline_module, "LOOKUP_FILES", 2)
+    monkeypatch.setattr(pipeline_module, "SCAN_CHUNKS_PER_FILE", scan)
     settings = make_settings(tmp_path, ingest={"documents_per_batch": 1})
     folders = []
     for name in ("A", "B", "C"):
