@@ -240,6 +240,8 @@ def test_embedded_writes_go_to_milvus_lites_engine_and_store_what_a_server_store
         with pytest.raises(MilvusException, match="max_length"):  # what the schema refuses is still refused
             local.upsert([_record(0, doc_id="d" * (MAX_PATH + 1))])
         assert local.count() == 3
+        assert EmbeddedEngine.of(str(tmp_path / "other.db"), "kb_engine") is None  # no such database open here
+        assert EmbeddedEngine.of(str(tmp_path / "m.db"), "no_such_kb") is None
         embedded.drop("kb_engine")
         with pytest.raises(MilvusException, match="does not exist"):  # a dropped collection is not written
             local.upsert([_record(0)])
