@@ -7,10 +7,6 @@ with ``always``, is rendered with pypdfium2 and OCR'd instead (its section's met
 from __future__ import annotations
 
 import io
-import logging
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from pypdf import PasswordType, PdfReader
@@ -18,7 +14,7 @@ from pypdf.errors import DependencyError, FileNotDecryptedError
 
 from ingest.readers.base import ReadError, Section, SourceDocument
 from ingest.readers.ocr import OcrOptions, PageProgress, recognise, too_many_pages, usable_text
-from ingest.readers.pdf_tables import with_tables
+from ingest.readers.pdf_tables import quiet_pdf_libraries, with_tables
 from ingest.readers.sections import one_line
 
 ENCRYPTED = "encrypted PDF (password protected)"
@@ -36,7 +32,7 @@ def read_pdf(
     ``ocr`` None reads text layers only, as ``mode="never"`` does; ``on_page`` hears of each page OCR'd.
     """
     ocr_on = ocr is not None and ocr.mode != "never"
-    with _quiet():
+    with quiet_pdf_libraries():
         try:
             reader = PdfReader(io.BytesIO(data), strict=False)
             _decrypt(reader)
@@ -133,17 +129,3 @@ def _title(reader: PdfReader) -> str:
 def _clean(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
     return "\n".join(line.rstrip() for line in text.split("\n")).strip()
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence pypdf's logged and warned complaints about slightly malformed files."""
-    logger = logging.getLogger("pypdf")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL + 1)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(level)

@@ -32,7 +32,7 @@ def with_tables(data: bytes, sections: list[Section]) -> list[Section]:
     """``sections`` (one per page, metadata ``page``) with each page that holds a ruled table split into its
     text and its tables; pages read by OCR (metadata ``ocr``) are left as they are."""
     try:
-        with _quiet():
+        with quiet_pdf_libraries():
             pages = _pages_with_lines(data, {s.metadata.get("page") for s in sections if not s.metadata.get("ocr")})
             if not pages:
                 return sections
@@ -114,8 +114,9 @@ def _add_text(sections: list[Section], page: Page, boxes: list[BBox], top: float
 
 
 @contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence pdfminer's and pypdf's complaints about slightly malformed files."""
+def quiet_pdf_libraries() -> Iterator[None]:
+    """Silence pdfminer's and pypdf's logged and warned complaints about slightly malformed files (the PDF reader's
+    text layers and OCR, and the table finder here)."""
     loggers = [logging.getLogger(name) for name in ("pdfminer", "pypdf")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
