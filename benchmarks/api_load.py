@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +30,15 @@ import httpx
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # tests.support.ollama_server: the suite's Ollama-protocol server
+sys.path.insert(0, str(ROOT))  # tests.support: the suite's Ollama-protocol server, free ports, servers started
 
 from ingest import IngestPipeline  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.encoder import load_encoder  # noqa: E402
 from rag.store import MilvusStore  # noqa: E402
 from rag.testing.tiny_bge_m3 import build_bge_m3_like  # noqa: E402
+from tests.support.ollama_server import free_port  # noqa: E402
+from tests.support.processes import answers, serving  # noqa: E402
 
 EXAMPLES = ROOT / "examples" / "kb"
 KB = "bench_api"
@@ -50,12 +51,6 @@ QUERIES = [
     "入职第一天需要做什么？", "Which file formats can I import?", "病假怎么申请？", "What is a workspace?",
 ]
 HEADERS = {"Authorization": f"Bearer {KEY}"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -94,20 +89,6 @@ def streamed_chat(client: httpx.Client, url: str, question: str) -> tuple[float,
                 sources = [s["id"] for s in event["sources"]]
     total = (time.perf_counter() - started) * 1000
     return first if first is not None else total, total, (text, sources)
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 180) -> None:
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"rag serve exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("rag serve did not become healthy")
 
 
 def main() -> None:
@@ -157,11 +138,13 @@ def run_load(args: argparse.Namespace, config_file: Path) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("RAG_")}
     env.update(RAG_CONFIG=str(config_file), HF_HUB_OFFLINE="1")
     exe = Path(sys.executable).parent / "rag"
-    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc)
+    with ExitStack() as running:
+        try:
+            running.enter_context(serving([str(exe), "serve", "--port", str(port)], what="rag serve", timeout_s=180,
+                                          ready=lambda: answers(f"{url}/healthz"), env=env))
+        except RuntimeError as exc:  # it exited or never answered: one line, no traceback
+            raise SystemExit(str(exc)) from None
         queries = [QUERIES[i % len(QUERIES)] for i in range(args.requests)]
         questions = [QUERIES[i % len(QUERIES)] for i in range(args.chats)]
         times: dict[str, list[float]] = {name: [] for name in (
@@ -200,12 +183,6 @@ def run_load(args: argparse.Namespace, config_file: Path) -> None:
                     times["chat total concurrent"].append(total)
                     checked += 1
                     mismatches += result != chats_alone[q]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     print(f"{args.rounds} rounds of {args.requests} retrievals + {args.chats} streamed chats; "
           f"LLM: {'Ollama at ' + args.ollama if args.ollama else f'stand-in, {args.piece_delay:g} s per piece'}")
     print(f"{'ms':<30}{'p50':>10}{'p95':>10}{'n':>6}")

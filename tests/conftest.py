@@ -10,10 +10,8 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import json
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from rag.encoder import Encoder, load_encoder
 from rag.testing.tiny_bge_m3 import build_bge_m3_like
 from rag.testing.tiny_bge_reranker import build_bge_reranker_like
 from tests.support.ollama_server import ChatBehaviour, OllamaTestServer, free_port
+from tests.support.processes import listening, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "kb"
@@ -98,30 +97,11 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A `milvus-lite server` on 127.0.0.1; yields its http:// URI."""
     port = free_port()
     data = tmp_path_factory.mktemp("milvus-server") / "server.db"
-    log = open(data.parent / "server.log", "w")  # noqa: SIM115 - closed at teardown
     exe = Path(sys.executable).parent / "milvus-lite"
-    proc = subprocess.Popen(
-        [str(exe), "server", "--data-dir", str(data), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"milvus-lite server exited: {(data.parent / 'server.log').read_text()}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        raise RuntimeError("milvus-lite server did not start within 60 s")
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with serving([str(exe), "server", "--data-dir", str(data), "--host", "127.0.0.1", "--port", str(port)],
+                 ready=lambda: listening(port), what="milvus-lite server", log=data.parent / "server.log",
+                 timeout_s=60):
+        yield f"http://127.0.0.1:{port}"
 
 
 def cli_env(settings: Settings) -> dict[str, str]:

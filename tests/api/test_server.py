@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from tests.api.conftest import KEY, QUESTION, REPLY
 from tests.api.sse import sse_events, streamed_text
 from tests.conftest import EXAMPLES, cli_env, run_cli
 from tests.support.ollama_server import ChatBehaviour, OllamaTestServer, free_port
+from tests.support.processes import answers, serving
 
 KB = "served_kb"
 MODEL = f"ragscope/{KB}"
@@ -49,38 +49,16 @@ def served(make_settings: Callable[..., Settings], encoder: Encoder, milvus_serv
         with MilvusStore(settings.milvus) as store:
             assert not IngestPipeline(settings, encoder, store).run([EXAMPLES], kb=KB).failed
         port = free_port()
-        log = (tmp / "serve.log").open("w")
-        exe = Path(sys.executable).parent / "rag"
-        proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=cli_env(settings), stdout=log,
-                                stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
-            wait_healthy(url, proc, tmp / "serve.log")
-            yield Served(url, settings, ollama)
+            with serving([str(Path(sys.executable).parent / "rag"), "serve", "--port", str(port)],
+                         ready=lambda: answers(f"{url}/healthz"), what="rag serve", log=tmp / "serve.log",
+                         env=cli_env(settings)):
+                yield Served(url, settings, ollama)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
             with MilvusStore(settings.milvus) as store:
                 if store.exists(KB):
                     store.drop(KB)
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 120) -> None:
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"rag serve exited with {proc.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"rag serve was not healthy within {timeout_s} s: {log.read_text()}")
 
 
 def openai_client(served: Served, key: str = KEY) -> openai.OpenAI:

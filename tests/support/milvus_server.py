@@ -3,13 +3,13 @@ directory and port: the Milvus server of a compose stack going down mid-work."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from tests.support.ollama_server import free_port
+from tests.support.processes import listening
 
 MILVUS_LITE = Path(sys.executable).parent / "milvus-lite"
 
@@ -30,9 +30,8 @@ class MilvusServer:
         deadline = time.time() + 60
         while time.time() < deadline:
             assert self.proc.poll() is None, "milvus-lite server exited"
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return self
+            if listening(self.port):
+                return self
             time.sleep(0.2)
         raise RuntimeError("milvus-lite server did not start within 60 s")
 

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +19,7 @@ import pytest
 
 from rag.config import Settings
 from tests.support.ollama_server import free_port
+from tests.support.processes import answers, serving
 from tests.ui.conftest import APP, write_config
 
 ROOT = APP.parent.parent
@@ -44,35 +42,15 @@ def served_app(settings: Settings, work: Path) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update(RAG_CONFIG=str(write_config(settings, work / "config.yaml")), HF_HUB_OFFLINE="1")
     port = free_port()
-    log = (work / "streamlit.log").open("w")
-    proc = subprocess.Popen(
+    url = f"http://127.0.0.1:{port}"
+    with serving(
         [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
          "--client.toolbarMode", "viewer"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited: {(work / 'streamlit.log').read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read().strip() == b"ok":
-                        break
-            except OSError:
-                if time.time() > deadline:
-                    raise RuntimeError("streamlit did not answer within 120 s") from None
-                time.sleep(0.5)
+        ready=lambda: answers(f"{url}/_stcore/health", b"ok"), what="streamlit", log=work / "streamlit.log",
+        cwd=ROOT, env=env,
+    ):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @contextmanager
