@@ -13,11 +13,15 @@ folders, seeded, instead of reading FOLDER.
 Variants take turns in one run (``--rounds`` times), each on a fresh embedded milvus-lite, the encoding
 cache off: Milvus writes inline after each group's encoding, or in the background while the next group is
 read, chunked and encoded (``--writes`` keeps one), for each number of files per group given with ``--groups``
-(``ingest.documents_per_batch``; default: the configured one). For each: the first ingest by stage (seconds and
-share of the total; "outside the encoder" is the total minus the encoder's time; background writes overlap the other
-stages), then a second run of the unchanged folder (it must encode nothing) and how many times faster it
-was (the fastest first ingest and the fastest re-ingest of the rounds). Last, the encoder alone on the same
-chunks: the floor an ingest can reach.
+(``ingest.documents_per_batch``; default: the configured one, 32 on a CPU and 256 on a GPU) and each number of
+worker processes parsing and chunking ahead given with ``--workers`` (``ingest.workers``; their start-up counts
+unless ``--warm-workers``). For each: the first ingest by stage (seconds and share of the total; "outside the
+encoder" is the total minus the encoder's time; background writes and workers overlap the other stages, and the
+workers' reading and chunking is not in the table), then a second run of the unchanged folder (it must encode
+nothing) and how many times faster it was (the fastest first ingest and the fastest re-ingest of the rounds).
+Last, the encoder alone on the same chunks: the floor an ingest can reach. ``--device cuda`` runs the encoder on
+a GPU (fp16), with ``--warmup`` (an untimed ingest first) and larger batches (``--batch-size``,
+``--batch-tokens``).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import ingest.pipeline as pipeline_module
+from ingest import planner as planner_module
 from ingest.chunker import TokenChunker
 from ingest.discovery import FileFinder
 from ingest.pipeline import IngestPipeline
@@ -101,7 +106,7 @@ class StageClock:
 def install_clock(clock: StageClock) -> None:
     clock.wrap(FileFinder, "find", "discovery")
     clock.wrap(MilvusStore, "open", "open")
-    clock.wrap(pipeline_module, "read_file", "reading")
+    clock.wrap(planner_module if hasattr(planner_module, "read_file") else pipeline_module, "read_file", "reading")
     clock.wrap(TokenChunker, "split", "chunking")
     clock.wrap(KnowledgeBase, "flush", "flush")
     # The pipeline before issue #14 (to compare, run this script from a checkout of it): per-file writes, and
@@ -128,12 +133,24 @@ def main() -> None:
     parser.add_argument("--groups", type=int, nargs="+", metavar="N",
                         help="ingest.documents_per_batch values to compare (default: the configured one)")
     parser.add_argument("--writes", choices=["both", "inline", "background"], default="both")
+    parser.add_argument("--workers", type=int, nargs="+", metavar="N",
+                        help="ingest.workers values to compare (processes reading and chunking ahead; default: "
+                             "the configured one)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the encoder runs")
+    parser.add_argument("--warmup", action="store_true", help="one untimed ingest first (CUDA start-up, caches)")
+    parser.add_argument("--warm-workers", action="store_true",
+                        help="wait for the worker processes to start before each timed ingest (their start-up, "
+                             "printed, is then left out of the totals)")
+    parser.add_argument("--batch-size", type=int, help="embedding.batch_size (default: the configured one)")
+    parser.add_argument("--batch-tokens", type=int, help="embedding.batch_tokens (default: the configured one)")
     args = parser.parse_args()
     writes = {k: v for k, v in WRITES.items() if args.writes == "both" or v is None or k.startswith(args.writes)}
     groups = args.groups or [None]
-    variants: dict[str, tuple[bool | None, int | None]] = {
-        (label if len(groups) == 1 else f"{label}, {group}/group"): (background, group)
-        for group in groups for label, background in writes.items()
+    workers = args.workers or [None]
+    variants: dict[str, tuple[bool | None, int | None, int | None]] = {
+        label + (f", {group}/group" if len(groups) > 1 else "") + (f", {n} workers" if len(workers) > 1 else ""):
+        (background, group, n)
+        for n in workers for group in groups for label, background in writes.items()
     }
 
     work = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
@@ -147,11 +164,15 @@ def main() -> None:
                 shutil.copytree(args.folder, data / f"copy-{i}")
         started = time.perf_counter()
 
-        def settings_for(db: Path, group: int | None = None) -> Any:
+        batching = {k: v for k, v in {"batch_size": args.batch_size, "batch_tokens": args.batch_tokens}.items() if v}
+
+        def settings_for(db: Path, group: int | None = None, n: int | None = None) -> Any:
+            ingest = {**({"documents_per_batch": group} if group else {}), **({"workers": n} if n is not None else {})}
             return load_settings(
-                embedding={"model": model, "device": "cpu"}, milvus={"uri": str(db)}, kb={"name": "bench"},
+                embedding={"model": model, "device": args.device, **batching}, milvus={"uri": str(db)},
+                kb={"name": "bench"},
                 chunking={"chunk_tokens": args.chunk_tokens, "overlap_tokens": min(64, args.chunk_tokens // 8)},
-                **({"ingest": {"documents_per_batch": group}} if group else {}),
+                **({"ingest": ingest} if ingest else {}),
             )
 
         settings = settings_for(work / "unused.db")
@@ -161,29 +182,42 @@ def main() -> None:
         install_clock(clock)
         label = args.model or ("bge-m3 architecture, random weights" if args.full_size else "tiny test model")
         source = f"{args.generate} generated zh/en documents" if args.generate else f"{args.folder} x {args.copies}"
-        print(f"model: {label} (loaded in {load_seconds:.1f}s); {os.cpu_count()} cores; folder: {source}")
+        print(f"model: {label} on {args.device} (loaded in {load_seconds:.1f}s); {os.cpu_count()} cores; "
+              f"folder: {source}")
 
         results: dict[str, list[dict[str, Any]]] = defaultdict(list)
         texts: list[str] = []
+        if args.warmup:
+            with MilvusStore(settings_for(work / "warmup.db").milvus) as store:
+                warm = IngestPipeline(settings_for(work / "warmup.db"), encoder, store).run([data])
+            print(f"warm-up ingest (not counted): {warm.total_seconds:.1f}s", flush=True)
         for round_ in range(args.rounds):
-            for number, (variant, (background, group)) in enumerate(variants.items()):  # the variants take turns
-                run_settings = settings_for(work / f"milvus-{round_}-{number}.db", group)
+            for number, (variant, (background, group, n)) in enumerate(variants.items()):  # they take turns
+                run_settings = settings_for(work / f"milvus-{round_}-{number}.db", group, n)
                 clock.seconds.clear()
                 with MilvusStore(run_settings.milvus) as store:
                     options = {} if background is None else {"background_writes": background}
                     pipeline = IngestPipeline(run_settings, encoder, store, **options)
-                    first = pipeline.run([data])
-                    stages = dict(clock.seconds)
-                    encoded_before = encoder.texts_encoded
-                    second = pipeline.run([data])
-                    reencoded = encoder.texts_encoded - encoded_before
+                    try:
+                        if args.warm_workers and n:
+                            waited = time.perf_counter()
+                            pipeline.planner.wait_ready(120)
+                            print(f"  workers started in {time.perf_counter() - waited:.1f}s (not counted)")
+                        first = pipeline.run([data])
+                        stages = dict(clock.seconds)
+                        encoded_before = encoder.texts_encoded
+                        second = pipeline.run([data])
+                        reencoded = encoder.texts_encoded - encoded_before
+                    finally:
+                        getattr(pipeline, "close", lambda: None)()  # worker processes (ingest.workers), if any
                     if not texts:
                         base = store.open("bench")
                         texts = [row["text"] for doc_id in base.documents() for row in base.chunks(doc_id)]
                 results[variant].append({"first": first, "second": second, "stages": stages, "reencoded": reencoded,
                                          "background": bool(background)})
-                print(f"round {round_ + 1}, {variant}: first ingest {first.total_seconds:.1f}s, "
-                      f"re-ingest {second.total_seconds:.2f}s", flush=True)
+                size = run_settings.ingest.documents_per_batch or getattr(pipeline, "default_group_size", "?")
+                print(f"round {round_ + 1}, {variant} ({size} files per group): first ingest "
+                      f"{first.total_seconds:.1f}s, re-ingest {second.total_seconds:.2f}s", flush=True)
 
         first = results[next(iter(variants))][0]["first"]
         files = sum(1 for f in first.files if f.outcome != "failed")
@@ -192,7 +226,7 @@ def main() -> None:
         best = {v: min(runs, key=lambda r: r["first"].total_seconds) for v, runs in results.items()}
         for variant, run in best.items():  # the fastest re-ingest of the rounds beside the fastest first ingest
             run["fastest second"] = min(r["second"].total_seconds for r in results[variant])
-        print(f"\n{'stage (first ingest)':<24}" + "".join(f"{v:>26}" for v in variants))
+        print(f"\n{'stage (first ingest)':<24}" + "".join(f"{v:>32}" for v in variants))
         for stage in [*STAGES, "other"]:
             cells = []
             for run in best.values():
@@ -203,7 +237,7 @@ def main() -> None:
                     seconds = total - run["first"].encode_seconds - named - (
                         0.0 if run["background"] else run["stages"].get("writes", 0.0))
                 cells.append(f"{seconds:9.2f}s {100 * seconds / total:5.1f}%")
-            print(f"{stage:<24}" + "".join(f"{c:>26}" for c in cells))
+            print(f"{stage:<24}" + "".join(f"{c:>32}" for c in cells))
         for name, pick in [
             ("total", lambda r: f"{r['first'].total_seconds:9.2f}s"),
             ("outside the encoder", lambda r: f"{100 * outside(r['first']):5.1f}%"),
@@ -213,7 +247,7 @@ def main() -> None:
             ("first / re-ingest", lambda r: f"{r['first'].total_seconds / r['fastest second']:.0f}x"),
             ("texts re-encoded", lambda r: str(r["reencoded"])),
         ]:
-            print(f"{name:<24}" + "".join(f"{pick(run):>26}" for run in best.values()))
+            print(f"{name:<24}" + "".join(f"{pick(run):>32}" for run in best.values()))
         base = next(iter(variants))
         for variant in list(variants)[1:]:
             ratios = [b["first"].total_seconds / i["first"].total_seconds

@@ -57,8 +57,9 @@ def ingest_corpus(settings: Settings, encoder: Any, corpus: Path, kb: str) -> No
 
     records = {"id_field": "_id", "title_field": "title", "text_field": "text", "title_in_text": True}
     corpus_settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update=records)})
-    with MilvusStore(settings.milvus) as store, RichProgress(err) as progress:
-        report = IngestPipeline(corpus_settings, encoder, store).run([corpus], kb=kb, progress=progress)
+    with (MilvusStore(settings.milvus) as store, IngestPipeline(corpus_settings, encoder, store) as pipeline,
+          RichProgress(err) as progress):
+        report = pipeline.run([corpus], kb=kb, progress=progress)
     if report.failed:
         print_summary(err, report)
         raise InvalidInputError(f"the corpus could not be ingested: {report.failed[0].reason}")

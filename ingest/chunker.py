@@ -38,10 +38,12 @@ class TokenChunker:
     """Splits text into chunks of at most ``chunk_tokens`` tokens, consecutive chunks sharing ``overlap_tokens``."""
 
     def __init__(self, tokenizer: Any, chunk_tokens: int, overlap_tokens: int) -> None:
+        """``tokenizer``: the embedding model's (a transformers fast tokenizer), or its tokenizers JSON."""
         self.tokenizer = tokenizer
         self.chunk_tokens = chunk_tokens
         # A private copy of the Rust tokenizer without truncation or padding: counts are exact at any length.
-        self.backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        json = tokenizer if isinstance(tokenizer, str) else tokenizer.backend_tokenizer.to_str()
+        self.backend = Tokenizer.from_str(json)
         self.backend.no_truncation()
         self.backend.no_padding()
         self.counter = WordTokenCounter(self.backend)

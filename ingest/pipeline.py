@@ -11,11 +11,14 @@ that id already belongs to another real file (same relative path under another f
 in this run or stored before); then it is the file's absolute path. A stored document keeps its id when
 the same real file (``root`` + ``source``) is seen again, so knowledge bases written before this rule
 keep working unchanged: nothing is migrated, re-encoded or duplicated.
+
+Files go through in groups (``ingest.documents_per_batch``): each group's files are planned (read, parsed,
+chunked: ingest.planner; in worker processes a group ahead with ``ingest.workers``, ingest.workers), its chunks
+encoded in one call, then written (ingest.writes) and reported.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Sequence
@@ -23,21 +26,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.bookkeeping import FILE_FIELDS, file_unchanged, is_complete
-from ingest.chunker import CHUNKER_VERSION, WINDOW_CHARS, TokenChunker
-from ingest.discovery import FileFinder, FoundFile, display_path
-from ingest.readers import OcrOptions, ReaderOptions, read_file
-from ingest.readers.base import ReadError, SourceDocument
+from ingest.bookkeeping import FILE_FIELDS
+from ingest.chunker import CHUNKER_VERSION
+from ingest.discovery import FileFinder, FoundFile
+from ingest.planner import FileOutcome, PlannedFile, PlannerSpec, sha256
+from ingest.readers import OcrOptions, ReaderOptions
 from ingest.readers.ocr import describe_ocr
-from ingest.readers.sections import one_line
-from ingest.readers.tables import chunk_section
 from ingest.report import FileResult, IngestReport, ProgressListener, SilentProgress
+from ingest.workers import GroupPlan, GroupPlanner, Item
 from ingest.writes import WriteQueue
 from rag.config import Settings
 from rag.encoder import Encoder
 from rag.errors import ConfigError
 from rag.store import ChunkRecord, KnowledgeBase, MilvusStore, ModelInfo, StoredDocument
-from rag.store.schema import MAX_PATH, MAX_TEXT
 
 LOOKUP_FILES = 1024  # files whose stored documents are read in one batched look-up (a few queries)
 # A run over at least one file per this many stored chunks reads every stored document once, up front, instead
@@ -45,31 +46,15 @@ LOOKUP_FILES = 1024  # files whose stored documents are read in one batched look
 # Not past SCAN_MAX_CHUNKS stored chunks, whose metadata would all be held in memory at once.
 SCAN_CHUNKS_PER_FILE = 8
 SCAN_MAX_CHUNKS = 200_000
-
-
-def sha256(data: bytes | str) -> str:
-    return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
+# Files per group by default (ingest.documents_per_batch). A group is encoded in one call (texts sorted by length,
+# batched by tokens), then written and reported. On a GPU 256 took 0.72x the time of 32 (benchmarks/ingest_speed.py,
+# bge-m3's architecture, H200); on a CPU a group of bge-m3 is minutes already, and crash-safe progress matters more.
+CPU_GROUP_FILES = 32
+GPU_GROUP_FILES = 256
 
 
 def chunk_id(doc_id: str, content_hash: str, pipeline: str, index: int) -> str:
     return sha256(f"{doc_id}\0{content_hash}\0{pipeline}\0{index}")
-
-
-def doc_id_for(source: str, key: str | None) -> str:
-    return source if key is None else f"{source}#{key}"
-
-
-@dataclass
-class PlannedDocument:
-    """A document that needs (re)encoding: its chunk texts and per-chunk metadata."""
-
-    doc_id: str
-    title: str
-    texts: list[str]
-    metadata: list[dict[str, Any]]
-    previous: StoredDocument | None
-    dense: list[list[float]] = field(default_factory=list)
-    sparse: list[dict[int, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -83,19 +68,6 @@ class RunState:
     writes: WriteQueue
     seen: set[str] = field(default_factory=set)
     claimed: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class PlannedFile:
-    """A changed file: documents to write, documents to keep, and stale documents to delete."""
-
-    found: FoundFile
-    source: str
-    file_hash: str
-    to_write: list[PlannedDocument]
-    to_refresh: list[tuple[StoredDocument, dict[str, Any]]]
-    stale_doc_ids: list[str]
-    kept: int
 
 
 class IngestPipeline:
@@ -116,9 +88,6 @@ class IngestPipeline:
                 f"embedding model reads ({encoder.max_length} tokens): chunks would be cut silently. Set "
                 f"chunking.chunk_tokens to at most {encoder.max_length - 2} (RAG_CHUNKING__CHUNK_TOKENS)."
             )
-        self.chunker = TokenChunker(
-            encoder.tokenizer, settings.chunking.chunk_tokens, settings.chunking.overlap_tokens
-        )
         self.model = ModelInfo.of(encoder)
         ing = settings.ingest
         self.reader_options = ReaderOptions(ing.text_field, ing.title_field, ing.id_field, ing.title_in_text)
@@ -128,6 +97,26 @@ class IngestPipeline:
             f"{self.model.fingerprint}:{settings.chunking.chunk_tokens}:{settings.chunking.overlap_tokens}:"
             f"{CHUNKER_VERSION}:{self.reader_options}" + ("" if ing.ocr == "auto" else f":ocr={ing.ocr}")
         )[:16]  # ocr: auto (the default) adds nothing, so ids from before OCR existed stay as they were
+        self.planner_spec = PlannerSpec(
+            encoder.tokenizer.backend_tokenizer.to_str(), settings.chunking.chunk_tokens,
+            settings.chunking.overlap_tokens, self.reader_options, self.ocr_options, self.pipeline_id,
+        )
+        self.planner = GroupPlanner(self.planner_spec, ing.workers)  # its worker processes start now, if any
+
+    @property
+    def default_group_size(self) -> int:
+        """Files per group when ``ingest.documents_per_batch`` is unset: a GPU encodes longer batches faster."""
+        return GPU_GROUP_FILES if str(self.encoder.device).startswith("cuda") else CPU_GROUP_FILES
+
+    def close(self) -> None:
+        """Stop the worker processes (``ingest.workers``), if any; the pipeline can still run, reading in process."""
+        self.planner.close()
+
+    def __enter__(self) -> IngestPipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def run(
         self,
@@ -160,8 +149,9 @@ class IngestPipeline:
         if not dry_run or self.store.exists(name):
             collection = self.store.open(name, self.model, create=not dry_run)
         unreadable = [str(f.path) for f in discovery.failed if f.path is not None]
-        batch = max(1, ing.documents_per_batch)
+        batch = ing.documents_per_batch or self.default_group_size
         window = batch * max(1, LOOKUP_FILES // batch)
+        planner = self.planner
         with WriteQueue(background=self.background_writes and not dry_run) as writes:
             state = RunState(report, progress, collection, dry_run, writes)
             # Into an empty knowledge base nothing is looked up: only sources this run claims get rows, and
@@ -171,6 +161,7 @@ class IngestPipeline:
             everything = None
             if known is not None and stored_chunks <= min(SCAN_MAX_CHUNKS, SCAN_CHUNKS_PER_FILE * len(discovery.files)):
                 everything = self._lookup(known, None)
+            pending: GroupPlan | None = None  # planned in the workers while the group before it is encoded
             for window_start in range(0, len(discovery.files), window):
                 files = discovery.files[window_start : window_start + window]
                 wanted = [s for f in files for s in (f.source, f.full_source)]
@@ -179,7 +170,22 @@ class IngestPipeline:
                 else:
                     stored = self._lookup(known, wanted)
                 for start in range(0, len(files), batch):
-                    unreadable += self._process_group(files[start : start + batch], stored, state)
+                    group = files[start : start + batch]
+                    if any(s in state.claimed for f in group for s in (f.source, f.full_source)):
+                        # _identify reads these sources again: what earlier groups write must land first
+                        if pending is not None:
+                            unreadable += self._finish_group(planner.outcomes(pending, progress), state)
+                            pending = None
+                        writes.settle()
+                    plan = planner.submit(self._identify(group, stored, collection, state.claimed))
+                    if pending is not None:
+                        unreadable += self._finish_group(planner.outcomes(pending, progress), state)
+                    pending = plan
+                    if not planner.ahead:
+                        unreadable += self._finish_group(planner.outcomes(pending, progress), state)
+                        pending = None
+            if pending is not None:
+                unreadable += self._finish_group(planner.outcomes(pending, progress), state)
             writes.settle()
         seen = state.seen
         if collection is not None and not dry_run:
@@ -195,43 +201,30 @@ class IngestPipeline:
 
     # -- one group of files -------------------------------------------------------------------------
 
-    def _process_group(
-        self, group: list[FoundFile], stored_before: dict[str, list[StoredDocument]], state: RunState
-    ) -> list[str]:
-        """Ingest ``group``; returns the paths of files that could not be read (prune keeps their documents)."""
+    def _finish_group(self, outcomes: list[tuple[Item, FileOutcome]], state: RunState) -> list[str]:
+        """Report a planned group's unchanged and failed files, encode the rest and hand their writes over;
+        returns the paths of files that could not be read (prune keeps their documents)."""
         report, progress, collection, seen = state.report, state.progress, state.collection, state.seen
         unreadable: list[str] = []
         planned: list[PlannedFile] = []
-        if any(s in state.claimed for f in group for s in (f.source, f.full_source)):
-            state.writes.settle()  # _identify reads these sources again: the writes in flight must land first
-        for found, source, stored in self._identify(group, stored_before, collection, state.claimed):
-            try:
-                data = found.path.read_bytes()
-            except OSError as exc:
+        for (found, source, stored), outcome in outcomes:
+            if outcome.kind == "unreadable":
                 unreadable.append(str(found.absolute))
-                self._fail(report, progress, FileResult(source, "failed", reason=exc.strerror or str(exc)))
-                continue
-            file_hash = sha256(data)
-            if file_unchanged(stored, file_hash, self.pipeline_id):
+                self._fail(report, progress, FileResult(source, "failed", reason=outcome.reason))
+            elif outcome.kind == "failed":
+                self._fail(report, progress, FileResult(source, "failed", reason=outcome.reason))
+            elif outcome.kind == "unchanged":
                 seen.update(d.doc_id for d in stored)
                 result = FileResult(source, "unchanged", len(stored), sum(d.chunks for d in stored))
                 report.count("unchanged", len(stored))
                 report.files.append(result)
                 progress.file_done(result)
-                continue
-            try:
-                plan = self._plan_file(found, source, file_hash, stored, progress)
-            except ReadError as exc:
-                self._fail(report, progress, FileResult(source, "failed", reason=str(exc)))
-                continue
-            except Exception as exc:  # a reader library choking on a strange file must not end the whole run
-                reason = f"could not be read ({type(exc).__name__}: {one_line(exc)})"
-                self._fail(report, progress, FileResult(source, "failed", reason=reason))
-                continue
-            seen.update(d.doc_id for d in plan.to_write)
-            seen.update(d.doc_id for d, _ in plan.to_refresh)
-            seen.update(d.doc_id for d in stored if d.doc_id not in plan.stale_doc_ids)
-            planned.append(plan)
+            elif outcome.plan is not None:
+                plan = outcome.plan
+                seen.update(d.doc_id for d in plan.to_write)
+                seen.update(d.doc_id for d, _ in plan.to_refresh)
+                seen.update(d.doc_id for d in stored if d.doc_id not in plan.stale_doc_ids)
+                planned.append(plan)
 
         documents = [d for plan in planned for d in plan.to_write]
         texts = [t for d in documents for t in d.texts]
@@ -299,66 +292,6 @@ class IngestPipeline:
             claimed[source] = root
             out.append((found, source, mine))
         return out
-
-    def _plan_file(
-        self, found: FoundFile, source: str, file_hash: str, stored: list[StoredDocument],
-        progress: ProgressListener,
-    ) -> PlannedFile:
-        documents = read_file(found.path, self.reader_options, self.ocr_options,
-                              lambda done, total: progress.ocr(source, done, total))
-        stored_by_id = {d.doc_id: d for d in stored}
-        to_write: list[PlannedDocument] = []
-        to_refresh: list[tuple[StoredDocument, dict[str, Any]]] = []
-        new_ids: set[str] = set()
-        for doc in documents:
-            doc_id = doc_id_for(source, doc.key)
-            if len(doc_id) > MAX_PATH:  # milvus-lite counts characters
-                raise ReadError(f"path too long for a document id ({len(doc_id)} characters, at most {MAX_PATH})")
-            if doc_id in new_ids:
-                raise ReadError(f"two documents share the id {doc_id!r}")
-            new_ids.add(doc_id)
-            content_hash = sha256(doc.content)
-            base = {
-                "content_hash": content_hash, "file_hash": file_hash, "file_docs": len(documents),
-                "pipeline": self.pipeline_id, "root": found.root_text, "mtime": found.mtime,
-                "size": found.size, **doc.metadata,
-            }
-            if doc.key is not None:
-                base["key"] = doc.key
-            if found.fs_path is not None:
-                base["fs_path"] = found.fs_path
-            previous = stored_by_id.get(doc_id)
-            if previous is not None and is_complete(previous, content_hash, self.pipeline_id):
-                to_refresh.append((previous, base))
-                continue
-            to_write.append(self._chunk_document(doc_id, doc, base, previous, source, progress))
-        stale = [doc_id for doc_id in stored_by_id if doc_id not in new_ids]
-        return PlannedFile(found, source, file_hash, to_write, to_refresh, stale, kept=len(to_refresh))
-
-    def _chunk_document(
-        self, doc_id: str, doc: SourceDocument, base: dict[str, Any], previous: StoredDocument | None,
-        source: str, progress: ProgressListener,
-    ) -> PlannedDocument:
-        texts: list[str] = []
-        section_meta: list[dict[str, Any]] = []
-        total = sum(len(section.text) for section in doc.sections)
-        done = 0
-
-        def chunked(chars: int, _section_chars: int) -> None:
-            progress.chunking(source, done + chars, total)
-
-        on_progress = chunked if total > WINDOW_CHARS else None  # only text that takes a while reports
-        for section in doc.sections:
-            for text in chunk_section(section, self.chunker, on_progress):  # a table: whole rows, header repeated
-                if len(text.encode("utf-8")) > MAX_TEXT:
-                    raise ReadError(f"a chunk of {doc_id} is over {MAX_TEXT} bytes; lower chunking.chunk_tokens")
-                texts.append(text)
-                section_meta.append(section.metadata)
-            done += len(section.text)
-        if not texts:
-            raise ReadError("no text left after chunking")
-        metadata = [{**base, **meta, "chunk_count": len(texts)} for meta in section_meta]
-        return PlannedDocument(doc_id, display_path(doc.title), texts, metadata, previous)
 
     # -- writing ------------------------------------------------------------------------------------
 

@@ -76,7 +76,10 @@ class IngestSettings(BaseModel):
     max_file_mb: float = Field(50.0, gt=0)
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=lambda: [".*", "**/.*", "**/__pycache__/**"])
-    documents_per_batch: int = Field(32, ge=1)
+    # Files per group (encoded together, then written crash-safely); None: 32 with the encoder on a CPU, 256 on a GPU.
+    documents_per_batch: int | None = Field(None, ge=1)
+    # Processes that parse and chunk the next group's changed files while this one is encoded (0: in this process).
+    workers: int = Field(0, ge=0)
     text_field: str | None = None
     title_field: str | None = None
     id_field: str | None = None

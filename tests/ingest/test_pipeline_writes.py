@@ -105,3 +105,16 @@ def test_same_relative_path_across_groups_and_look_up_windows(
     shutil.rmtree(folders[2])
     pruned = ingest(settings, encoder, folders[:2], prune=True)
     assert pruned.pruned == 2 and pruned.unchanged == 4
+
+
+def test_files_are_grouped_by_32_with_the_encoder_on_a_cpu(
+    make_settings: Callable[..., Settings], encoder: Encoder, tmp_path: Path, write_calls: Counter[str]
+) -> None:
+    """ingest.documents_per_batch unset: 32 files per group on a CPU (256 on a GPU: longer batches keep it busy)."""
+    for i in range(40):
+        (tmp_path / "data").mkdir(exist_ok=True)
+        (tmp_path / "data" / f"note-{i:02d}.txt").write_text(f"Note {i}: the office opens at {i % 12 + 1}.", "utf-8")
+    settings = make_settings(tmp_path)
+    assert settings.ingest.documents_per_batch is None and encoder.device == "cpu"
+    report = ingest(settings, encoder, [tmp_path / "data"], background=False)
+    assert report.added == 40 and write_calls["upsert"] == 2  # 32 files, then 8

@@ -47,8 +47,8 @@ def ingest(settings: Settings, store: MilvusStore, kb: str, files: list) -> None
     saved = save_uploads(files, upload_dir(settings.app.data_dir, kb), settings.app.max_upload_mb)
     bar = st.progress(0.0, text=t("ingesting", files=len(files)))
     if saved.paths:
-        pipeline = IngestPipeline(settings, resources.encoder(settings), store)
-        report = pipeline.run(saved.paths, kb=kb, progress=StreamlitProgress(bar))
+        with IngestPipeline(settings, resources.encoder(settings), store) as pipeline:
+            report = pipeline.run(saved.paths, kb=kb, progress=StreamlitProgress(bar))
     else:
         report = IngestReport(kb=kb)
     report.failed[:0] = saved.rejected
