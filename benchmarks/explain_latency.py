@@ -11,9 +11,9 @@ Milvus (``exact_max_chunks: 0``, as over the budget or on a server). Prints p50 
     .venv/bin/python benchmarks/explain_latency.py                      # 10k and 100k chunks, 10 queries each
     .venv/bin/python benchmarks/explain_latency.py --sizes 10000 --queries 30
 
-What explain costs over a search: one search per list with Milvus' full window (up to 16384 chunks, vectors
-included), the exact rescoring of those chunks (in process: every chunk's exact scores, for ranks at any depth),
-the real search, and one search per checked fix. A chunk is timed
+What explain costs over a search: in process, every chunk's exact scores (ranks at any depth) and the heads of
+the two lists with their vectors; through Milvus, one search per list with its full window (up to 16384 chunks,
+vectors included) rescored exactly; then the real search, and one search per checked fix. A chunk is timed
 only when explain finds it lost where it was picked from (n says how many; once, on the first query right after
 the bulk insert, the search ranked the picked chunk differently from the search it was picked from).
 """

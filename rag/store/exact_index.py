@@ -173,6 +173,10 @@ class ExactIndex:
         return ChunkScores([self.ids[i] for i in live], dense_all[live], self.sparse_scores(sparse)[live],
                            valid[live])
 
+    def document_ids(self, doc_id: str) -> list[str]:
+        """The ids of the live chunks of ``doc_id``."""
+        return [self.ids[position] for position in sorted(self._by_doc.get(doc_id, ()))]
+
     def rows(self, ids: Sequence[str], fields: Sequence[str]) -> list[dict[str, Any]]:
         """The stored ``fields`` (of :data:`ROW_FIELDS`) and id of live chunks ``ids``, in order (dense as a float32
         array, sparse as ``{token_id: weight}``)."""

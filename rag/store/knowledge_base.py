@@ -192,7 +192,7 @@ class KnowledgeBase:
         rest = [f for f in output_fields if f not in ROW_FIELDS]
         if not rest:
             return held
-        stored = self._rows_by_id(ids, rest)  # text, title, ...: read from Milvus, not kept in memory
+        stored = self.rows_by_id(ids, rest)  # text, title, ...: read from Milvus, not kept in memory
         return [{**row, **stored[row["id"]]} for row in held if row["id"] in stored]
 
     def exact_scores(self, dense: Any, sparse: Mapping[int, float], filter_expr: str | RowFilter = "", *,
@@ -208,12 +208,21 @@ class KnowledgeBase:
             index = self.exact.current(self, self.model.dim, exact_max_chunks)
             return None if index is None else index.scores(dense, sparse, index.mask(expr, matches))
 
+    def document_chunk_ids(self, doc_id: str, *, exact_max_chunks: int = 0) -> list[str] | None:
+        """The ids of a document's chunks from the in-process index (any order); None when there is none to ask (as
+        for :meth:`exact_scores`): then a filter on ``doc_id`` finds them."""
+        if self.exact is None or not self.embedded or exact_max_chunks <= 0:
+            return None
+        with self.exact.lock:
+            index = self.exact.current(self, self.model.dim, exact_max_chunks)
+            return None if index is None else index.document_ids(doc_id)
+
     def fill(self, rows: Sequence[dict[str, Any]], output_fields: Sequence[str]) -> None:
         """Add to each of ``rows`` (search hits) the ``output_fields`` it lacks, read from Milvus in one query for
         all of them; a row whose chunk was deleted meanwhile stays without them."""
         lacking = [row for row in rows if any(f not in row for f in output_fields)]
         missing = [f for f in output_fields if any(f not in row for row in lacking)]
-        stored = self._rows_by_id([row["id"] for row in lacking], missing)
+        stored = self.rows_by_id([row["id"] for row in lacking], missing)
         for row in lacking:
             found = stored.get(row["id"])
             if found is not None:
@@ -237,8 +246,9 @@ class KnowledgeBase:
                 row["sparse"] = decode_sparse(row["sparse"])
                 yield row
 
-    def _rows_by_id(self, ids: Sequence[str], output_fields: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Rows of ``ids`` with ``output_fields`` (and ``id``) by id; ids deleted meanwhile are not there."""
+    def rows_by_id(self, ids: Sequence[str], output_fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Rows of ``ids`` with ``output_fields`` (and ``id``) by id; ids deleted meanwhile are not there. A look-up
+        by primary key: milvus-lite answers it in milliseconds, where a filter (``id == ...``) scans every row."""
         if not ids:
             return {}
         return {row["id"]: row for row in self._client.query(self.name, ids=list(ids),

@@ -5,7 +5,8 @@ Everything is computed with the retriever's own code: the chunk's scores from it
 the same Milvus searches, the verdict from a real :meth:`HybridRetriever.search`. Ranks are exact: every
 chunk Milvus returns (up to its limit of 16384) is rescored from its stored vectors and the chunks scoring
 strictly higher are counted. A knowledge base searched exactly in process (embedded, within
-``retrieval.exact_max_chunks``) has every chunk's exact scores in memory, so its ranks are exact at any depth;
+``retrieval.exact_max_chunks``) has every chunk's exact scores in memory, so its ranks and list places are exact at
+any depth, and only the lists' heads are read from Milvus (:func:`rag.workbench.fixes.head_rows`);
 otherwise, past that limit the rank is given as an exact bound ("below rank 16384"). With
 search filters, ranks are among the chunks the filters keep, as the search sees them. ``dense`` and ``sparse``
 rank those scores; ``hybrid_rank``, ``rrf_rank`` and ``final_rank`` rank the fused scores as if the candidate
@@ -55,7 +56,7 @@ from rag.retrieval.retriever import OUTPUT_FIELDS, HybridRetriever
 from rag.retrieval.scores import decode_token, dense_scores, lexical_score, matched_terms
 from rag.store.knowledge_base import quote
 from rag.store.schema import decode_sparse
-from rag.workbench.fixes import RRF_KS, SPARSE_WEIGHTS, Fix, FixFinder, dropping_filters
+from rag.workbench.fixes import RRF_KS, SPARSE_WEIGHTS, Fix, FixFinder, dropping_filters, head_rows
 from rag.workbench.kb_ranks import FullListRanks, ListRank
 
 __all__ = [
@@ -149,16 +150,19 @@ class _QueryView:
         q, _ = retriever.query_cache.get(query)
         expr = retriever.filters.expression() if retriever.filters is not None else ""
         where = retriever.filters if expr else ""  # the same store search as the retriever's: exact when it is
+        rule = ScoreFusion.from_settings(cfg)
+        every = kb.exact_scores(q.dense.tolist(), q.sparse, where, exact_max_chunks=cfg.exact_max_chunks)
+        # With every chunk's exact scores in memory, ranks and places come from them, and the lists' heads are all
+        # the rows needed (candidates, and the top_k fix's longer lists); else Milvus' whole windows are ranked.
+        window = MILVUS_MAX_LIMIT if every is None else head_rows(cfg.candidate_limit, cfg.candidate_factor)
         with ThreadPoolExecutor(max_workers=1) as background:  # Milvus runs the two searches at once
             sparse = None
             if q.sparse:
-                sparse = background.submit(kb.search, "sparse", q.sparse, MILVUS_MAX_LIMIT, where, WINDOW_FIELDS,
+                sparse = background.submit(kb.search, "sparse", q.sparse, window, where, WINDOW_FIELDS,
                                            params=cfg.search_params.sparse, exact_max_chunks=cfg.exact_max_chunks)
-            dense_hits = kb.search("dense", q.dense.tolist(), MILVUS_MAX_LIMIT, where, WINDOW_FIELDS,
+            dense_hits = kb.search("dense", q.dense.tolist(), window, where, WINDOW_FIELDS,
                                    params=cfg.search_params.dense, exact_max_chunks=cfg.exact_max_chunks)
             sparse_hits = sparse.result() if sparse is not None else []
-        rule = ScoreFusion.from_settings(cfg)
-        every = kb.exact_scores(q.dense.tolist(), q.sparse, where, exact_max_chunks=cfg.exact_max_chunks)
         # every chunk's exact scores when the search is exact in process, else both lists' chunks scored once
         full = FullListRanks.of_scores(every, rule) if every is not None else FullListRanks(dense_hits, sparse_hits,
                                                                                              q, rule)
@@ -182,7 +186,7 @@ def explain_document(retriever: HybridRetriever, query: str, source: str) -> lis
 def explain(retriever: HybridRetriever, query: str, chunk_id: str) -> Explanation:
     """Explain where ``chunk_id`` stands for ``query`` with ``retriever``'s settings (see the module docstring)."""
     view = _QueryView.of(retriever, query)
-    found = retriever.knowledge_base.page(f"id == {quote(chunk_id)}", OUTPUT_FIELDS, limit=1)
+    found = list(retriever.knowledge_base.rows_by_id([chunk_id], OUTPUT_FIELDS).values())
     if not found:
         raise InvalidInputError(f"Knowledge base {retriever.knowledge_base.name!r} has no chunk with id {chunk_id!r}.")
     return _explain_row(retriever, query, found[0], view)
@@ -195,10 +199,8 @@ def _explain_row(retriever: HybridRetriever, query: str, row: dict[str, Any], vi
     chunk_sparse = decode_sparse(row.get("sparse") or {})
     dense_value = float(dense_scores(q.dense, np.asarray([row["dense"]], np.float32))[0])
     sparse_value = lexical_score(q.sparse, chunk_sparse)
-    dense_rank = _list_rank(chunk_id, dense_value, dense_hits, view.dense_values,
-                            view.full.list_rank("dense", chunk_id, dense_value))
-    sparse_rank = _list_rank(chunk_id, sparse_value, sparse_hits, view.sparse_values,
-                             view.full.list_rank("sparse", chunk_id, sparse_value))
+    dense_rank = _list_rank(chunk_id, dense_value, dense_hits, view.dense_values, view.full, "dense")
+    sparse_rank = _list_rank(chunk_id, sparse_value, sparse_hits, view.sparse_values, view.full, "sparse")
     limit, rule = view.limit, view.rule
     in_list = {"dense": _within(dense_rank.position, limit), "sparse": _within(sparse_rank.position, limit)}
     scores = Scores(dense=dense_value, sparse=sparse_value, ranks=Ranks(
@@ -270,13 +272,19 @@ def _neighbours(retriever: HybridRetriever, row: dict[str, Any], q: QueryEncodin
                 dense_hits: list[dict[str, Any]], sparse_hits: list[dict[str, Any]], limit: int,
                 retrieved: dict[str, int]) -> list[Neighbour]:
     """The chunks before and after ``row`` in its document, with the scores a search gives them."""
-    index = int(row.get("chunk_index", 0))
-    expr = f"doc_id == {quote(str(row.get('doc_id', '')))} and chunk_index in [{index - 1}, {index + 1}]"
+    kb, index, doc_id = retriever.knowledge_base, int(row.get("chunk_index", 0)), str(row.get("doc_id", ""))
+    ids = kb.document_chunk_ids(doc_id, exact_max_chunks=retriever.settings.exact_max_chunks)
+    if ids is not None:  # the in-process index knows the document's chunks: look them up by id (no scan)
+        indexes = kb.rows_by_id(ids, ["chunk_index"]).values()
+        near = [r["id"] for r in indexes if r["chunk_index"] in (index - 1, index + 1)]
+        rows = list(kb.rows_by_id(near, OUTPUT_FIELDS).values())
+    else:
+        expr = f"doc_id == {quote(doc_id)} and chunk_index in [{index - 1}, {index + 1}]"
+        rows = kb.page(expr, OUTPUT_FIELDS, limit=NEIGHBOUR_ROWS)
     dense_at = {h["id"]: i for i, h in enumerate(dense_hits[:limit], start=1)}
     sparse_at = {h["id"]: i for i, h in enumerate(sparse_hits[:limit], start=1)}
     out = []
-    for other in sorted(retriever.knowledge_base.page(expr, OUTPUT_FIELDS, limit=NEIGHBOUR_ROWS),
-                        key=lambda r: r["chunk_index"]):
+    for other in sorted(rows, key=lambda r: r["chunk_index"]):
         mine = Scores(dense=float(dense_scores(q.dense, np.asarray([other["dense"]], np.float32))[0]),
                       sparse=lexical_score(q.sparse, decode_sparse(other.get("sparse") or {})),
                       ranks=Ranks(dense=dense_at.get(other["id"]), sparse=sparse_at.get(other["id"])))
@@ -298,16 +306,17 @@ def _within(position: int | None, limit: int) -> bool:
     return position is not None and position <= limit
 
 
-def _list_rank(chunk_id: str, value: float, hits: list[dict[str, Any]], values: list[float],
-               whole_rank: int | None) -> ListRank:
-    """Exact rank of ``value`` among the rescored ``hits``. When the list is cut at Milvus' window and lacks the
-    chunk: ``whole_rank``, its rank among every chunk (the in-process index's), or else a bound."""
+def _list_rank(chunk_id: str, value: float, hits: list[dict[str, Any]], values: list[float], full: FullListRanks,
+               name: str) -> ListRank:
+    """The chunk's rank for the ``name`` score and its place in that list. In process, both from every chunk's exact
+    scores (``hits`` are only the list's head); else the exact rank of ``value`` among the rescored ``hits`` and its
+    place there, and when the list is cut at Milvus' window and lacks the chunk, a bound."""
+    if full.places is not None:
+        rank = full.list_rank(name, chunk_id, value)
+        assert rank is not None, "lists built from every chunk's scores are whole"
+        return ListRank(rank=rank, position=full.place(name, chunk_id), score=value)
     position = next((i for i, h in enumerate(hits, start=1) if h["id"] == chunk_id), None)
     above = sum(1 for h, v in zip(hits, values, strict=True) if v > value and h["id"] != chunk_id)
     if position is None and len(hits) >= MILVUS_MAX_LIMIT:
-        if whole_rank is not None:
-            return ListRank(rank=whole_rank, score=value)
         return ListRank(rank=MILVUS_MAX_LIMIT, exact=False, score=value)
     return ListRank(rank=above + 1, position=position, score=value)
-
-

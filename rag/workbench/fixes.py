@@ -44,6 +44,12 @@ class Fix:
         return ", ".join(f"{name} = {value}" for name, value in {**self.also, self.setting: self.value}.items())
 
 
+def head_rows(candidate_limit: int, candidate_factor: int) -> int:
+    """Rows of each Milvus list that finding fixes reads: the candidates, and the longest lists the top_k fix tries
+    (it starts at the chunk's rank in the candidate pool, which holds at most both lists' candidates)."""
+    return min(MILVUS_MAX_LIMIT, (2 * candidate_limit + TOP_K_STEPS) * candidate_factor)
+
+
 class FixFinder:
     """Finds and checks the changes that would bring ``chunk_id`` into ``retriever``'s results for ``query``."""
 

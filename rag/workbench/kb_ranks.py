@@ -82,6 +82,7 @@ class FullListRanks:
         pool = HybridRetriever.rank_hits(dense_hits, sparse_hits, encoding, both)
         self.dense_cut, self.sparse_cut = len(dense_hits) >= window, len(sparse_hits) >= window
         self.dense_len, self.sparse_len = len(dense_hits), len(sparse_hits)
+        self.places: dict[str, np.ndarray] | None = None  # the lists' own order is in the hits
         self.ids = [c.row["id"] for c in pool]
         self.index = {chunk_id: i for i, chunk_id in enumerate(self.ids)}
         self.dense = np.asarray([c.scores.dense for c in pool], np.float64)
@@ -119,6 +120,7 @@ class FullListRanks:
         with np.errstate(divide="ignore"):
             rrf = 1.0 / (k + dense_place) + np.where(sparse_place > 0, 1.0 / (k + sparse_place), 0.0)
         self.rrf_lo = self.rrf_hi = rrf
+        self.places = {"dense": dense_place, "sparse": sparse_place}
         self.dense_floor, self.sparse_floor = None, 0.0
         return self
 
@@ -136,6 +138,15 @@ class FullListRanks:
         i = self.index.get(chunk_id)
         own = float(scores[i]) if i is not None else value
         return 1 + int(np.count_nonzero(scores > own))
+
+    def place(self, name: str, chunk_id: str) -> int | None:
+        """The chunk's place in the exact search's whole ``name`` list (None: not in it, or not known here: built
+        from Milvus' windows, whose own order is in the hits)."""
+        i = self.index.get(chunk_id)
+        if self.places is None or i is None:
+            return None
+        place = int(self.places[name][i])
+        return place or None
 
     def values(self, name: str, hits: list[dict[str, Any]]) -> list[float]:
         """The exact ``name`` ("dense" or "sparse") score of each of ``hits`` (chunks of the lists), in order."""

@@ -220,9 +220,11 @@ def test_a_chunk_retrieved_with_colbert_reranking_keeps_the_search_scores(
     assert result.scores.to_metadata() == second.metadata["scores"]
 
 
-def test_a_neighbour_that_scores_higher_is_named(make_retriever: Callable[..., HybridRetriever]) -> None:
-    """The chunk after (or before) the best one, in the same document, is told that its neighbour wins."""
-    retriever = make_retriever()
+@pytest.mark.parametrize("exact", [True, False], ids=["in process", "by Milvus"])
+def test_a_neighbour_that_scores_higher_is_named(make_retriever: Callable[..., HybridRetriever], exact: bool) -> None:
+    """The chunk after (or before) the best one, in the same document, is told that its neighbour wins (found by id
+    through the in-process index, or by a filter on the document)."""
+    retriever = make_retriever(**({} if exact else {"exact_max_chunks": 0}))
     best = retriever.search(QUERY).documents[0]
     siblings = retriever.knowledge_base.rows(f'doc_id == "{best.metadata["doc_id"]}"', ["id", "chunk_index"])
     index = next(r["chunk_index"] for r in siblings if r["id"] == best.metadata["id"])
@@ -234,6 +236,7 @@ def test_a_neighbour_that_scores_higher_is_named(make_retriever: Callable[..., H
     assert neighbour.scores.final == pytest.approx(best.metadata["scores"]["final"], abs=1e-12)
     assert "may span both" in result.reason
     assert all(n.chunk_index in (target["chunk_index"] - 1, target["chunk_index"] + 1) for n in result.neighbours)
+    assert len(result.neighbours) == sum(1 for r in siblings if abs(r["chunk_index"] - target["chunk_index"]) == 1)
 
 
 def test_a_chunk_the_filters_leave_out_is_lost_there(encoder: Encoder, demo: tuple[Settings, MilvusStore],

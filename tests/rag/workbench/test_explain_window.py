@@ -8,8 +8,10 @@ Milvus (``exact_max_chunks: 0``, as over the budget or on a server), a chunk pas
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,9 +20,10 @@ from rag.config import MILVUS_MAX_LIMIT, RetrievalSettings, Settings
 from rag.encoder import Encoder
 from rag.retrieval import HybridRetriever
 from rag.retrieval.scores import dense_scores, lexical_score
-from rag.store import ChunkRecord, MilvusStore, ModelInfo
+from rag.store import ChunkRecord, KnowledgeBase, MilvusStore, ModelInfo
 from rag.testing.synthetic_kb import INSERT_BATCH, synthetic_rows
 from rag.workbench.explain import explain
+from rag.workbench.fixes import head_rows
 
 KB = "window"
 QUERY = "How does the sync engine resolve conflicts?"
@@ -92,6 +95,18 @@ def test_searched_exactly_a_chunk_past_the_window_gets_exact_ranks(
         assert result.rrf_rank.exact and result.rrf_rank.rank == brute_force_rank(rrf, chunk_id)
     assert explain(window[0], QUERY, deepest_dense).dense.rank > MILVUS_MAX_LIMIT
 
+    # Only the lists' heads are read from Milvus; a chunk's places in the lists still come out exact, and with
+    # them the candidate_factor that makes it a candidate.
+    top_k = window[0].settings.top_k
+    for place in (1_000, 9_000):
+        chunk_id = next(c for c, p in dense_places.items() if p == place)
+        result = explain(window[0], QUERY, chunk_id)
+        assert (result.dense.position, result.sparse.position) == (place, sparse_places.get(chunk_id))
+        best = min(p for p in (place, sparse_places.get(chunk_id)) if p)
+        (fix,) = result.fixes
+        assert fix.setting == "candidate_factor"
+        assert fix.value == (math.ceil(best / top_k) if math.ceil(best / top_k) <= 100 else None)
+
 
 def test_searched_by_milvus_a_chunk_past_the_window_gets_exact_bounds_said_as_such(
     milvus_window: HybridRetriever, final_order: list[str]
@@ -118,3 +133,25 @@ def test_chunks_the_window_holds_keep_exact_fused_ranks(
         assert result.final_rank.exact and result.final_rank.rank == place + 1
         assert result.hybrid_rank.exact and result.hybrid_rank.rank == place + 1
         assert result.dense.exact
+
+
+def test_searched_exactly_explain_reads_only_the_heads_of_the_lists(
+    window: tuple[HybridRetriever, list[ChunkRecord]], milvus_window: HybridRetriever, final_order: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rows with vectors are costly to read (16384 per list took most of two seconds at 100k chunks): in process,
+    explain reads the candidates and what the top_k fix tries, no more; by Milvus, its whole windows."""
+    limits: list[int] = []
+    original = KnowledgeBase.search
+
+    def counted(self: KnowledgeBase, field_name: str, vector: Any, limit: int, *args: Any, **kwargs: Any) -> Any:
+        limits.append(limit)
+        return original(self, field_name, vector, limit, *args, **kwargs)
+
+    monkeypatch.setattr(KnowledgeBase, "search", counted)
+    settings = window[0].settings
+    explain(window[0], QUERY, final_order[30])
+    assert max(limits) == head_rows(settings.candidate_limit, settings.candidate_factor) < MILVUS_MAX_LIMIT
+    limits.clear()
+    explain(milvus_window, QUERY, final_order[30])
+    assert max(limits) == MILVUS_MAX_LIMIT
