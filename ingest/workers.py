@@ -8,8 +8,8 @@ back in the files' order, so reports and writes are the same as with 0. Progress
 text, OCR pages) is relayed through a queue and handed to the listener in this process only, while it waits.
 
 Until a worker has started (imports take 2-4 s), groups are planned here, so a small run never waits for the
-pool. A worker that dies (a reader library crashing, the process killed) fails the files of its batch with a
-reason (the next run retries them); the pool is started again for the next group.
+pool. A worker that dies (a reader library crashing, the process killed) breaks the pool: the files sent to it
+that had not come back fail with a reason (the next run retries them), and the pool is started again.
 """
 
 from __future__ import annotations

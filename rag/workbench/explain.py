@@ -54,7 +54,7 @@ from rag.retrieval.fusion import ScoreFusion
 from rag.retrieval.results import RetrievalResult
 from rag.retrieval.retriever import OUTPUT_FIELDS, HybridRetriever
 from rag.retrieval.scores import decode_token, dense_scores, lexical_score, matched_terms
-from rag.store.knowledge_base import quote
+from rag.store.knowledge_base import KnowledgeBase, quote
 from rag.store.schema import decode_sparse
 from rag.workbench.fixes import RRF_KS, SPARSE_WEIGHTS, Fix, FixFinder, dropping_filters, head_rows
 from rag.workbench.kb_ranks import FullListRanks, ListRank
@@ -172,6 +172,13 @@ class _QueryView:
             rule=rule, limit=cfg.candidate_limit, result=retriever.search(query), full=full,
         )
 
+    def kept(self, kb: KnowledgeBase, chunk_id: str) -> bool:
+        """Whether the search filters keep the chunk: known in process (the exact scores cover what they keep),
+        else asked of Milvus."""
+        if self.full.places is not None:
+            return chunk_id in self.full.index
+        return bool(kb.page(f"id == {quote(chunk_id)} and ({self.expr})", ["id"], limit=1))
+
 
 def explain_document(retriever: HybridRetriever, query: str, source: str) -> list[Explanation]:
     """:func:`explain` for every chunk of the document(s) from ``source``, in document order (one set of searches)."""
@@ -217,7 +224,7 @@ def _explain_row(retriever: HybridRetriever, query: str, row: dict[str, Any], vi
     pool_rank = None
     if retrieved is not None:
         lost_at, reason = "retrieved", f"retrieved at rank {retrieved} of {cfg.top_k}."
-    elif expr and not kb.page(f"id == {quote(chunk_id)} and ({expr})", ["id"], limit=1):
+    elif expr and not view.kept(kb, chunk_id):
         dropped_by = dropping_filters(retriever, chunk_id)
         lost_at, reason = "filters", (f"the search filters ({expr}) leave it out: "
                                       f"{' and '.join(expression for _, expression in dropped_by)}.")

@@ -14,13 +14,13 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
 from ingest.pipeline import IngestPipeline
-from rag.config import EmbeddingSettings, RetrievalSettings, Settings
-from rag.encoder import BGEM3Encoder, Encoder
+from rag.config import RetrievalSettings, Settings
+from rag.encoder import Encoder
 from rag.errors import ModelMismatchError
 from rag.retrieval import HybridRetriever, MultiKBRetriever, RetrievalResult
 from rag.store import MilvusStore
-from rag.testing.tiny_bge_m3 import build_bge_m3_like
-from tests.conftest import EXAMPLES, example_texts
+from tests.conftest import EXAMPLES
+from tests.support.other_model import ingest_with_another_model
 
 PART_A = ("README.md", "faq-zh.md", "product-faq.md", "remote-work-policy.html")
 PART_B = ("glossary.csv", "hr-policy-zh.txt", "onboarding.docx", "tech-note-sync.pdf")
@@ -128,13 +128,7 @@ def test_colbert_and_filters_apply_after_the_merge(encoder: Encoder, split_kbs: 
 def test_knowledge_bases_built_with_another_model_are_refused(
     encoder: Encoder, split_kbs: MilvusStore, make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    other_dir = build_bge_m3_like(tmp_path / "other", seed=1, extra_texts=example_texts(), max_length=512)
-    other = BGEM3Encoder(EmbeddingSettings(model=str(other_dir), device="cpu", max_length=512))
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    shutil.copy(EXAMPLES / "product-faq.md", folder)
-    settings = make_settings(tmp_path, embedding={"model": str(other_dir)})
-    IngestPipeline(settings, other, split_kbs).run([folder], kb="kb_other")
+    other = ingest_with_another_model(split_kbs, make_settings(tmp_path), "kb_other", tmp_path)
     for names in (["kb_a", "kb_other"], ["kb_other", "kb_b"]):
         with pytest.raises(ModelMismatchError) as caught:
             MultiKBRetriever.from_store(encoder, split_kbs, names, RetrievalSettings())

@@ -12,13 +12,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ingest.pipeline import IngestPipeline
-from rag.config import EmbeddingSettings, Settings
-from rag.encoder import BGEM3Encoder, Encoder
+from rag.config import Settings
+from rag.encoder import Encoder
 from rag.retrieval import MultiKBRetriever
 from rag.store import MilvusStore
-from rag.testing.tiny_bge_m3 import build_bge_m3_like
-from tests.conftest import EXAMPLES, example_texts
+from tests.conftest import EXAMPLES
 from tests.support.ollama_server import OllamaTestServer
+from tests.support.other_model import ingest_with_another_model
 from tests.ui.conftest import APP, KB
 
 SECOND = "ui_second"
@@ -113,13 +113,8 @@ def test_chat_answers_from_two_knowledge_bases_with_a_filter(
 def test_scope_offers_only_knowledge_bases_of_the_same_model(
     two_kbs: Settings, use_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    other_dir = build_bge_m3_like(tmp_path / "other", seed=1, extra_texts=example_texts(), max_length=512)
-    other = BGEM3Encoder(EmbeddingSettings(model=str(other_dir), device="cpu", max_length=512))
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    shutil.copy(EXAMPLES / "product-faq.md", folder)
     with MilvusStore(two_kbs.milvus) as store:
-        IngestPipeline(two_kbs, other, store).run([folder], kb="ui_other_model")
+        ingest_with_another_model(store, two_kbs, "ui_other_model", tmp_path)
     use_settings(two_kbs)
     at = AppTest.from_file(str(APP), default_timeout=120).run()
     at.switch_page("pages_/retrieval_check.py").run()
