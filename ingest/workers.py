@@ -76,15 +76,17 @@ def _main_script_not_rerun() -> Iterator[None]:
     importing torch), wrong (a script without ``if __name__ == "__main__"`` would ingest again) or impossible (a
     generated bootstrap, as pytest-xdist's workers have: the spawned process dies)."""
     main = sys.modules.get("__main__")
-    saved = {name: main.__dict__.pop(name) for name in ("__file__", "__spec__") if main and name in main.__dict__}
-    if main is not None and "__spec__" in saved:
-        main.__spec__ = None  # type: ignore[assignment]  # spawn reads it with getattr
+    if main is None:
+        yield
+        return
+    saved = {name: main.__dict__[name] for name in ("__file__", "__spec__") if name in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__spec__ = None  # type: ignore[assignment]  # spawn reads the attribute: None means "no module to import"
     try:
         yield
     finally:
-        if main is not None:
-            main.__dict__.pop("__spec__", None)
-            main.__dict__.update(saved)
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 class GroupPlanner:
