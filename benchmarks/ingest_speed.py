@@ -188,8 +188,9 @@ def main() -> None:
         results: dict[str, list[dict[str, Any]]] = defaultdict(list)
         texts: list[str] = []
         if args.warmup:
-            with MilvusStore(settings_for(work / "warmup.db").milvus) as store:
-                warm = IngestPipeline(settings_for(work / "warmup.db"), encoder, store).run([data])
+            warm_settings = settings_for(work / "warmup.db")
+            with MilvusStore(warm_settings.milvus) as store:
+                warm = IngestPipeline(warm_settings, encoder, store).run([data])
             print(f"warm-up ingest (not counted): {warm.total_seconds:.1f}s", flush=True)
         for round_ in range(args.rounds):
             for number, (variant, (background, group, n)) in enumerate(variants.items()):  # they take turns

@@ -24,9 +24,7 @@ TABLE_WIDTH = ID_WIDTH + 60  # narrower terminals get one block per chunk: a tab
 
 
 def _where(origin: Provenance) -> str:
-    if origin.page is not None:
-        return f"slide {origin.page}" if origin.page_unit == "slide" else f"p.{origin.page}"
-    return origin.heading or ""
+    return origin.page_label or origin.heading or ""
 
 
 def chunks(

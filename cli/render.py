@@ -27,8 +27,8 @@ def location(meta: dict[str, Any]) -> str:
     (plain text; :func:`row` escapes it)."""
     origin = Provenance.from_metadata(meta)
     where = origin.doc_id or origin.source
-    if origin.page is not None:
-        where += f" slide {origin.page}" if origin.page_unit == "slide" else f" p.{origin.page}"
+    if origin.page_label:
+        where += f" {origin.page_label}"
     elif origin.heading:
         where += f" › {origin.heading}"
     if (meta.get("metadata") or {}).get("ocr"):

@@ -29,11 +29,11 @@ from typing import Any
 from ingest.bookkeeping import FILE_FIELDS
 from ingest.chunker import CHUNKER_VERSION
 from ingest.discovery import FileFinder, FoundFile
-from ingest.planner import FileOutcome, PlannedFile, PlannerSpec, sha256
+from ingest.planner import PlannedFile, PlannerSpec, sha256
 from ingest.readers import OcrOptions, ReaderOptions
 from ingest.readers.ocr import describe_ocr
 from ingest.report import FileResult, IngestReport, ProgressListener, SilentProgress
-from ingest.workers import GroupPlan, GroupPlanner, Item
+from ingest.workers import GroupPlan, GroupPlanner
 from ingest.writes import WriteQueue
 from rag.config import Settings
 from rag.encoder import Encoder
@@ -174,18 +174,18 @@ class IngestPipeline:
                     if any(s in state.claimed for f in group for s in (f.source, f.full_source)):
                         # _identify reads these sources again: what earlier groups write must land first
                         if pending is not None:
-                            unreadable += self._finish_group(planner.outcomes(pending, progress), state)
+                            unreadable += self._finish_group(pending, state)
                             pending = None
                         writes.settle()
                     plan = planner.submit(self._identify(group, stored, collection, state.claimed))
                     if pending is not None:
-                        unreadable += self._finish_group(planner.outcomes(pending, progress), state)
+                        unreadable += self._finish_group(pending, state)
                     pending = plan
                     if not planner.ahead:
-                        unreadable += self._finish_group(planner.outcomes(pending, progress), state)
+                        unreadable += self._finish_group(pending, state)
                         pending = None
             if pending is not None:
-                unreadable += self._finish_group(planner.outcomes(pending, progress), state)
+                unreadable += self._finish_group(pending, state)
             writes.settle()
         seen = state.seen
         if collection is not None and not dry_run:
@@ -201,13 +201,13 @@ class IngestPipeline:
 
     # -- one group of files -------------------------------------------------------------------------
 
-    def _finish_group(self, outcomes: list[tuple[Item, FileOutcome]], state: RunState) -> list[str]:
-        """Report a planned group's unchanged and failed files, encode the rest and hand their writes over;
-        returns the paths of files that could not be read (prune keeps their documents)."""
+    def _finish_group(self, plan: GroupPlan, state: RunState) -> list[str]:
+        """Wait for a group's plan; report its unchanged and failed files, encode the rest and hand their writes
+        over; returns the paths of files that could not be read (prune keeps their documents)."""
         report, progress, collection, seen = state.report, state.progress, state.collection, state.seen
         unreadable: list[str] = []
         planned: list[PlannedFile] = []
-        for (found, source, stored), outcome in outcomes:
+        for (found, source, stored), outcome in self.planner.outcomes(plan, progress):
             if outcome.kind == "unreadable":
                 unreadable.append(str(found.absolute))
                 self._fail(report, progress, FileResult(source, "failed", reason=outcome.reason))
@@ -220,11 +220,11 @@ class IngestPipeline:
                 report.files.append(result)
                 progress.file_done(result)
             elif outcome.plan is not None:
-                plan = outcome.plan
-                seen.update(d.doc_id for d in plan.to_write)
-                seen.update(d.doc_id for d, _ in plan.to_refresh)
-                seen.update(d.doc_id for d in stored if d.doc_id not in plan.stale_doc_ids)
-                planned.append(plan)
+                changed = outcome.plan
+                seen.update(d.doc_id for d in changed.to_write)
+                seen.update(d.doc_id for d, _ in changed.to_refresh)
+                seen.update(d.doc_id for d in stored if d.doc_id not in changed.stale_doc_ids)
+                planned.append(changed)
 
         documents = [d for plan in planned for d in plan.to_write]
         texts = [t for d in documents for t in d.texts]

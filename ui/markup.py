@@ -86,7 +86,7 @@ def card_html(doc: Mapping[str, Any], levels: LevelSettings, labels: Mapping[str
     count = meta.get("chunk_count")
     number = origin.chunk_index + 1
     chunk = labels["chunk"].format(n=f"{number}/{count}" if isinstance(count, int) else number)
-    unit = "slide" if meta.get("file_type") == "pptx" and "slide" in labels else "page"  # a slide's number
+    unit = origin.page_unit if origin.page_unit in labels else "page"  # a slide's number
     head = escape(where(doc, labels[unit].format(n=origin.page)))
     cite = (f'<span style="background:#1f6feb;color:white;border-radius:4px;padding:0 5px;margin-left:6px;'
             f'font-size:0.8em">{escape(labels["cited"])}</span>') if cited else ""

@@ -59,3 +59,10 @@ class Provenance:
     def page_unit(self) -> str:
         """What ``page`` counts: ``slide`` for a PowerPoint chunk, else ``page``."""
         return "slide" if self.file_type == "pptx" else "page"
+
+    @property
+    def page_label(self) -> str:
+        """The short form terminal tables show: ``p.3``, ``slide 3`` for a PowerPoint chunk, "" without a page."""
+        if not self.has_page:
+            return ""
+        return f"slide {self.page}" if self.page_unit == "slide" else f"p.{self.page}"
