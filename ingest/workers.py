@@ -5,24 +5,33 @@ N processes (spawned: no torch, CUDA or gRPC state is inherited) parse and chunk
 in a few batches at once, while this process encodes and writes the current group. Whether a file is unreadable or
 unchanged is still decided here (a hash of its bytes: cheap, and a re-ingest then sends nothing). Outcomes come
 back in the files' order, so reports and writes are the same as with 0. Progress from a worker (chunking a long
-text, OCR pages) is relayed through a queue and handed to the listener in this process only, while it waits.
+text, OCR pages) is handed to the listener in this process only, while it waits for a group.
+
+Each worker has its own pipe, which carries its tasks one way and its progress events and results the other, in
+the order they happened (a group's events reach the listener before its results), read by one thread per worker.
+Nobody else holds a worker's end of its pipe, so a worker that dies (a reader library crashing, the process
+killed, at any moment, even halfway through sending a result) ends its pipe: the files it had not sent back fail
+with a reason (the next run retries them) and a new worker is started. (A ``ProcessPoolExecutor`` waits forever
+when a worker dies halfway through sending a result: seen in this project's tests.)
 
 Until a worker has started (imports take 2-4 s), groups are planned here, so a small run never waits for the
-pool. A worker that dies (a reader library crashing, the process killed) breaks the pool: the files sent to it
-that had not come back fail with a reason (the next run retries them), and the pool is started again.
+pool. A worker that dies before it has started is not started again: planning stays here, with a warning.
+Closing asks the workers to stop, waits a few seconds for busy ones, then terminates them.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import queue
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
 from ingest.discovery import FoundFile
@@ -30,43 +39,72 @@ from ingest.planner import FileOutcome, FilePlanner, PlannerSpec, PlanningProgre
 from rag.store import StoredDocument
 
 Item = tuple[FoundFile, str, list[StoredDocument]]  # a file, its source (document id base), its stored documents
+Work = tuple[Item, str]  # a changed file and its hash, as sent to a worker
 WORKER_DIED = ("the process reading it stopped unexpectedly (a reader library crashed, or it was killed); "
                "run rag-ingest again to retry it, or set ingest.workers: 0 to read in the ingest process")
-
-_planner: FilePlanner | None = None  # in a worker: its planner, built once by _start_worker
-_events: Any = None  # in a worker: the queue its progress events go to
+CLOSE_GRACE_S = 5.0  # how long closing waits for busy workers before terminating them
+log = logging.getLogger(__name__)
 
 
 class _RelayedProgress:
-    """A worker's progress listener: each event goes onto the queue the ingest process reads."""
+    """A worker's progress listener: each event goes to the ingest process through the worker's pipe."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
 
     def chunking(self, source: str, done_chars: int, total_chars: int) -> None:
-        _events.put(("chunking", source, done_chars, total_chars))
+        self.connection.send(("chunking", source, done_chars, total_chars))
 
     def ocr(self, source: str, done_pages: int, total_pages: int) -> None:
-        _events.put(("ocr", source, done_pages, total_pages))
+        self.connection.send(("ocr", source, done_pages, total_pages))
 
 
-def _start_worker(spec: PlannerSpec, events: Any) -> None:
-    global _planner, _events
-    _planner, _events = FilePlanner(spec), events
-    events.put(("ready",))
+def _work(spec: PlannerSpec, connection: Connection) -> None:
+    """A worker process: build the planner, then plan each task received until told to stop (None) or orphaned.
+    Ctrl-C in a terminal reaches the whole process group: the ingest process handles it (and closes the workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    planner = FilePlanner(spec)
+    progress = _RelayedProgress(connection)
+    try:
+        connection.send(("ready",))
+        while (message := connection.recv()) is not None:
+            task, batch = message
+            outcomes = [planner.plan_changed(found, source, file_hash, stored, progress)
+                        for (found, source, stored), file_hash in batch]
+            connection.send(("result", task, outcomes))
+    except (EOFError, OSError):  # the ingest process is gone: nobody to plan for
+        return
 
 
-def _plan_in_worker(batch: list[tuple[Item, str]]) -> list[FileOutcome]:
-    assert _planner is not None, "_start_worker did not run"
-    return [_planner.plan_changed(found, source, file_hash, stored, _RelayedProgress())
-            for (found, source, stored), file_hash in batch]
+@dataclass(eq=False)
+class _Worker:
+    """A worker process, this process' end of its pipe, and the tasks sent to it that have not come back."""
+
+    process: Any
+    connection: Connection
+    ready: bool = False
+    tasks: list[int] = field(default_factory=list)
+
+
+def _listen(worker: _Worker, inbox: queue.Queue[tuple[_Worker, tuple[Any, ...]]]) -> None:
+    """Move a worker's messages to the inbox as they come (so it never waits to send); its end: ``("died",)``."""
+    while True:
+        try:
+            message = worker.connection.recv()
+        except (EOFError, OSError):  # exited, or killed (even halfway through a message: nobody else holds its end)
+            inbox.put((worker, ("died",)))
+            return
+        inbox.put((worker, message))
 
 
 @dataclass
 class GroupPlan:
-    """A group handed to the planner. When it went to the pool: each file's outcome when it was decided here
-    (unreadable, unchanged: cheap, nothing to send), and the workers' tasks (the files' positions, a future)."""
+    """A group handed to the planner. When it went to the workers: each file's outcome when it was decided here
+    (unreadable, unchanged: cheap, nothing to send), and the workers' tasks (their id, the files' positions)."""
 
     items: list[Item]
     decided: list[FileOutcome | None] | None = None
-    tasks: list[tuple[list[int], Future[list[FileOutcome]]]] = field(default_factory=list)
+    tasks: list[tuple[int, list[int]]] = field(default_factory=list)
 
 
 @contextmanager
@@ -90,51 +128,58 @@ def _main_script_not_rerun() -> Iterator[None]:
 
 
 class GroupPlanner:
-    """Plans groups of files in this process (``workers`` 0) or in a pool of worker processes."""
+    """Plans groups of files in this process (``workers`` 0) or in worker processes."""
 
     def __init__(self, spec: PlannerSpec, workers: int) -> None:
         self.spec = spec
         self.workers = workers
         self._local: FilePlanner | None = None
-        self._pool: ProcessPoolExecutor | None = None
-        self._events: Any = None
-        self._ready = False
+        self._pool: list[_Worker] = []
+        self._inbox: queue.Queue[tuple[_Worker, tuple[Any, ...]]] = queue.Queue()
         self._held: list[tuple[Any, ...]] = []  # progress events read while no listener was at hand
-        self._start_pool()
+        self._results: dict[int, list[FileOutcome] | None] = {}  # None: its worker died first
+        self._tasks_sent = 0
+        self._start_workers()
 
     @property
     def ahead(self) -> bool:
         """Whether groups are planned in the background (so the pipeline may hand over the next one early)."""
         return self.workers > 0
 
-    def close(self) -> None:
-        """Stop the workers (planning goes on in this process, were another group submitted)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-        self.workers = 0
+    @property
+    def _ready(self) -> list[_Worker]:
+        return [worker for worker in self._pool if worker.ready]
+
+    def close(self, grace_s: float = CLOSE_GRACE_S) -> None:
+        """Stop the workers (planning goes on in this process, were another group submitted). A worker still busy
+        after ``grace_s`` (a huge file parsed for a group that will not be used) is terminated."""
+        pool, self._pool, self.workers = self._pool, [], 0
+        for worker in pool:
+            with suppress(OSError):  # already gone
+                worker.connection.send(None)
+        deadline = time.monotonic() + grace_s
+        for worker in pool:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join(grace_s)
+        self._held.clear()
 
     def wait_ready(self, timeout_s: float) -> bool:
         """Wait until a worker has started (a benchmark or test that wants the workers used from the first group)."""
         deadline = time.monotonic() + timeout_s
         while self.workers > 0 and not self._ready and time.monotonic() < deadline:
-            self._drain(None)
-            time.sleep(0.05)
-        return self._ready
+            self._pump(None, 0.05)
+        return bool(self._ready)
 
     def submit(self, items: Sequence[Item]) -> GroupPlan:
         """Start planning ``items``; their outcomes come from :meth:`outcomes`, in order."""
         plan = GroupPlan(list(items))
         if self.workers > 0:
-            self._drain(None)
-            if self._pool is None:
-                self._start_pool()
-            if self._ready and self._pool is not None:
-                try:
-                    self._send(plan)
-                except BrokenProcessPool:  # a worker died since the last group: plan this one here
-                    self._discard_pool()
-                    plan.decided, plan.tasks = None, []
+            self._pump(None, 0)
+            self._start_workers()  # replaces workers that died
+            if self._ready:
+                self._send(plan)
         return plan
 
     def outcomes(self, plan: GroupPlan, progress: PlanningProgress) -> list[tuple[Item, FileOutcome]]:
@@ -143,18 +188,12 @@ class GroupPlanner:
             if self._local is None:
                 self._local = FilePlanner(self.spec)
             return [(item, self._local.plan(*item, progress)) for item in plan.items]
-        waiting = {future for _positions, future in plan.tasks}
-        while waiting:
-            _done, waiting = wait(waiting, timeout=0.1, return_when=FIRST_COMPLETED)
-            self._drain(progress)
-        self._drain(progress)
+        while any(task not in self._results for task, _positions in plan.tasks):
+            self._pump(progress, 0.1)
+        self._pump(progress, 0)
         results = list(plan.decided)
-        for positions, future in plan.tasks:
-            try:
-                outcomes = future.result()
-            except BrokenProcessPool:
-                outcomes = [FileOutcome("failed", WORKER_DIED)] * len(positions)
-                self._discard_pool()
+        for task, positions in plan.tasks:
+            outcomes = self._results.pop(task) or [FileOutcome("failed", WORKER_DIED)] * len(positions)
             for position, outcome in zip(positions, outcomes, strict=True):
                 results[position] = outcome
         planned = [outcome for outcome in results if outcome is not None]
@@ -164,9 +203,8 @@ class GroupPlanner:
     def _send(self, plan: GroupPlan) -> None:
         """Decide here what needs no parsing; send the changed files to the workers in a few batches (one task per
         file cost more in pickling and queueing than the parsing of a small file)."""
-        assert self._pool is not None
         plan.decided = []
-        changed: list[tuple[int, tuple[Item, str]]] = []
+        changed: list[tuple[int, Work]] = []
         for position, item in enumerate(plan.items):
             outcome, file_hash = check_file(item[0], item[2], self.spec.pipeline_id)
             plan.decided.append(outcome)
@@ -175,40 +213,64 @@ class GroupPlanner:
         batches = min(len(changed), 2 * self.workers)  # twice as many as workers: a slow file holds up less
         for b in range(batches):
             part = changed[b * len(changed) // batches : (b + 1) * len(changed) // batches]
-            future = self._pool.submit(_plan_in_worker, [work for _position, work in part])
-            plan.tasks.append(([position for position, _work in part], future))
+            self._tasks_sent += 1
+            task = self._tasks_sent
+            plan.tasks.append((task, [position for position, _work in part]))
+            worker = min(self._ready, key=lambda w: len(w.tasks))  # the least busy
+            worker.tasks.append(task)
+            with suppress(OSError):  # it died: its listener reports it; the task fails with its other tasks
+                worker.connection.send((task, [work for _position, work in part]))
 
-    def _start_pool(self) -> None:
-        if self.workers <= 0:
-            return
+    def _start_workers(self) -> None:
+        """Start workers until there are ``workers`` of them."""
         context = multiprocessing.get_context("spawn")
-        self._events = context.Queue()
-        self._ready = False
-        self._pool = ProcessPoolExecutor(self.workers, context, initializer=_start_worker,
-                                         initargs=(self.spec, self._events))
-        # A process starts per task submitted while none is idle: empty tasks start them all now, while the run
-        # sets up, instead of one by one later (and no process is started after this).
-        with _main_script_not_rerun():
-            for _ in range(self.workers):
-                self._pool.submit(int)
+        while len(self._pool) < self.workers:
+            ours, theirs = context.Pipe()
+            process = context.Process(target=_work, args=(self.spec, theirs), daemon=True, name="rag-ingest-worker")
+            with _main_script_not_rerun():
+                process.start()
+            theirs.close()  # the worker's end is the worker's alone: its death ends the pipe
+            worker = _Worker(process, ours)
+            self._pool.append(worker)
+            threading.Thread(target=_listen, args=(worker, self._inbox), daemon=True).start()
 
-    def _discard_pool(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
-
-    def _drain(self, progress: PlanningProgress | None) -> None:
-        """Hand the queued worker events to ``progress`` (None: hold them for the next listener)."""
-        while self._events is not None:
+    def _pump(self, progress: PlanningProgress | None, timeout_s: float) -> None:
+        """Handle the workers' messages (waiting up to ``timeout_s`` for the first); progress events go to
+        ``progress`` (None: held for the next listener)."""
+        try:
+            message: tuple[_Worker, tuple[Any, ...]] | None = self._inbox.get(timeout=timeout_s) if timeout_s > 0 \
+                else self._inbox.get_nowait()
+        except queue.Empty:
+            message = None
+        while message is not None:
+            self._handle(*message)
             try:
-                event = self._events.get_nowait()
+                message = self._inbox.get_nowait()
             except queue.Empty:
-                break
-            if event[0] == "ready":
-                self._ready = True
-            else:
-                self._held.append(event)
+                message = None
         if progress is not None:
             held, self._held = self._held, []
             for name, *args in held:
                 getattr(progress, name)(*args)
+
+    def _handle(self, worker: _Worker, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "ready":
+            worker.ready = True
+        elif kind == "result":
+            _kind, task, outcomes = message
+            self._results[task] = outcomes
+            worker.tasks.remove(task)
+        elif kind == "died":
+            for task in worker.tasks:
+                self._results[task] = None
+            worker.tasks.clear()
+            worker.process.join(CLOSE_GRACE_S)
+            if worker in self._pool:
+                self._pool.remove(worker)
+                if not worker.ready:  # it could not even start: starting another would fail the same way
+                    log.warning("an ingest worker process stopped before it started (exit code %s); planning "
+                                "files in the ingest process (ingest.workers: 0)", worker.process.exitcode)
+                    self.close()
+        else:
+            self._held.append(message)

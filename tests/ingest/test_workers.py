@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import multiprocessing
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +15,7 @@ import pytest
 from ingest.chunker import TokenChunker
 from ingest.pipeline import IngestPipeline
 from ingest.report import FileResult, IngestReport
+from ingest.workers import WORKER_DIED, GroupPlanner
 from rag.config import Settings
 from rag.encoder import Encoder
 from rag.store import MilvusStore
@@ -97,3 +101,55 @@ def test_workers_store_what_the_ingest_process_stores_and_relay_progress(
     again, _ = ingest(pool, encoder, data, 2)
     assert (again.added, again.updated, again.unchanged) == (0, 0, inline.added)
     assert encoder.texts_encoded == encoded
+
+
+class KillsWorkers(Recorded):
+    """Kills the worker processes when the first chunking progress of a long text arrives from one of them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.killed = 0
+
+    def chunking(self, source: str, done_chars: int, total_chars: int) -> None:
+        super().chunking(source, done_chars, total_chars)
+        if not self.killed:
+            for child in multiprocessing.active_children():
+                child.kill()
+                child.join()
+                self.killed += 1
+
+
+def test_a_worker_that_dies_fails_the_files_it_was_sent_and_the_next_run_ingests_them(
+    make_settings: Callable[..., Settings], encoder: Encoder, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a-note.txt").write_text("Remote work: three days a week.", encoding="utf-8")
+    (data / "b-long.txt").write_text("Leave policy. Employees get fifteen days. " * 30_000, encoding="utf-8")
+    for name in ("c-note.txt", "d-note.txt", "e-note.txt", "f-note.txt"):
+        (data / name).write_text(f"{name}: the office opens at nine.", encoding="utf-8")
+    settings = make_settings(tmp_path, ingest={"documents_per_batch": 2, "workers": 1})
+    progress = KillsWorkers()
+    with MilvusStore(settings.milvus) as store, IngestPipeline(settings, encoder, store) as pipeline:
+        assert pipeline.planner.wait_ready(120)
+        report = pipeline.run([data], progress=progress)
+    assert progress.killed
+    failed = {f.source: f.reason for f in report.failed}
+    assert "b-long.txt" in failed and all(reason == WORKER_DIED for reason in failed.values())
+    assert report.added + len(failed) == 6 and report.added >= 3  # a, and the groups planned here after the death
+    again, _ = ingest(make_settings(tmp_path, ingest={"documents_per_batch": 2, "workers": 0}), encoder, data, 0)
+    assert again.ok and again.added == len(failed) and again.unchanged == report.added
+
+
+def test_a_worker_that_cannot_start_leaves_planning_here_with_a_warning(
+    make_settings: Callable[..., Settings], encoder: Encoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(tmp_path, ingest={"workers": 1})
+    with MilvusStore(settings.milvus) as store, IngestPipeline(settings, encoder, store) as pipeline:
+        spec = dataclasses.replace(pipeline.planner_spec, tokenizer_json="not a tokenizer")  # its chunker fails
+        planner = GroupPlanner(spec, 1)
+        with caplog.at_level(logging.WARNING, logger="ingest.workers"):
+            assert not planner.wait_ready(120)
+        assert planner.workers == 0 and not planner.ahead  # not started again, group after group
+        assert "stopped before it started" in caplog.text
+        planner.close()
