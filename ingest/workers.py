@@ -237,17 +237,14 @@ class GroupPlanner:
     def _pump(self, progress: PlanningProgress | None, timeout_s: float) -> None:
         """Handle the workers' messages (waiting up to ``timeout_s`` for the first); progress events go to
         ``progress`` (None: held for the next listener)."""
-        try:
-            message: tuple[_Worker, tuple[Any, ...]] | None = self._inbox.get(timeout=timeout_s) if timeout_s > 0 \
-                else self._inbox.get_nowait()
-        except queue.Empty:
-            message = None
-        while message is not None:
-            self._handle(*message)
+        wait_s = timeout_s
+        while True:
             try:
-                message = self._inbox.get_nowait()
+                worker, message = self._inbox.get(timeout=wait_s) if wait_s > 0 else self._inbox.get_nowait()
             except queue.Empty:
-                message = None
+                break
+            self._handle(worker, message)
+            wait_s = 0  # then only what has already come
         if progress is not None:
             held, self._held = self._held, []
             for name, *args in held:

@@ -144,7 +144,7 @@ def test_a_worker_that_dies_fails_the_files_it_was_sent_and_the_next_run_ingests
 def test_a_worker_that_cannot_start_leaves_planning_here_with_a_warning(
     make_settings: Callable[..., Settings], encoder: Encoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = make_settings(tmp_path, ingest={"workers": 1})
+    settings = make_settings(tmp_path)  # no workers of its own: only its planner spec is used
     with MilvusStore(settings.milvus) as store, IngestPipeline(settings, encoder, store) as pipeline:
         spec = dataclasses.replace(pipeline.planner_spec, tokenizer_json="not a tokenizer")  # its chunker fails
         planner = GroupPlanner(spec, 1)
