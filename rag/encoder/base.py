@@ -93,3 +93,23 @@ def plan_batches(lengths: Sequence[int], batch_size: int, batch_tokens: int = 0)
     if current:
         batches.append(current)
     return batches
+
+
+def pad_batch(rows: Sequence[Sequence[int]], pad_value: int, side: str = "right") -> tuple[np.ndarray, np.ndarray]:
+    """``rows`` of token ids padded to the longest into an int64 array, and its attention mask (1 = token).
+
+    The same arrays as ``tokenizer.pad(..., return_tensors="pt")``, which converts the nested Python lists
+    element by element (transformers' ``flatten``): under cProfile a quarter of a small model's encoding time.
+    ``side`` is the tokenizer's ``padding_side``.
+    """
+    lengths = np.fromiter((len(row) for row in rows), np.int64, len(rows))
+    width = int(lengths.max(initial=0))
+    ids = np.full((len(rows), width), pad_value, np.int64)
+    for r, row in enumerate(rows):
+        if side == "left":
+            ids[r, width - len(row) :] = row
+        else:
+            ids[r, : len(row)] = row
+    positions = np.arange(width)
+    mask = positions >= width - lengths[:, None] if side == "left" else positions < lengths[:, None]
+    return ids, mask.astype(np.int64)

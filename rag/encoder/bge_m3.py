@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 from collections.abc import Sequence
@@ -13,12 +14,12 @@ import torch
 from transformers.utils import logging as transformers_logging
 
 from rag.config import EmbeddingSettings
-from rag.encoder.base import BatchCallback, EncodedBatch, Encoder, SparseVector, plan_batches
+from rag.encoder.base import BatchCallback, EncodedBatch, Encoder, SparseVector, pad_batch, plan_batches
 from rag.encoder.model_source import resolve_model_dir
 from rag.encoder.runtime import device_for, pick_device, quantize_int8
 from rag.errors import ModelNotAvailableError
 
-__all__ = ["BGEM3Encoder", "model_fingerprint", "pick_device"]
+__all__ = ["BGEM3Encoder", "lexical_weights", "model_fingerprint", "pick_device"]
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # FlagEmbedding's own bars would tear the Rich progress display
 
@@ -29,6 +30,26 @@ def model_fingerprint(model_dir: Path) -> str:
     for name in ("config.json", "sparse_linear.pt"):
         digest.update((model_dir / name).read_bytes())
     return digest.hexdigest()[:16]
+
+
+def lexical_weights(weights: np.ndarray, input_ids: np.ndarray, unused_ids: np.ndarray) -> list[SparseVector]:
+    """Per row of a batch, the max weight per token id, ``unused_ids`` (special tokens, padding) and zero
+    weights dropped: FlagEmbedding's ``BGEM3FlagModel._process_token_weights``, on the whole batch at once.
+
+    ``weights`` and ``input_ids`` are (texts, padded length) arrays; a dict's keys come in token-id order.
+    """
+    keep = (weights > 0) & ~np.isin(input_ids, unused_ids)
+    rows, columns = np.nonzero(keep)  # row-major: the rows come in order
+    width = int(input_ids.max(initial=0)) + 1
+    keys = rows * width + input_ids[rows, columns]
+    order = np.argsort(keys, kind="stable")
+    keys, kept = keys[order], weights[rows, columns][order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else keys
+    best = np.maximum.reduceat(kept, starts) if keys.size else kept
+    row_of, token_of = np.divmod(keys[starts], width)
+    bounds = np.searchsorted(row_of, np.arange(len(weights) + 1)).tolist()
+    tokens, values = token_of.tolist(), best.tolist()
+    return [dict(zip(tokens[a:b], values[a:b], strict=True)) for a, b in itertools.pairwise(bounds)]
 
 
 class BGEM3Encoder(Encoder):
@@ -77,19 +98,11 @@ class BGEM3Encoder(Encoder):
         if self.quantize == "int8":
             quantize_int8(self.module.model)  # the transformer; the small sparse/ColBERT heads stay fp32
         self.dim = int(self.module.model.config.hidden_size)
-        self._unused_ids = {
+        self._unused_ids = np.array(sorted({
             self.tokenizer.convert_tokens_to_ids(self.tokenizer.special_tokens_map[name])
             for name in ("cls_token", "eos_token", "pad_token", "unk_token")
             if name in self.tokenizer.special_tokens_map
-        }
-
-    def _sparse(self, weights: np.ndarray, input_ids: list[int]) -> SparseVector:
-        """Max weight per token id, special tokens and zero weights dropped (as FlagEmbedding does)."""
-        out: SparseVector = {}
-        for weight, token_id in zip(weights.tolist(), input_ids, strict=False):
-            if token_id not in self._unused_ids and weight > 0 and weight > out.get(token_id, 0.0):
-                out[token_id] = weight
-        return out
+        }), np.int64)
 
     @torch.inference_mode()
     def encode(
@@ -104,15 +117,14 @@ class BGEM3Encoder(Encoder):
         sparse: list[SparseVector] = [{} for _ in range(n)]
         colbert_vecs: list[np.ndarray] = [np.zeros((0, self.dim), np.float32) for _ in range(n)]
         for idx in plan_batches([len(x) for x in ids], self.batch_size, self.batch_tokens):
-            batch = self.tokenizer.pad(
-                {"input_ids": [ids[i] for i in idx], "attention_mask": [[1] * len(ids[i]) for i in idx]},
-                padding=True, return_tensors="pt",
-            ).to(self.device)
+            batch_ids, mask = pad_batch([ids[i] for i in idx], self.tokenizer.pad_token_id)
+            batch = {"input_ids": torch.from_numpy(batch_ids).to(self.device),
+                     "attention_mask": torch.from_numpy(mask).to(self.device)}
             out = self.module(batch, return_dense=True, return_sparse=True, return_colbert_vecs=colbert)
             dense[idx] = out["dense_vecs"].float().cpu().numpy()
             weights = out["sparse_vecs"].squeeze(-1).float().cpu().numpy()
-            for row, i in enumerate(idx):
-                sparse[i] = self._sparse(weights[row], ids[i])
+            for i, weights_of_text in zip(idx, lexical_weights(weights, batch_ids, self._unused_ids), strict=True):
+                sparse[i] = weights_of_text
             if colbert:
                 vecs = out["colbert_vecs"].float().cpu().numpy()
                 for row, i in enumerate(idx):

@@ -10,6 +10,7 @@ import pytest
 
 from rag.config import EmbeddingSettings
 from rag.encoder import BGEM3Encoder, Encoder, load_encoder
+from rag.encoder.bge_m3 import lexical_weights
 from rag.errors import ModelNotAvailableError
 
 TEXTS = [
@@ -38,6 +39,26 @@ def test_matches_flagembedding_reference(encoder: Encoder) -> None:
     for mine, theirs in zip(ours.colbert, ref["colbert_vecs"], strict=True):
         assert mine.shape == theirs.shape
         np.testing.assert_allclose(mine, theirs, atol=1e-5)
+
+
+def test_lexical_weights_of_a_batch_keep_each_tokens_largest_positive_weight() -> None:
+    """The rule of FlagEmbedding's ``_process_token_weights`` (a loop over one row), on random batches with
+    repeated tokens, zero and negative weights, special tokens and padding."""
+    rng = np.random.default_rng(7)
+    unused = np.array([0, 1, 2, 3])
+    for rows, width in [(1, 1), (5, 40), (32, 200)]:
+        ids = rng.integers(0, 30, (rows, width))
+        ids[:, rng.integers(1, width + 1):] = 1  # padding
+        weights = rng.choice([-0.5, 0.0, 0.25, 0.5], (rows, width)) * rng.random((rows, width)).astype(np.float32)
+        expected = []
+        for row_weights, row_ids in zip(weights.tolist(), ids.tolist(), strict=True):
+            best: dict[int, float] = {}
+            for w, token in zip(row_weights, row_ids, strict=True):
+                if token not in unused and w > 0 and w > best.get(token, 0):
+                    best[token] = w
+            expected.append(best)
+        assert lexical_weights(weights, ids, unused) == expected
+    assert lexical_weights(np.zeros((2, 3), np.float32), np.ones((2, 3), np.int64), unused) == [{}, {}]
 
 
 def test_counts_encoded_texts_and_reports_batches(encoder: Encoder) -> None:

@@ -11,7 +11,7 @@ import torch
 
 from rag.config import EmbeddingSettings
 from rag.encoder import Encoder, SentenceTransformerEncoder, load_encoder
-from rag.encoder.base import plan_batches
+from rag.encoder.base import pad_batch, plan_batches
 from rag.encoder.sentence_transformer import resolve_st_model_dir, st_fingerprint
 from rag.errors import ModelNotAvailableError, RagError
 from rag.testing.sentences import training_sentences
@@ -107,6 +107,25 @@ def test_plan_batches_covers_every_text_once_within_the_budget() -> None:
             assert len(b) <= size if budget == 0 else (padded <= budget or len(b) == 1)
     assert [len(b) for b in plan_batches(lengths, 4, 0)] == [4, 4, 1]
     assert plan_batches(lengths, 4, 100) == [[6], [1], [8], [3, 4], [2, 5, 0, 7]]
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_pad_batch_equals_the_tokenizers_own_padding(minilm: Encoder, side: str) -> None:
+    tokenizer = minilm.tokenizer
+    features = tokenizer(TEXTS, truncation=True, max_length=64)
+    for rows in ([0, 1, 2, 3, 4, 5], [4], [2, 4, 1]):
+        keys = ("input_ids", "token_type_ids", "attention_mask")
+        default, tokenizer.padding_side = tokenizer.padding_side, side
+        try:
+            theirs = tokenizer.pad({k: [features[k][i] for i in rows] for k in keys}, return_tensors="np")
+        finally:
+            tokenizer.padding_side = default
+        ids, mask = pad_batch([features["input_ids"][i] for i in rows], tokenizer.pad_token_id, side)
+        types, _ = pad_batch([features["token_type_ids"][i] for i in rows], tokenizer.pad_token_type_id, side)
+        assert ids.dtype == mask.dtype == np.int64
+        np.testing.assert_array_equal(ids, theirs["input_ids"])
+        np.testing.assert_array_equal(mask, theirs["attention_mask"])
+        np.testing.assert_array_equal(types, theirs["token_type_ids"])
 
 
 def _top(sparse: dict[int, float], k: int = 10) -> set[int]:
