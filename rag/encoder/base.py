@@ -113,3 +113,16 @@ def pad_batch(rows: Sequence[Sequence[int]], pad_value: int, side: str = "right"
     positions = np.arange(width)
     mask = positions >= width - lengths[:, None] if side == "left" else positions < lengths[:, None]
     return ids, mask.astype(np.int64)
+
+
+def padded_inputs(
+    tokenizer: Any, input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]] | None = None
+) -> dict[str, np.ndarray]:
+    """A batch's model inputs (``input_ids``, ``attention_mask``, and ``token_type_ids`` when given) as int64
+    arrays, padded with ``pad_batch`` on the tokenizer's side with its pad ids."""
+    side = tokenizer.padding_side
+    ids, mask = pad_batch(input_ids, tokenizer.pad_token_id, side)
+    inputs = {"input_ids": ids, "attention_mask": mask}
+    if token_type_ids is not None:
+        inputs["token_type_ids"] = pad_batch(token_type_ids, tokenizer.pad_token_type_id, side)[0]
+    return inputs

@@ -14,7 +14,7 @@ import torch
 from transformers.utils import logging as transformers_logging
 
 from rag.config import EmbeddingSettings
-from rag.encoder.base import BatchCallback, EncodedBatch, Encoder, SparseVector, pad_batch, plan_batches
+from rag.encoder.base import BatchCallback, EncodedBatch, Encoder, SparseVector, padded_inputs, plan_batches
 from rag.encoder.model_source import resolve_model_dir
 from rag.encoder.runtime import device_for, pick_device, quantize_int8
 from rag.errors import ModelNotAvailableError
@@ -117,13 +117,13 @@ class BGEM3Encoder(Encoder):
         sparse: list[SparseVector] = [{} for _ in range(n)]
         colbert_vecs: list[np.ndarray] = [np.zeros((0, self.dim), np.float32) for _ in range(n)]
         for idx in plan_batches([len(x) for x in ids], self.batch_size, self.batch_tokens):
-            batch_ids, mask = pad_batch([ids[i] for i in idx], self.tokenizer.pad_token_id)
-            batch = {"input_ids": torch.from_numpy(batch_ids).to(self.device),
-                     "attention_mask": torch.from_numpy(mask).to(self.device)}
+            arrays = padded_inputs(self.tokenizer, [ids[i] for i in idx])
+            batch = {key: torch.from_numpy(value).to(self.device) for key, value in arrays.items()}
             out = self.module(batch, return_dense=True, return_sparse=True, return_colbert_vecs=colbert)
             dense[idx] = out["dense_vecs"].float().cpu().numpy()
             weights = out["sparse_vecs"].squeeze(-1).float().cpu().numpy()
-            for i, weights_of_text in zip(idx, lexical_weights(weights, batch_ids, self._unused_ids), strict=True):
+            by_text = lexical_weights(weights, arrays["input_ids"], self._unused_ids)
+            for i, weights_of_text in zip(idx, by_text, strict=True):
                 sparse[i] = weights_of_text
             if colbert:
                 vecs = out["colbert_vecs"].float().cpu().numpy()

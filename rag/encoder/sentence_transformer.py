@@ -15,7 +15,7 @@ import torch
 from transformers.utils import logging as transformers_logging
 
 from rag.config import EmbeddingSettings
-from rag.encoder.base import BatchCallback, EncodedBatch, Encoder, SparseVector, pad_batch, plan_batches
+from rag.encoder.base import BatchCallback, EncodedBatch, Encoder, SparseVector, padded_inputs, plan_batches
 from rag.encoder.runtime import device_for, quantize_int8
 from rag.errors import ConfigError, ModelNotAvailableError
 
@@ -186,14 +186,10 @@ class SentenceTransformerEncoder(Encoder):
             return EncodedBatch(np.zeros((0, self.dim), np.float32), [], None, [])
         features = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
         ids: list[list[int]] = features["input_ids"]
-        side = self.tokenizer.padding_side
         dense = np.zeros((n, self.dim), np.float32)
         for idx in plan_batches([len(x) for x in ids], self.batch_size, self.batch_tokens):
-            batch_ids, mask = pad_batch([ids[i] for i in idx], self.tokenizer.pad_token_id, side)
-            arrays = {"input_ids": batch_ids, "attention_mask": mask}
-            if "token_type_ids" in features:
-                types = [features["token_type_ids"][i] for i in idx]
-                arrays["token_type_ids"] = pad_batch(types, self.tokenizer.pad_token_type_id, side)[0]
+            types = [features["token_type_ids"][i] for i in idx] if "token_type_ids" in features else None
+            arrays = padded_inputs(self.tokenizer, [ids[i] for i in idx], types)
             batch = {key: torch.from_numpy(value).to(self.device) for key, value in arrays.items()}
             out = self.model(batch)["sentence_embedding"].float()
             dense[idx] = torch.nn.functional.normalize(out, dim=-1).cpu().numpy()

@@ -10,7 +10,7 @@ import torch
 from transformers.utils import logging as transformers_logging
 
 from rag.config import RerankerSettings
-from rag.encoder.base import BatchCallback, plan_batches
+from rag.encoder.base import BatchCallback, padded_inputs, plan_batches
 from rag.encoder.model_source import RERANKER, resolve_model_dir
 from rag.encoder.runtime import device_for, quantize_int8
 from rag.errors import ModelNotAvailableError
@@ -77,15 +77,15 @@ class FlagCrossEncoder(Reranker):
     def score(
         self, query: str, passages: Sequence[str], *, on_batch: BatchCallback | None = None
     ) -> list[RerankScore]:
-        from FlagEmbedding.utils.tokenizer_compat import pad_with_compat
-
         if not passages:
             return []
         pairs = self._pairs(query, passages)
         logits = [0.0] * len(pairs)
         for idx in plan_batches([len(p["input_ids"]) for p in pairs], self.batch_size, self.batch_tokens):
-            batch = pad_with_compat(self.tokenizer, [pairs[i] for i in idx], padding=True, return_tensors="pt")
-            out = self.module(**batch.to(self.device), return_dict=True).logits.view(-1).float().cpu().tolist()
+            types = [pairs[i]["token_type_ids"] for i in idx] if "token_type_ids" in pairs[0] else None
+            arrays = padded_inputs(self.tokenizer, [pairs[i]["input_ids"] for i in idx], types)
+            batch = {key: torch.from_numpy(value).to(self.device) for key, value in arrays.items()}
+            out = self.module(**batch, return_dict=True).logits.view(-1).float().cpu().tolist()
             for i, value in zip(idx, out, strict=True):
                 logits[i] = value
             self.pairs_scored += len(idx)

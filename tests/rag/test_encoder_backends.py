@@ -11,7 +11,7 @@ import torch
 
 from rag.config import EmbeddingSettings
 from rag.encoder import Encoder, SentenceTransformerEncoder, load_encoder
-from rag.encoder.base import pad_batch, plan_batches
+from rag.encoder.base import pad_batch, padded_inputs, plan_batches
 from rag.encoder.sentence_transformer import resolve_st_model_dir, st_fingerprint
 from rag.errors import ModelNotAvailableError, RagError
 from rag.testing.sentences import training_sentences
@@ -110,22 +110,23 @@ def test_plan_batches_covers_every_text_once_within_the_budget() -> None:
 
 
 @pytest.mark.parametrize("side", ["right", "left"])
-def test_pad_batch_equals_the_tokenizers_own_padding(minilm: Encoder, side: str) -> None:
+def test_padded_inputs_equal_the_tokenizers_own_padding(minilm: Encoder, side: str) -> None:
     tokenizer = minilm.tokenizer
     features = tokenizer(TEXTS, truncation=True, max_length=64)
+    keys = ("input_ids", "token_type_ids", "attention_mask")
     for rows in ([0, 1, 2, 3, 4, 5], [4], [2, 4, 1]):
-        keys = ("input_ids", "token_type_ids", "attention_mask")
         default, tokenizer.padding_side = tokenizer.padding_side, side
         try:
             theirs = tokenizer.pad({k: [features[k][i] for i in rows] for k in keys}, return_tensors="np")
+            ours = padded_inputs(tokenizer, [features["input_ids"][i] for i in rows],
+                                 [features["token_type_ids"][i] for i in rows])
         finally:
             tokenizer.padding_side = default
-        ids, mask = pad_batch([features["input_ids"][i] for i in rows], tokenizer.pad_token_id, side)
-        types, _ = pad_batch([features["token_type_ids"][i] for i in rows], tokenizer.pad_token_type_id, side)
-        assert ids.dtype == mask.dtype == np.int64
-        np.testing.assert_array_equal(ids, theirs["input_ids"])
-        np.testing.assert_array_equal(mask, theirs["attention_mask"])
-        np.testing.assert_array_equal(types, theirs["token_type_ids"])
+        assert sorted(ours) == sorted(keys)
+        for key in keys:
+            assert ours[key].dtype == np.int64
+            np.testing.assert_array_equal(ours[key], theirs[key])
+    assert pad_batch([[5, 6], []], 0, "left")[0].tolist() == [[5, 6], [0, 0]]
 
 
 def _top(sparse: dict[int, float], k: int = 10) -> set[int]:
