@@ -13,7 +13,7 @@ folders, seeded, instead of reading FOLDER.
 Variants take turns in one run (``--rounds`` times), each on a fresh embedded milvus-lite, the encoding
 cache off: Milvus writes inline after each group's encoding, or in the background while the next group is
 read, chunked and encoded (``--writes`` keeps one), for each number of files per group given with ``--groups``
-(``ingest.documents_per_batch``; default: the configured one, 32 on a CPU and 256 on a GPU) and each number of
+(``ingest.documents_per_batch``; ``auto``, the default: unset, about 10 s of encoding per group) and each number of
 worker processes parsing and chunking ahead given with ``--workers`` (``ingest.workers``; their start-up counts
 unless ``--warm-workers``). For each: the first ingest by stage (seconds and share of the total; "outside the
 encoder" is the total minus the encoder's time; background writes and workers overlap the other stages, and the
@@ -116,6 +116,37 @@ def install_clock(clock: StageClock) -> None:
     clock.wrap(IngestPipeline, "_write_file" if landed else "_write_group", "writes")
 
 
+def group_size(text: str) -> int | None:
+    """A ``--groups`` value: a number of files, or ``auto`` (None: ingest.documents_per_batch unset)."""
+    return None if text == "auto" else int(text)
+
+
+def record_group_sizes() -> list[int]:
+    """The list that the pipeline's group sizes are appended to, as it takes them (ingest.grouping)."""
+    taken: list[int] = []
+    try:
+        from ingest.grouping import GroupSizer
+    except ImportError:  # a pipeline from before groups were sized by time
+        return taken
+    original = GroupSizer.take
+
+    def take(self: Any, files: Any) -> int:
+        count = original(self, files)
+        taken.append(count)
+        return count
+
+    GroupSizer.take = take  # type: ignore[method-assign]
+    return taken
+
+
+def describe_groups(sizes: list[int]) -> str:
+    """``32`` when every group had 32 files, else ``3 groups: 32, 992, 976`` (at most 6 shown)."""
+    if len(set(sizes[:-1])) <= 1 and sizes[-1] <= sizes[0]:
+        return str(sizes[0])
+    shown = ", ".join(map(str, sizes[:6])) + (", ..." if len(sizes) > 6 else "")
+    return f"{len(sizes)} groups: {shown}"
+
+
 def outside(report: Any) -> float:
     """The share of an ingest's time spent outside the encoder."""
     return 1 - report.encode_seconds / report.total_seconds
@@ -130,8 +161,9 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=1, help="ingest N copies of the folder (more data)")
     parser.add_argument("--rounds", type=int, default=1, help="times each variant runs (they take turns)")
     parser.add_argument("--chunk-tokens", type=int, default=512)
-    parser.add_argument("--groups", type=int, nargs="+", metavar="N",
-                        help="ingest.documents_per_batch values to compare (default: the configured one)")
+    parser.add_argument("--groups", type=group_size, nargs="+", metavar="N",
+                        help="ingest.documents_per_batch values to compare: files per group, or auto (unset: sized "
+                             "by encoding time; the default)")
     parser.add_argument("--writes", choices=["both", "inline", "background"], default="both")
     parser.add_argument("--workers", type=int, nargs="+", metavar="N",
                         help="ingest.workers values to compare (processes reading and chunking ahead; default: "
@@ -148,8 +180,8 @@ def main() -> None:
     groups = args.groups or [None]
     workers = args.workers or [None]
     variants: dict[str, tuple[bool | None, int | None, int | None]] = {
-        label + (f", {group}/group" if len(groups) > 1 else "") + (f", {n} workers" if len(workers) > 1 else ""):
-        (background, group, n)
+        label + (f", {group or 'auto'}/group" if len(groups) > 1 else "")
+        + (f", {n} workers" if len(workers) > 1 else ""): (background, group, n)
         for n in workers for group in groups for label, background in writes.items()
     }
 
@@ -180,6 +212,7 @@ def main() -> None:
         load_seconds = time.perf_counter() - started
         clock = StageClock()
         install_clock(clock)
+        taken = record_group_sizes()
         label = args.model or ("bge-m3 architecture, random weights" if args.full_size else "tiny test model")
         source = f"{args.generate} generated zh/en documents" if args.generate else f"{args.folder} x {args.copies}"
         print(f"model: {label} on {args.device} (loaded in {load_seconds:.1f}s); {os.cpu_count()} cores; "
@@ -204,7 +237,9 @@ def main() -> None:
                             waited = time.perf_counter()
                             pipeline.planner.wait_ready(120)
                             print(f"  workers started in {time.perf_counter() - waited:.1f}s (not counted)")
+                        taken.clear()
                         first = pipeline.run([data])
+                        first_groups = list(taken)
                         stages = dict(clock.seconds)
                         encoded_before = encoder.texts_encoded
                         second = pipeline.run([data])
@@ -216,7 +251,7 @@ def main() -> None:
                         texts = [row["text"] for doc_id in base.documents() for row in base.chunks(doc_id)]
                 results[variant].append({"first": first, "second": second, "stages": stages, "reencoded": reencoded,
                                          "background": bool(background)})
-                size = run_settings.ingest.documents_per_batch or getattr(pipeline, "default_group_size", "?")
+                size = describe_groups(first_groups) if first_groups else run_settings.ingest.documents_per_batch
                 print(f"round {round_ + 1}, {variant} ({size} files per group): first ingest "
                       f"{first.total_seconds:.1f}s, re-ingest {second.total_seconds:.2f}s", flush=True)
 

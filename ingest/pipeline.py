@@ -12,9 +12,9 @@ in this run or stored before); then it is the file's absolute path. A stored doc
 the same real file (``root`` + ``source``) is seen again, so knowledge bases written before this rule
 keep working unchanged: nothing is migrated, re-encoded or duplicated.
 
-Files go through in groups (``ingest.documents_per_batch``): each group's files are planned (read, parsed,
-chunked: ingest.planner; in worker processes a group ahead with ``ingest.workers``, ingest.workers), its chunks
-encoded in one call, then written (ingest.writes) and reported.
+Files go through in groups (about 10 s of encoding each, ingest.grouping; or ``ingest.documents_per_batch``
+files): each group's files are planned (read, parsed, chunked: ingest.planner; in worker processes a group ahead
+with ``ingest.workers``, ingest.workers), its chunks encoded in one call, then written (ingest.writes) and reported.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any
 from ingest.bookkeeping import FILE_FIELDS
 from ingest.chunker import CHUNKER_VERSION
 from ingest.discovery import FileFinder, FoundFile
+from ingest.grouping import CPU_FIRST_GROUP, GPU_FIRST_GROUP, GroupSizer
 from ingest.planner import PlannedFile, PlannerSpec, sha256
 from ingest.readers import OcrOptions, ReaderOptions
 from ingest.readers.ocr import describe_ocr
@@ -46,11 +47,6 @@ LOOKUP_FILES = 1024  # files whose stored documents are read in one batched look
 # Not past SCAN_MAX_CHUNKS stored chunks, whose metadata would all be held in memory at once.
 SCAN_CHUNKS_PER_FILE = 8
 SCAN_MAX_CHUNKS = 200_000
-# Files per group by default (ingest.documents_per_batch). A group is encoded in one call (texts sorted by length,
-# batched by tokens), then written and reported. On a GPU 256 took 0.72x the time of 32 (benchmarks/ingest_speed.py,
-# bge-m3's architecture, H200); on a CPU a group of bge-m3 is minutes already, and crash-safe progress matters more.
-CPU_GROUP_FILES = 32
-GPU_GROUP_FILES = 256
 
 
 def chunk_id(doc_id: str, content_hash: str, pipeline: str, index: int) -> str:
@@ -66,6 +62,7 @@ class RunState:
     collection: KnowledgeBase | None
     dry_run: bool
     writes: WriteQueue
+    sizer: GroupSizer
     seen: set[str] = field(default_factory=set)
     claimed: dict[str, str] = field(default_factory=dict)
 
@@ -103,10 +100,12 @@ class IngestPipeline:
         )
         self.planner = GroupPlanner(self.planner_spec, ing.workers)  # its worker processes start now, if any
 
-    @property
-    def default_group_size(self) -> int:
-        """Files per group when ``ingest.documents_per_batch`` is unset: a GPU encodes longer batches faster."""
-        return GPU_GROUP_FILES if str(self.encoder.device).startswith("cuda") else CPU_GROUP_FILES
+    def group_sizer(self) -> GroupSizer:
+        """Files per group: ``ingest.documents_per_batch``, or about GROUP_SECONDS of encoding (ingest.grouping)."""
+        fixed = self.settings.ingest.documents_per_batch
+        if fixed:
+            return GroupSizer(fixed, fixed=True)
+        return GroupSizer(GPU_FIRST_GROUP if str(self.encoder.device).startswith("cuda") else CPU_FIRST_GROUP)
 
     def close(self) -> None:
         """Stop the worker processes (``ingest.workers``), if any; the pipeline can still run, reading in process."""
@@ -149,11 +148,11 @@ class IngestPipeline:
         if not dry_run or self.store.exists(name):
             collection = self.store.open(name, self.model, create=not dry_run)
         unreadable = [str(f.path) for f in discovery.failed if f.path is not None]
-        batch = ing.documents_per_batch or self.default_group_size
-        window = batch * max(1, LOOKUP_FILES // batch)
+        sizer = self.group_sizer()
+        window = sizer.first * max(1, LOOKUP_FILES // sizer.first) if sizer.fixed else LOOKUP_FILES
         planner = self.planner
         with WriteQueue(background=self.background_writes and not dry_run) as writes:
-            state = RunState(report, progress, collection, dry_run, writes)
+            state = RunState(report, progress, collection, dry_run, writes, sizer)
             # Into an empty knowledge base nothing is looked up: only sources this run claims get rows, and
             # those are read again (see _identify).
             stored_chunks = collection.count() if collection is not None else 0
@@ -169,8 +168,10 @@ class IngestPipeline:
                     stored = {s: everything[s] for s in wanted if s in everything}
                 else:
                     stored = self._lookup(known, wanted)
-                for start in range(0, len(files), batch):
-                    group = files[start : start + batch]
+                start = 0
+                while start < len(files):
+                    group = files[start : start + sizer.take(files[start:])]
+                    start += len(group)
                     if any(s in state.claimed for f in group for s in (f.source, f.full_source)):
                         # _identify reads these sources again: what earlier groups write must land first
                         if pending is not None:
@@ -207,6 +208,7 @@ class IngestPipeline:
         report, progress, collection, seen = state.report, state.progress, state.collection, state.seen
         unreadable: list[str] = []
         planned: list[PlannedFile] = []
+        planned_bytes = 0
         for (found, source, stored), outcome in self.planner.outcomes(plan, progress):
             if outcome.kind == "unreadable":
                 unreadable.append(str(found.absolute))
@@ -225,6 +227,7 @@ class IngestPipeline:
                 seen.update(d.doc_id for d, _ in changed.to_refresh)
                 seen.update(d.doc_id for d in stored if d.doc_id not in changed.stale_doc_ids)
                 planned.append(changed)
+                planned_bytes += found.size if changed.to_write else 0
 
         documents = [d for plan in planned for d in plan.to_write]
         texts = [t for d in documents for t in d.texts]
@@ -232,7 +235,9 @@ class IngestPipeline:
         if texts and not state.dry_run:
             encode_started = time.perf_counter()
             encoded = self.encoder.encode(texts, on_batch=progress.encoded)
-            report.encode_seconds += time.perf_counter() - encode_started
+            encode_seconds = time.perf_counter() - encode_started
+            report.encode_seconds += encode_seconds
+            state.sizer.record(planned_bytes, encode_seconds)
             report.texts_encoded += len(texts)
             report.tokens_encoded += sum(encoded.token_counts)
             offset = 0

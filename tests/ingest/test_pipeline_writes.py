@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import ingest.pipeline as pipeline_module
+from ingest import grouping
 from ingest.pipeline import IngestPipeline
 from rag.config import Settings
 from rag.encoder import Encoder
@@ -107,14 +108,28 @@ def test_same_relative_path_across_groups_and_look_up_windows(
     assert pruned.pruned == 2 and pruned.unchanged == 4
 
 
-def test_files_are_grouped_by_32_with_the_encoder_on_a_cpu(
-    make_settings: Callable[..., Settings], encoder: Encoder, tmp_path: Path, write_calls: Counter[str]
+def test_groups_start_at_32_files_on_a_cpu_then_take_about_ten_seconds_of_encoding(
+    make_settings: Callable[..., Settings], encoder: Encoder, tmp_path: Path, write_calls: Counter[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """ingest.documents_per_batch unset: 32 files per group on a CPU (256 on a GPU: longer batches keep it busy)."""
-    for i in range(40):
+    """ingest.documents_per_batch unset: a first group of 32 files (256 on a GPU), then as many files as the encoder
+    gets through in GROUP_SECONDS at the rate it showed so far, at most twice the group before: for the tiny model
+    64 files, then the last 4."""
+    for i in range(100):
         (tmp_path / "data").mkdir(exist_ok=True)
         (tmp_path / "data" / f"note-{i:02d}.txt").write_text(f"Note {i}: the office opens at {i % 12 + 1}.", "utf-8")
-    settings = make_settings(tmp_path)
+    encoded: list[int] = []  # texts per encode call: one chunk per file, so files per group
+    encode = encoder.encode
+    monkeypatch.setattr(encoder, "encode", lambda texts, **kw: encoded.append(len(texts)) or encode(texts, **kw))
+    settings = make_settings(tmp_path / "fast")
     assert settings.ingest.documents_per_batch is None and encoder.device == "cpu"
     report = ingest(settings, encoder, [tmp_path / "data"], background=False)
-    assert report.added == 40 and write_calls["upsert"] == 2  # 32 files, then 8
+    assert report.added == 100 and encoded == [32, 64, 4] and write_calls["upsert"] == 3
+
+    write_calls.clear()  # an encoder that took GROUP_SECONDS for the first group: one file per group after it
+    monkeypatch.setattr(grouping, "GROUP_SECONDS", 1e-9)
+    encoded.clear()
+    report = ingest(make_settings(tmp_path / "slow"), encoder, [tmp_path / "data"], background=False)
+    assert report.added == 100 and encoded == [32] + [1] * 68 and write_calls["upsert"] == 1 + 68
+
+
