@@ -262,7 +262,8 @@ def main() -> None:
         best = {v: min(runs, key=lambda r: r["first"].total_seconds) for v, runs in results.items()}
         for variant, run in best.items():  # the fastest re-ingest of the rounds beside the fastest first ingest
             run["fastest second"] = min(r["second"].total_seconds for r in results[variant])
-        print(f"\n{'stage (first ingest)':<24}" + "".join(f"{v:>32}" for v in variants))
+        width = max(32, *(len(v) + 2 for v in variants))
+        print(f"\n{'stage (first ingest)':<24}" + "".join(f"{v:>{width}}" for v in variants))
         for stage in [*STAGES, "other"]:
             cells = []
             for run in best.values():
@@ -273,7 +274,7 @@ def main() -> None:
                     seconds = total - run["first"].encode_seconds - named - (
                         0.0 if run["background"] else run["stages"].get("writes", 0.0))
                 cells.append(f"{seconds:9.2f}s {100 * seconds / total:5.1f}%")
-            print(f"{stage:<24}" + "".join(f"{c:>32}" for c in cells))
+            print(f"{stage:<24}" + "".join(f"{c:>{width}}" for c in cells))
         for name, pick in [
             ("total", lambda r: f"{r['first'].total_seconds:9.2f}s"),
             ("outside the encoder", lambda r: f"{100 * outside(r['first']):5.1f}%"),
@@ -283,7 +284,7 @@ def main() -> None:
             ("first / re-ingest", lambda r: f"{r['first'].total_seconds / r['fastest second']:.0f}x"),
             ("texts re-encoded", lambda r: str(r["reencoded"])),
         ]:
-            print(f"{name:<24}" + "".join(f"{pick(run):>32}" for run in best.values()))
+            print(f"{name:<24}" + "".join(f"{pick(run):>{width}}" for run in best.values()))
         base = next(iter(variants))
         for variant in list(variants)[1:]:
             ratios = [b["first"].total_seconds / i["first"].total_seconds

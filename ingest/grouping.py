@@ -2,12 +2,12 @@
 
 A group is encoded in one call (texts sorted by length, batched by tokens), then written and reported, so it is
 also the unit of crash-safe progress. A fast encoder (a GPU, a small model) wants long groups: fewer, fuller
-batches (``python benchmarks/ingest_speed.py --generate 2000 --groups 32 128 1024``, tiny model, 2 cores: 1,024
-files per group took 0.67x the time of 32). bge-m3 on a CPU encodes a few hundred tokens a second, so there a
-group of a few dozen small files is already many seconds, and one of large files minutes. Sizing groups by time
-serves both: the first group takes a fixed number of files, the next ones as many bytes of files as the encoder
-got through in ``GROUP_SECONDS``, at the rate measured so far (encoder seconds per byte of the files it encoded),
-and at most twice as many files as the group before.
+batches (``python benchmarks/ingest_speed.py --generate 2000 --groups auto 32 1024``, tiny model, 2 cores: groups
+of 32 files took 1.28-1.33x the time of groups sized here, 1,024 files 1.075x). bge-m3 on a CPU encodes a few
+hundred tokens a second, so there a group of a few dozen small files is already many seconds, and one of large
+files minutes. Sizing groups by time serves both: the first group takes a fixed number of files, the next ones as
+many bytes of files as the encoder got through in ``GROUP_SECONDS``, at the rate measured so far (encoder seconds
+per byte of the files it encoded), and at most twice as many files as the group before.
 ``ingest.documents_per_batch`` fixes the number of files instead.
 """
 
