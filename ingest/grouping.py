@@ -7,7 +7,8 @@ of 32 files took 1.28-1.33x the time of groups sized here, 1,024 files 1.075x). 
 hundred tokens a second, so there a group of a few dozen small files is already many seconds, and one of large
 files minutes. Sizing groups by time serves both: the first group takes a fixed number of files, the next ones as
 many bytes of files as the encoder got through in ``GROUP_SECONDS``, at the rate measured so far (encoder seconds
-per byte of the files it encoded), and at most twice as many files as the group before.
+per byte of the files it encoded, the share answered by the encoding cache left out), and at most twice as many
+files as the group before.
 ``ingest.documents_per_batch`` fixes the number of files instead.
 """
 

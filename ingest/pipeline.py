@@ -233,11 +233,14 @@ class IngestPipeline:
         texts = [t for d in documents for t in d.texts]
         progress.chunks_planned(len(texts))
         if texts and not state.dry_run:
-            encode_started = time.perf_counter()
+            encode_started, passed_before = time.perf_counter(), self.encoder.texts_encoded
             encoded = self.encoder.encode(texts, on_batch=progress.encoded)
             encode_seconds = time.perf_counter() - encode_started
             report.encode_seconds += encode_seconds
-            state.sizer.record(planned_bytes, encode_seconds)
+            # The rate that sizes later groups is the model's: texts answered by the encoding cache cost almost
+            # nothing, and counting them would make the next groups far too long for what the model then has to do.
+            through_model = (self.encoder.texts_encoded - passed_before) / len(texts)
+            state.sizer.record(round(planned_bytes * through_model), encode_seconds)
             report.texts_encoded += len(texts)
             report.tokens_encoded += sum(encoded.token_counts)
             offset = 0

@@ -15,7 +15,7 @@ import ingest.pipeline as pipeline_module
 from ingest import grouping
 from ingest.pipeline import IngestPipeline
 from rag.config import Settings
-from rag.encoder import Encoder
+from rag.encoder import CachedEncoder, Encoder, EncodingCache
 from rag.store import KnowledgeBase, MilvusStore
 from tests.conftest import EXAMPLES
 
@@ -131,5 +131,25 @@ def test_groups_start_at_32_files_on_a_cpu_then_take_about_ten_seconds_of_encodi
     encoded.clear()
     report = ingest(make_settings(tmp_path / "slow"), encoder, [tmp_path / "data"], background=False)
     assert report.added == 100 and encoded == [32] + [1] * 68 and write_calls["upsert"] == 1 + 68
+
+
+def test_texts_answered_by_the_encoding_cache_do_not_lengthen_the_groups(
+    make_settings: Callable[..., Settings], encoder: Encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rate that sizes groups is the model's: a folder already in the encoding cache (a second knowledge base
+    of it) shows no rate at all, so its groups keep the first size instead of growing past what the model could do
+    once files the cache does not have come."""
+    for i in range(100):
+        (tmp_path / "data").mkdir(exist_ok=True)
+        (tmp_path / "data" / f"note-{i:02d}.txt").write_text(f"Note {i}: the office opens at {i % 12 + 1}.", "utf-8")
+    cached = CachedEncoder(encoder, EncodingCache(tmp_path / "cache.sqlite"))
+    encoded: list[int] = []
+    encode = cached.encode
+    monkeypatch.setattr(cached, "encode", lambda texts, **kw: encoded.append(len(texts)) or encode(texts, **kw))
+    assert ingest(make_settings(tmp_path / "first"), cached, [tmp_path / "data"]).added == 100
+    assert encoded == [32, 64, 4] and cached.misses == 100
+    encoded.clear()
+    assert ingest(make_settings(tmp_path / "second"), cached, [tmp_path / "data"]).added == 100
+    assert encoded == [32, 32, 32, 4] and cached.misses == 100 and cached.hits == 100
 
 
