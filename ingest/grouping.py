@@ -1,14 +1,15 @@
-"""How many files the next group takes: about ``GROUP_SECONDS`` of encoding, learnt from the groups before it.
+"""Files per group: as many as the first group, more while they fit in ``GROUP_SECONDS`` of encoding.
 
 A group is encoded in one call (texts sorted by length, batched by tokens), then written and reported, so it is
 also the unit of crash-safe progress. A fast encoder (a GPU, a small model) wants long groups: fewer, fuller
 batches (``python benchmarks/ingest_speed.py --generate 2000 --groups auto 32 1024``, tiny model, 2 cores: groups
 of 32 files took 1.28-1.33x the time of groups sized here, 1,024 files 1.075x). bge-m3 on a CPU encodes a few
-hundred tokens a second, so there a group of a few dozen small files is already many seconds, and one of large
-files minutes. Sizing groups by time serves both: the first group takes a fixed number of files, the next ones as
-many bytes of files as the encoder got through in ``GROUP_SECONDS``, at the rate measured so far (encoder seconds
-per byte of the files it encoded, the share answered by the encoding cache left out), and at most twice as many
-files as the group before.
+hundred tokens a second, so there a group of a few dozen small files is already many seconds; smaller groups
+would cost it too (fewer texts to sort by length, more padding: ``--generate 64 --full-size --groups 32 8
+--rounds 2``, bge-m3's architecture on 2 cores, took 1.40x the time in groups of 8 files). So the first group
+takes a fixed number of files, and a later one takes more while they fit: as many bytes of files as the encoder got
+through in ``GROUP_SECONDS`` at the rate measured so far (encoder seconds per byte of the files it encoded, the
+share answered by the encoding cache left out), at most twice as many files as the group before.
 ``ingest.documents_per_batch`` fixes the number of files instead.
 """
 
@@ -28,12 +29,12 @@ class GroupSizer:
     """Takes the next group from the front of a list of files; ``record`` tells it what a group's encoding cost.
 
     With ``fixed`` every group has ``first`` files (``ingest.documents_per_batch``). Otherwise, until some file
-    has been encoded, groups have ``first`` files; after that they hold files up to ``seconds`` of encoding at
-    the measured rate (at least one file, at most ``max_files``), growing at most twofold from one group to the
-    next, so that worker processes (``ingest.workers``) planning the next group while this one is encoded are
-    never left with a group much larger than the one that hides their work. Files found unchanged cost no
-    encoding, but they are counted as if they would, so a folder that changes halfway through never gets an
-    hour-long group.
+    has been encoded, groups have ``first`` files; after that they hold more files while those fit in ``seconds``
+    of encoding at the measured rate: never fewer than ``first`` (a slower encoder keeps the groups it had), at
+    most ``max_files``, growing at most twofold from one group to the next, so that worker processes
+    (``ingest.workers``) planning the next group while this one is encoded are never left with a group much
+    larger than the one that hides their work. Files found unchanged cost no encoding, but they are counted as
+    if they would, so a folder that changes halfway through does not get an hour-long group.
     """
 
     def __init__(
@@ -69,7 +70,7 @@ class GroupSizer:
             return min(self.first, len(files))
         count, total = 0, 0
         for found in files[: min(self.max_files, 2 * self.last)]:
-            if count and total + found.size > budget:
+            if count >= self.first and total + found.size > budget:
                 break
             count += 1
             total += found.size

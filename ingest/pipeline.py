@@ -12,9 +12,10 @@ in this run or stored before); then it is the file's absolute path. A stored doc
 the same real file (``root`` + ``source``) is seen again, so knowledge bases written before this rule
 keep working unchanged: nothing is migrated, re-encoded or duplicated.
 
-Files go through in groups (about 10 s of encoding each, ingest.grouping; or ``ingest.documents_per_batch``
-files): each group's files are planned (read, parsed, chunked: ingest.planner; in worker processes a group ahead
-with ``ingest.workers``, ingest.workers), its chunks encoded in one call, then written (ingest.writes) and reported.
+Files go through in groups (at least 32 files, 256 on a GPU, more while they fit in about 10 s of encoding:
+ingest.grouping; or ``ingest.documents_per_batch`` files): each group's files are planned (read, parsed,
+chunked: ingest.planner; in worker processes a group ahead with ``ingest.workers``, ingest.workers), its chunks
+encoded in one call, then written (ingest.writes) and reported.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class IngestPipeline:
         self.planner = GroupPlanner(self.planner_spec, ing.workers)  # its worker processes start now, if any
 
     def group_sizer(self) -> GroupSizer:
-        """Files per group: ``ingest.documents_per_batch``, or about GROUP_SECONDS of encoding (ingest.grouping)."""
+        """Files per group: ``ingest.documents_per_batch``, or sized by encoding time (ingest.grouping)."""
         fixed = self.settings.ingest.documents_per_batch
         if fixed:
             return GroupSizer(fixed, fixed=True)

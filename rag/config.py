@@ -76,7 +76,7 @@ class IngestSettings(BaseModel):
     max_file_mb: float = Field(50.0, gt=0)
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=lambda: [".*", "**/.*", "**/__pycache__/**"])
-    # Files per group (encoded together, then written crash-safely); None: about 10 s of encoding (ingest.grouping).
+    # Files per group (encoded together, then written crash-safely); None: sized by encoding time (ingest.grouping).
     documents_per_batch: int | None = Field(None, ge=1)
     # Processes that parse and chunk the next group's changed files while this one is encoded (0: in this process).
     workers: int = Field(0, ge=0)
