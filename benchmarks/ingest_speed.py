@@ -13,7 +13,7 @@ folders, seeded, instead of reading FOLDER.
 Variants take turns in one run (``--rounds`` times), each on a fresh embedded milvus-lite, the encoding
 cache off: Milvus writes inline after each group's encoding, or in the background while the next group is
 read, chunked and encoded (``--writes`` keeps one), for each number of files per group given with ``--groups``
-(``ingest.documents_per_batch``; ``auto``, the default: unset, about 10 s of encoding per group) and each number of
+(``ingest.documents_per_batch``; ``auto``, the default: unset, groups sized by encoding time) and each number of
 worker processes parsing and chunking ahead given with ``--workers`` (``ingest.workers``; their start-up counts
 unless ``--warm-workers``). For each: the first ingest by stage (seconds and share of the total; "outside the
 encoder" is the total minus the encoder's time; background writes and workers overlap the other stages, and the

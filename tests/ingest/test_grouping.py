@@ -1,4 +1,4 @@
-"""Group sizes: a first group of fixed size, then about GROUP_SECONDS of encoding at the measured rate."""
+"""Group sizes: a first group of fixed size, then more files while they fit in GROUP_SECONDS at the measured rate."""
 
 from __future__ import annotations
 

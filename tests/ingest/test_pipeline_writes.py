@@ -151,5 +151,3 @@ def test_texts_answered_by_the_encoding_cache_do_not_lengthen_the_groups(
     encoded.clear()
     assert ingest(make_settings(tmp_path / "second"), cached, [tmp_path / "data"]).added == 100
     assert encoded == [32, 32, 32, 4] and cached.misses == 100 and cached.hits == 100
-
-
