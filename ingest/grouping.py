@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from ingest.discovery import FoundFile
 
 GROUP_SECONDS = 10.0  # encoding per group the sizes aim at
-MAX_GROUP_FILES = 1024  # and never more files than this (one batched look-up of stored documents)
 CPU_FIRST_GROUP = 32  # files in the first group, before any rate is known, with the encoder on a CPU
 GPU_FIRST_GROUP = 256  # and on a GPU
 
@@ -38,7 +37,7 @@ class GroupSizer:
     """
 
     def __init__(
-        self, first: int, *, fixed: bool = False, seconds: float | None = None, max_files: int = MAX_GROUP_FILES
+        self, first: int, *, max_files: int, fixed: bool = False, seconds: float | None = None
     ) -> None:
         self.first = first
         self.fixed = fixed
@@ -75,5 +74,5 @@ class GroupSizer:
             count += 1
             total += found.size
         # A group cut short by the end of ``files`` (the end of a look-up window) does not hold the next one back.
-        self.last = max(count, 1) if count < len(files) else max(count, self.last)
+        self.last = count if count < len(files) else max(count, self.last)
         return count

@@ -105,8 +105,9 @@ class IngestPipeline:
         """Files per group: ``ingest.documents_per_batch``, or sized by encoding time (ingest.grouping)."""
         fixed = self.settings.ingest.documents_per_batch
         if fixed:
-            return GroupSizer(fixed, fixed=True)
-        return GroupSizer(GPU_FIRST_GROUP if str(self.encoder.device).startswith("cuda") else CPU_FIRST_GROUP)
+            return GroupSizer(fixed, max_files=fixed, fixed=True)
+        first = GPU_FIRST_GROUP if str(self.encoder.device).startswith("cuda") else CPU_FIRST_GROUP
+        return GroupSizer(first, max_files=LOOKUP_FILES)  # a group never spans two look-up windows anyway
 
     def close(self) -> None:
         """Stop the worker processes (``ingest.workers``), if any; the pipeline can still run, reading in process."""

@@ -41,11 +41,13 @@ def lexical_weights(weights: np.ndarray, input_ids: np.ndarray, unused_ids: np.n
     keep = (weights > 0) & ~np.isin(input_ids, unused_ids)
     rows, columns = np.nonzero(keep)  # row-major: the rows come in order
     width = int(input_ids.max(initial=0)) + 1
+    if rows.size == 0:
+        return [{} for _ in range(len(weights))]
     keys = rows * width + input_ids[rows, columns]
     order = np.argsort(keys, kind="stable")
     keys, kept = keys[order], weights[rows, columns][order]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else keys
-    best = np.maximum.reduceat(kept, starts) if keys.size else kept
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    best = np.maximum.reduceat(kept, starts)
     row_of, token_of = np.divmod(keys[starts], width)
     bounds = np.searchsorted(row_of, np.arange(len(weights) + 1)).tolist()
     tokens, values = token_of.tolist(), best.tolist()

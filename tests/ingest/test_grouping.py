@@ -13,7 +13,7 @@ def files(*sizes: int) -> list[FoundFile]:
 
 
 def test_the_first_groups_have_the_first_size_until_something_was_encoded() -> None:
-    sizer = GroupSizer(3, seconds=10)
+    sizer = GroupSizer(3, seconds=10, max_files=100)
     assert sizer.take(files(*[100] * 10)) == 3
     sizer.record(0, 0.0)  # a group of unchanged files: no rate yet
     assert sizer.take(files(*[100] * 10)) == 3
@@ -38,9 +38,9 @@ def test_groups_grow_at_most_twofold_up_to_max_files_and_never_shrink_below_the_
     fast.record(1_000, 0.0)  # no time at all: the budget is unbounded
     assert [fast.take(files(*[1] * 20)) for _ in range(3)] == [6, 8, 8]
     assert fast.take(files(1)) == 1 and fast.take(files(*[1] * 20)) == 8  # the end of the list: not held back
-    slow = GroupSizer(3, seconds=10)
+    slow = GroupSizer(3, seconds=10, max_files=100)
     slow.record(10, 10.0)  # 1 byte a second: 10 bytes per group, less than one file
     assert [slow.take(files(*[100] * 20)) for _ in range(2)] == [3, 3]
-    fixed = GroupSizer(3, fixed=True)
+    fixed = GroupSizer(3, max_files=3, fixed=True)
     fixed.record(1_000, 0.0)
     assert fixed.byte_budget is None and fixed.take(files(*[1] * 20)) == 3
