@@ -10,17 +10,18 @@ bge-m3's real architecture with random weights (speed only, no quality claim). -
 Markdown and text documents of Chinese, English and mixed paragraphs (some longer than a chunk), in 20
 folders, seeded, instead of reading FOLDER.
 
-Variants take turns in one run (``--rounds`` times), each on a fresh embedded milvus-lite, the encoding
-cache off: Milvus writes inline after each group's encoding, or in the background while the next group is
-read, chunked and encoded (``--writes`` keeps one), for each number of files per group given with ``--groups``
+Variants take turns in one run (``--rounds`` times), each on a fresh embedded milvus-lite, the encoding cache off:
+Milvus writes inline after each group's encoding, or in the background while the next group is read, chunked and
+encoded (``--writes`` keeps one), for each number of files per group given with ``--groups``
 (``ingest.documents_per_batch``; ``auto``, the default: unset, groups sized by encoding time) and each number of
 worker processes parsing and chunking ahead given with ``--workers`` (``ingest.workers``; their start-up counts
-unless ``--warm-workers``). For each: the first ingest by stage (seconds and share of the total; "outside the
-encoder" is the total minus the encoder's time; background writes and workers overlap the other stages, and the
-workers' reading and chunking is not in the table), then a second run of the unchanged folder (it must encode
-nothing) and how many times faster it was (the fastest first ingest and the fastest re-ingest of the rounds).
-Last, the encoder alone on the same chunks: the floor an ingest can reach. ``--device cuda`` runs the encoder on
-a GPU (fp16), with ``--warmup`` (an untimed ingest first) and larger batches (``--batch-size``,
+unless ``--warm-workers``), with the file hash cache on (the default: ingest.file_hashes, a fresh one per variant
+and round) or off (``--file-hash-cache on off``). For each: the first ingest by stage (seconds and share of the
+total; "outside the encoder" is the total minus the encoder's time; background writes and workers overlap the other
+stages, and the workers' reading and chunking is not in the table), then a second run of the unchanged folder (it
+must encode nothing) and how many times faster it was (the fastest first ingest and the fastest re-ingest of the
+rounds). Last, the encoder alone on the same chunks: the floor an ingest can reach. ``--device cuda`` runs the
+encoder on a GPU (fp16), with ``--warmup`` (an untimed ingest first) and larger batches (``--batch-size``,
 ``--batch-tokens``).
 """
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import inspect
 import os
 import random
@@ -60,6 +62,7 @@ WRITES = {"inline writes": False, "background writes": True}
 if "background_writes" not in inspect.signature(IngestPipeline).parameters:
     WRITES = {"landed pipeline": None}
 STAGES = ["discovery", "open", "look-ups", "reading", "chunking", "encoder", "writes", "flush"]
+HASH_CACHE = "data_dir" in inspect.signature(IngestPipeline).parameters  # the pipeline before it had none
 
 
 def generate_corpus(folder: Path, documents: int, seed: int = 0) -> None:
@@ -80,6 +83,28 @@ def generate_corpus(folder: Path, documents: int, seed: int = 0) -> None:
         suffix = ".md" if i % 2 else ".txt"
         head = f"# Document {i}\n\n" if suffix == ".md" else ""
         (sub / f"doc-{i:04d}{suffix}").write_text(head + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
+
+
+def generate_pdfs(folder: Path, count: int, megabytes: float, seed: int = 0) -> None:
+    """``count`` PDFs of about ``megabytes`` each: a page with a few lines of text and an image of random pixels
+    (incompressible), large files with little text, as illustrated or scanned reports with a text layer are."""
+    import numpy as np
+    from PIL import Image
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    rng = np.random.default_rng(seed)
+    side = max(8, int((megabytes * 1024 * 1024 / 3) ** 0.5))
+    sentences = [s for s in training_sentences() if s.isascii()]  # reportlab's standard fonts have no Chinese
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        pdf = canvas.Canvas(str(folder / f"report-{i:04d}.pdf"), invariant=1)
+        for line, sentence in enumerate(sentences[i % len(sentences) :][:3]):
+            pdf.drawString(72, 760 - 14 * line, sentence)
+        pixels = Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8))
+        pdf.drawImage(ImageReader(pixels), 72, 200, width=400, height=400)
+        pdf.showPage()
+        pdf.save()
 
 
 class StageClock:
@@ -156,6 +181,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", nargs="?", type=Path, default=EXAMPLES)
     parser.add_argument("--generate", type=int, metavar="N", help="ingest N generated zh/en documents instead")
+    parser.add_argument("--pdfs", type=int, default=0, metavar="N",
+                        help="with --generate: N more documents, PDFs of --pdf-mb each, mostly an image")
+    parser.add_argument("--pdf-mb", type=float, default=5.0)
     parser.add_argument("--model", help="a bge-m3 model directory (default: a tiny model built here)")
     parser.add_argument("--full-size", action="store_true", help="bge-m3's architecture with random weights")
     parser.add_argument("--copies", type=int, default=1, help="ingest N copies of the folder (more data)")
@@ -168,6 +196,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", metavar="N",
                         help="ingest.workers values to compare (processes reading and chunking ahead; default: "
                              "the configured one)")
+    parser.add_argument("--file-hash-cache", choices=["on", "off"], nargs="+", default=["on"],
+                        help="ingest.file_hash_cache values to compare (default: on, as configured)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the encoder runs")
     parser.add_argument("--warmup", action="store_true", help="one untimed ingest first (CUDA start-up, caches)")
     parser.add_argument("--warm-workers", action="store_true",
@@ -179,10 +209,12 @@ def main() -> None:
     writes = {k: v for k, v in WRITES.items() if args.writes == "both" or v is None or k.startswith(args.writes)}
     groups = args.groups or [None]
     workers = args.workers or [None]
-    variants: dict[str, tuple[bool | None, int | None, int | None]] = {
+    caches = args.file_hash_cache if HASH_CACHE else ["off"]
+    variants: dict[str, tuple[bool | None, int | None, int | None, bool]] = {
         label + (f", {group or 'auto'}/group" if len(groups) > 1 else "")
-        + (f", {n} workers" if len(workers) > 1 else ""): (background, group, n)
-        for n in workers for group in groups for label, background in writes.items()
+        + (f", {n} workers" if len(workers) > 1 else "")
+        + (f", hash cache {cache}" if len(caches) > 1 else ""): (background, group, n, cache == "on")
+        for cache in caches for n in workers for group in groups for label, background in writes.items()
     }
 
     work = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
@@ -191,6 +223,7 @@ def main() -> None:
         data = work / "data"
         if args.generate:
             generate_corpus(data, args.generate)
+            generate_pdfs(data / "pdfs", args.pdfs, args.pdf_mb)
         else:
             for i in range(args.copies):
                 shutil.copytree(args.folder, data / f"copy-{i}")
@@ -198,11 +231,12 @@ def main() -> None:
 
         batching = {k: v for k, v in {"batch_size": args.batch_size, "batch_tokens": args.batch_tokens}.items() if v}
 
-        def settings_for(db: Path, group: int | None = None, n: int | None = None) -> Any:
-            ingest = {**({"documents_per_batch": group} if group else {}), **({"workers": n} if n is not None else {})}
+        def settings_for(db: Path, group: int | None = None, n: int | None = None, cache: bool = True) -> Any:
+            ingest = {**({"documents_per_batch": group} if group else {}), **({"workers": n} if n is not None else {}),
+                      **({} if cache or not HASH_CACHE else {"file_hash_cache": False})}
             return load_settings(
                 embedding={"model": model, "device": args.device, **batching}, milvus={"uri": str(db)},
-                kb={"name": "bench"},
+                kb={"name": "bench"}, app={"data_dir": str(db.with_suffix(".app"))},
                 chunking={"chunk_tokens": args.chunk_tokens, "overlap_tokens": min(64, args.chunk_tokens // 8)},
                 **({"ingest": ingest} if ingest else {}),
             )
@@ -215,6 +249,8 @@ def main() -> None:
         taken = record_group_sizes()
         label = args.model or ("bge-m3 architecture, random weights" if args.full_size else "tiny test model")
         source = f"{args.generate} generated zh/en documents" if args.generate else f"{args.folder} x {args.copies}"
+        if args.generate and args.pdfs:
+            source += f" and {args.pdfs} PDFs of {args.pdf_mb:g} MB"
         print(f"model: {label} on {args.device} (loaded in {load_seconds:.1f}s); {os.cpu_count()} cores; "
               f"folder: {source}")
 
@@ -226,11 +262,13 @@ def main() -> None:
                 warm = IngestPipeline(warm_settings, encoder, store).run([data])
             print(f"warm-up ingest (not counted): {warm.total_seconds:.1f}s", flush=True)
         for round_ in range(args.rounds):
-            for number, (variant, (background, group, n)) in enumerate(variants.items()):  # they take turns
-                run_settings = settings_for(work / f"milvus-{round_}-{number}.db", group, n)
+            for number, (variant, (background, group, n, cache)) in enumerate(variants.items()):  # they take turns
+                run_settings = settings_for(work / f"milvus-{round_}-{number}.db", group, n, cache)
                 clock.seconds.clear()
                 with MilvusStore(run_settings.milvus) as store:
-                    options = {} if background is None else {"background_writes": background}
+                    options: dict[str, Any] = {} if background is None else {"background_writes": background}
+                    if HASH_CACHE:
+                        options["data_dir"] = run_settings.app.data_dir
                     pipeline = IngestPipeline(run_settings, encoder, store, **options)
                     try:
                         if args.warm_workers and n:
@@ -238,10 +276,12 @@ def main() -> None:
                             pipeline.planner.wait_ready(120)
                             print(f"  workers started in {time.perf_counter() - waited:.1f}s (not counted)")
                         taken.clear()
+                        gc.collect()  # not left to strike during the next variant's run
                         first = pipeline.run([data])
                         first_groups = list(taken)
                         stages = dict(clock.seconds)
                         encoded_before = encoder.texts_encoded
+                        gc.collect()
                         second = pipeline.run([data])
                         reencoded = encoder.texts_encoded - encoded_before
                     finally:
@@ -283,6 +323,7 @@ def main() -> None:
             ("re-ingest (unchanged)", lambda r: f"{r['fastest second']:.3f}s"),
             ("first / re-ingest", lambda r: f"{r['first'].total_seconds / r['fastest second']:.0f}x"),
             ("texts re-encoded", lambda r: str(r["reencoded"])),
+            ("files not read again", lambda r: str(getattr(r["second"], "recognised_files", 0))),
         ]:
             print(f"{name:<24}" + "".join(f"{pick(run):>{width}}" for run in best.values()))
         base = next(iter(variants))
@@ -290,6 +331,10 @@ def main() -> None:
             ratios = [b["first"].total_seconds / i["first"].total_seconds
                       for b, i in zip(results[variant], results[base], strict=True)]
             print(f"\n{variant} / {base}, first ingest total: {statistics.median(ratios):.3f} (median of "
+                  f"{len(ratios)} round(s): {', '.join(f'{r:.3f}' for r in ratios)})")
+            ratios = [b["second"].total_seconds / i["second"].total_seconds
+                      for b, i in zip(results[variant], results[base], strict=True)]
+            print(f"{variant} / {base}, re-ingest: {statistics.median(ratios):.3f} (median of "
                   f"{len(ratios)} round(s): {', '.join(f'{r:.3f}' for r in ratios)})")
 
         started = time.perf_counter()

@@ -57,7 +57,8 @@ def ingest_corpus(settings: Settings, encoder: Any, corpus: Path, kb: str) -> No
 
     records = {"id_field": "_id", "title_field": "title", "text_field": "text", "title_in_text": True}
     corpus_settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update=records)})
-    with (MilvusStore(settings.milvus) as store, IngestPipeline(corpus_settings, encoder, store) as pipeline,
+    with (MilvusStore(settings.milvus) as store,
+          IngestPipeline(corpus_settings, encoder, store, data_dir=settings.app.data_dir) as pipeline,
           RichProgress(err) as progress):
         report = pipeline.run([corpus], kb=kb, progress=progress)
     if report.failed:

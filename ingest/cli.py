@@ -72,7 +72,10 @@ def add(
         encoder = load_encoder(settings.embedding, data_dir=settings.app.data_dir)
     store = _open_store(settings)
     try:
-        with IngestPipeline(settings, encoder, store) as pipeline, RichProgress(console) as progress:
+        with (
+            IngestPipeline(settings, encoder, store, data_dir=settings.app.data_dir) as pipeline,
+            RichProgress(console) as progress,
+        ):
             report = pipeline.run(
                 [str(p) for p in paths], kb=kb, prune=prune, dry_run=dry_run,
                 include=include or None, exclude=exclude, progress=progress,

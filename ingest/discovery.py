@@ -5,9 +5,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 from pathspec import GitIgnoreSpec
 
@@ -28,27 +31,45 @@ def display_path(path: str) -> str:
     return path
 
 
+class FileStat(NamedTuple):
+    """What discovery saw of a file (its ``os.stat``) and when (``seen_ns``, read before the walk began): what the
+    file hash cache (ingest.file_hashes) compares to tell a file unchanged without reading it."""
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    inode: int
+    device: int
+    seen_ns: int
+
+
 @dataclass(frozen=True)
 class FoundFile:
-    """A file to ingest. ``source`` is its path relative to ``root``, with forward slashes (see display_path)."""
+    """A file to ingest. ``source`` is its path relative to ``root``, with forward slashes (see display_path).
+
+    ``stat``: None where a change time does not follow every change of a file's bytes (Windows: creation time).
+    ``known_hash``: the sha256 of its bytes when the file hash cache recognised it, else None (read and hash it).
+    """
 
     path: Path
     root: Path
     source: str
     size: int
     mtime: float
+    stat: FileStat | None = None
+    known_hash: str | None = None
 
     @property
     def root_text(self) -> str:
         """The folder as recorded in the chunks' metadata (``root``)."""
         return display_path(str(self.root))
 
-    @property
+    @cached_property
     def absolute(self) -> Path:
         """The file's absolute path (a file given by name sits in its resolved parent, ``root``)."""
         return self.path if self.path.is_absolute() else self.root / self.path.name
 
-    @property
+    @cached_property
     def full_source(self) -> str:
         """The file's absolute path: its document id when another file already has the relative one."""
         return display_path(self.absolute.as_posix())
@@ -127,9 +148,11 @@ class FileFinder:
         self.exclude = gitignore_spec(exclude, "exclude")
         self.max_bytes = int(max_file_mb * 1024 * 1024)
         self.max_file_mb = max_file_mb
+        self._seen_ns = 0
 
     def find(self, paths: Sequence[str | Path]) -> Discovery:
         found = Discovery()
+        self._seen_ns = time.time_ns()  # before any stat: a file changed during the walk has a later change time
         for raw in paths:
             path = _expand_user(Path(raw))
             if not os.path.lexists(path):
@@ -204,4 +227,7 @@ class FileFinder:
                 source, f"file is {size_mb:.1f} MB, over the {self.max_file_mb:g} MB limit (ingest.max_file_mb)"
             ))
             return
-        found.files.append(FoundFile(path, root, source, st.st_size, st.st_mtime))
+        seen = None if os.name == "nt" else FileStat(
+            st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, self._seen_ns
+        )
+        found.files.append(FoundFile(path, root, source, st.st_size, st.st_mtime, seen))

@@ -4,7 +4,8 @@ Crash safety comes from the write order. A document's chunk ids derive from its 
 chunk index; every chunk records the document's content hash and chunk count. New chunks are upserted
 first and the previous version's chunks deleted after, so at any instant a document is either complete
 (all chunks 0..n-1 with one hash) or visibly incomplete, and the next run redoes exactly the incomplete
-ones. Unchanged files are recognised by their bytes' hash before they are parsed or encoded.
+ones. Unchanged files are recognised by their bytes' hash before they are parsed or encoded, a hash the file hash
+cache (ingest.file_hashes) knows without reading the file when its stat is as recorded.
 
 Document ids: a file's id is its path relative to the folder given (``source``), as it always was, unless
 that id already belongs to another real file (same relative path under another folder that still exists,
@@ -30,6 +31,7 @@ from typing import Any
 from ingest.bookkeeping import FILE_FIELDS
 from ingest.chunker import CHUNKER_VERSION
 from ingest.discovery import FileFinder, FoundFile
+from ingest.file_hashes import FileHashCache, cache_path
 from ingest.grouping import CPU_FIRST_GROUP, GPU_FIRST_GROUP, GroupSizer
 from ingest.planner import PlannedFile, PlannerSpec, sha256
 from ingest.readers import OcrOptions, ReaderOptions
@@ -72,8 +74,11 @@ class IngestPipeline:
     """Runs ingest for one settings object with a loaded encoder and an open Milvus store."""
 
     def __init__(
-        self, settings: Settings, encoder: Encoder, store: MilvusStore, *, background_writes: bool = False
+        self, settings: Settings, encoder: Encoder, store: MilvusStore, *, background_writes: bool = False,
+        data_dir: str | Path | None = None,
     ) -> None:
+        """``data_dir`` (pass ``settings.app.data_dir``): where the file hash cache lives (ingest.file_hashes), used
+        with ``ingest.file_hash_cache``; without it every file is read and hashed."""
         self.settings = settings
         # Write each group to Milvus while the next one is read, chunked and encoded (see ingest.writes). Off by
         # default: with embedded milvus-lite it was not measured faster (benchmarks/ingest_speed.py).
@@ -99,6 +104,9 @@ class IngestPipeline:
             encoder.tokenizer.backend_tokenizer.to_str(), settings.chunking.chunk_tokens,
             settings.chunking.overlap_tokens, self.reader_options, self.ocr_options, self.pipeline_id,
         )
+        self.file_hashes = (
+            FileHashCache(cache_path(data_dir)) if data_dir is not None and ing.file_hash_cache else None
+        )
         self.planner = GroupPlanner(self.planner_spec, ing.workers)  # its worker processes start now, if any
 
     def group_sizer(self) -> GroupSizer:
@@ -110,8 +118,11 @@ class IngestPipeline:
         return GroupSizer(first, max_files=LOOKUP_FILES)  # a group never spans two look-up windows anyway
 
     def close(self) -> None:
-        """Stop the worker processes (``ingest.workers``), if any; the pipeline can still run, reading in process."""
+        """Stop the worker processes (``ingest.workers``), if any, and close the file hash cache; the pipeline can
+        still run, reading in process and hashing every file."""
         self.planner.close()
+        if self.file_hashes is not None:
+            self.file_hashes.close()
 
     def __enter__(self) -> IngestPipeline:
         return self
@@ -165,6 +176,8 @@ class IngestPipeline:
             pending: GroupPlan | None = None  # planned in the workers while the group before it is encoded
             for window_start in range(0, len(discovery.files), window):
                 files = discovery.files[window_start : window_start + window]
+                if self.file_hashes is not None:
+                    files = self.file_hashes.recognise(files)
                 wanted = [s for f in files for s in (f.source, f.full_source)]
                 if everything is not None:
                     stored = {s: everything[s] for s in wanted if s in everything}
@@ -211,13 +224,18 @@ class IngestPipeline:
         unreadable: list[str] = []
         planned: list[PlannedFile] = []
         planned_bytes = 0
+        hashed: list[tuple[FoundFile, str]] = []
         for (found, source, stored), outcome in self.planner.outcomes(plan, progress):
+            if outcome.file_hash and outcome.file_hash != found.known_hash:
+                hashed.append((found, outcome.file_hash))
             if outcome.kind == "unreadable":
                 unreadable.append(str(found.absolute))
                 self._fail(report, progress, FileResult(source, "failed", reason=outcome.reason))
             elif outcome.kind == "failed":
                 self._fail(report, progress, FileResult(source, "failed", reason=outcome.reason))
             elif outcome.kind == "unchanged":
+                if found.known_hash is not None:
+                    report.recognised_files += 1
                 seen.update(d.doc_id for d in stored)
                 result = FileResult(source, "unchanged", len(stored), sum(d.chunks for d in stored))
                 report.count("unchanged", len(stored))
@@ -230,6 +248,8 @@ class IngestPipeline:
                 seen.update(d.doc_id for d in stored if d.doc_id not in changed.stale_doc_ids)
                 planned.append(changed)
                 planned_bytes += found.size if changed.to_write else 0
+        if self.file_hashes is not None:
+            self.file_hashes.record(hashed)
 
         documents = [d for plan in planned for d in plan.to_write]
         texts = [t for d in documents for t in d.texts]

@@ -72,6 +72,7 @@ class FileOutcome:
     kind: Literal["unreadable", "unchanged", "failed", "planned"]
     reason: str = ""
     plan: PlannedFile | None = None
+    file_hash: str = ""  # the sha256 of the file's bytes, when they were read (or known: FoundFile.known_hash)
 
 
 @dataclass(frozen=True)
@@ -88,13 +89,17 @@ class PlannerSpec:
 
 def check_file(found: FoundFile, stored: list[StoredDocument], pipeline_id: str) -> tuple[FileOutcome | None, str]:
     """The quick part of planning: the hash of the file's bytes, and its outcome if it cannot be read or is
-    unchanged (else None: it must be parsed and chunked)."""
+    unchanged (else None: it must be parsed and chunked). A file the file hash cache recognised (``known_hash``)
+    and found unchanged is not read."""
+    if found.known_hash is not None and file_unchanged(stored, found.known_hash, pipeline_id):
+        return FileOutcome("unchanged", file_hash=found.known_hash), found.known_hash
     try:
         data = found.path.read_bytes()
     except OSError as exc:
         return FileOutcome("unreadable", exc.strerror or str(exc)), ""
     file_hash = sha256(data)
-    return (FileOutcome("unchanged") if file_unchanged(stored, file_hash, pipeline_id) else None), file_hash
+    unchanged = file_unchanged(stored, file_hash, pipeline_id)
+    return (FileOutcome("unchanged", file_hash=file_hash) if unchanged else None), file_hash
 
 
 class FilePlanner:
@@ -116,11 +121,13 @@ class FilePlanner:
     ) -> FileOutcome:
         """Parse and chunk a file that :func:`check_file` found changed (or new)."""
         try:
-            return FileOutcome("planned", plan=self._plan_file(found, source, file_hash, stored, progress))
+            plan = self._plan_file(found, source, file_hash, stored, progress)
+            return FileOutcome("planned", plan=plan, file_hash=file_hash)
         except ReadError as exc:
-            return FileOutcome("failed", str(exc))
+            return FileOutcome("failed", str(exc), file_hash=file_hash)
         except Exception as exc:  # a reader library choking on a strange file must not end the whole run
-            return FileOutcome("failed", f"could not be read ({type(exc).__name__}: {one_line(exc)})")
+            reason = f"could not be read ({type(exc).__name__}: {one_line(exc)})"
+            return FileOutcome("failed", reason, file_hash=file_hash)
 
     def _plan_file(
         self, found: FoundFile, source: str, file_hash: str, stored: list[StoredDocument],

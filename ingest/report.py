@@ -39,6 +39,7 @@ class IngestReport:
     encode_seconds: float = 0.0
     total_seconds: float = 0.0
     ignored_files: int = 0
+    recognised_files: int = 0  # unchanged files known by their stat, without reading them (ingest.file_hashes)
 
     def count(self, outcome: Outcome, documents: int = 1) -> None:
         if outcome != "failed":

@@ -36,6 +36,8 @@ def summarize(report: IngestReport) -> IngestSummary:
         f"chunks, {report.tokens_encoded:,} tokens in {report.encode_seconds:.1f}s ({rate}); "
         f"total {report.total_seconds:.1f}s"
         + (f"; {report.ignored_files} files of unsupported types ignored" if report.ignored_files else "")
+        + (f"; {report.recognised_files} unchanged files known by their size and times, not read"
+           if report.recognised_files else "")
     )
     failed = [(result.source, result.reason or "") for result in report.failed]
     ocr = [(result.source, result.ocr) for result in report.files if result.ocr]

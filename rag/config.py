@@ -80,6 +80,8 @@ class IngestSettings(BaseModel):
     documents_per_batch: int | None = Field(None, ge=1)
     # Processes that parse and chunk the next group's changed files while this one is encoded (0: in this process).
     workers: int = Field(0, ge=0)
+    # Recognise a file unchanged by its size, times and inode as recorded with its hash (ingest.file_hashes).
+    file_hash_cache: bool = True
     text_field: str | None = None
     title_field: str | None = None
     id_field: str | None = None

@@ -29,7 +29,7 @@ EXPECTED_DOCUMENTS = {
 
 def ingest(settings: Settings, encoder: Encoder, paths: list[Path], **kwargs: Any):
     with MilvusStore(settings.milvus) as store:
-        return IngestPipeline(settings, encoder, store).run(paths, **kwargs)
+        return IngestPipeline(settings, encoder, store, data_dir=settings.app.data_dir).run(paths, **kwargs)
 
 
 def snapshot(settings: Settings) -> dict[str, dict[str, Any]]:

@@ -47,7 +47,9 @@ def ingest(settings: Settings, store: MilvusStore, kb: str, files: list) -> None
     saved = save_uploads(files, upload_dir(settings.app.data_dir, kb), settings.app.max_upload_mb)
     bar = st.progress(0.0, text=t("ingesting", files=len(files)))
     if saved.paths:
-        with IngestPipeline(settings, resources.encoder(settings), store) as pipeline:
+        with IngestPipeline(
+            settings, resources.encoder(settings), store, data_dir=settings.app.data_dir
+        ) as pipeline:
             report = pipeline.run(saved.paths, kb=kb, progress=StreamlitProgress(bar))
     else:
         report = IngestReport(kb=kb)
