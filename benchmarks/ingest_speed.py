@@ -10,19 +10,19 @@ bge-m3's real architecture with random weights (speed only, no quality claim). -
 Markdown and text documents of Chinese, English and mixed paragraphs (some longer than a chunk), in 20
 folders, seeded, instead of reading FOLDER.
 
-Variants take turns in one run (``--rounds`` times), each on a fresh embedded milvus-lite, the encoding cache off:
-Milvus writes inline after each group's encoding, or in the background while the next group is read, chunked and
-encoded (``--writes`` keeps one), for each number of files per group given with ``--groups``
-(``ingest.documents_per_batch``; ``auto``, the default: unset, groups sized by encoding time) and each number of
-worker processes parsing and chunking ahead given with ``--workers`` (``ingest.workers``; their start-up counts
-unless ``--warm-workers``), with the file hash cache on (the default: ingest.file_hashes, a fresh one per variant
-and round) or off (``--file-hash-cache on off``). For each: the first ingest by stage (seconds and share of the
-total; "outside the encoder" is the total minus the encoder's time; background writes and workers overlap the other
-stages, and the workers' reading and chunking is not in the table), then a second run of the unchanged folder (it
-must encode nothing) and how many times faster it was (the fastest first ingest and the fastest re-ingest of the
-rounds). Last, the encoder alone on the same chunks: the floor an ingest can reach. ``--device cuda`` runs the
-encoder on a GPU (fp16), with ``--warmup`` (an untimed ingest first) and larger batches (``--batch-size``,
-``--batch-tokens``).
+Variants take turns in one run (``--rounds`` times), each on a fresh embedded milvus-lite, the encoding cache off
+(``--encoding-cache on off`` compares a fresh one with none): Milvus writes inline after each group's encoding, or
+in the background while the next group is read, chunked and encoded (``--writes`` keeps one), for each number of
+files per group given with ``--groups`` (``ingest.documents_per_batch``; ``auto``, the default: unset, groups sized
+by encoding time) and each number of worker processes parsing and chunking ahead given with ``--workers``
+(``ingest.workers``; their start-up counts unless ``--warm-workers``), with the file hash cache on (the default:
+ingest.file_hashes, a fresh one per variant and round) or off (``--file-hash-cache on off``). For each: the first
+ingest by stage (seconds and share of the total; "outside the encoder" is the total minus the encoder's time;
+background writes and workers overlap the other stages, and the workers' reading and chunking is not in the table),
+then a second run of the unchanged folder (it must encode nothing) and how many times faster it was (the fastest
+first ingest and the fastest re-ingest of the rounds). Last, the encoder alone on the same chunks: the floor an
+ingest can reach. ``--device cuda`` runs the encoder on a GPU (fp16), with ``--warmup`` (an untimed ingest first)
+and larger batches (``--batch-size``, ``--batch-tokens``).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from ingest.chunker import TokenChunker
 from ingest.discovery import FileFinder
 from ingest.pipeline import IngestPipeline
 from rag.config import load_settings
-from rag.encoder import load_encoder
+from rag.encoder import CachedEncoder, EncodingCache, load_encoder
 from rag.store import KnowledgeBase, MilvusStore
 from rag.testing.sentences import training_sentences
 from rag.testing.tiny_bge_m3 import build_bge_m3_like
@@ -198,6 +198,9 @@ def main() -> None:
                              "the configured one)")
     parser.add_argument("--file-hash-cache", choices=["on", "off"], nargs="+", default=["on"],
                         help="ingest.file_hash_cache values to compare (default: on, as configured)")
+    parser.add_argument("--encoding-cache", choices=["on", "off"], nargs="+", default=["off"],
+                        help="embedding.cache values to compare (default: off; on: a fresh cache per variant and "
+                             "round, so the first ingest pays for filling it)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the encoder runs")
     parser.add_argument("--warmup", action="store_true", help="one untimed ingest first (CUDA start-up, caches)")
     parser.add_argument("--warm-workers", action="store_true",
@@ -210,11 +213,15 @@ def main() -> None:
     groups = args.groups or [None]
     workers = args.workers or [None]
     caches = args.file_hash_cache if HASH_CACHE else ["off"]
-    variants: dict[str, tuple[bool | None, int | None, int | None, bool]] = {
+    encodings = args.encoding_cache
+    variants: dict[str, tuple[bool | None, int | None, int | None, bool, bool]] = {
         label + (f", {group or 'auto'}/group" if len(groups) > 1 else "")
         + (f", {n} workers" if len(workers) > 1 else "")
-        + (f", hash cache {cache}" if len(caches) > 1 else ""): (background, group, n, cache == "on")
-        for cache in caches for n in workers for group in groups for label, background in writes.items()
+        + (f", hash cache {cache}" if len(caches) > 1 else "")
+        + (f", encoding cache {encoding}" if len(encodings) > 1 else ""):
+        (background, group, n, cache == "on", encoding == "on")
+        for encoding in encodings for cache in caches for n in workers for group in groups
+        for label, background in writes.items()
     }
 
     work = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
@@ -262,14 +269,16 @@ def main() -> None:
                 warm = IngestPipeline(warm_settings, encoder, store).run([data])
             print(f"warm-up ingest (not counted): {warm.total_seconds:.1f}s", flush=True)
         for round_ in range(args.rounds):
-            for number, (variant, (background, group, n, cache)) in enumerate(variants.items()):  # they take turns
-                run_settings = settings_for(work / f"milvus-{round_}-{number}.db", group, n, cache)
+            for number, (variant, (background, group, n, cache, encoding)) in enumerate(variants.items()):
+                run_settings = settings_for(work / f"milvus-{round_}-{number}.db", group, n, cache)  # they take turns
+                run_encoder = CachedEncoder(encoder, EncodingCache(work / f"encodings-{round_}-{number}.sqlite")) \
+                    if encoding else encoder
                 clock.seconds.clear()
                 with MilvusStore(run_settings.milvus) as store:
                     options: dict[str, Any] = {} if background is None else {"background_writes": background}
                     if HASH_CACHE:
                         options["data_dir"] = run_settings.app.data_dir
-                    pipeline = IngestPipeline(run_settings, encoder, store, **options)
+                    pipeline = IngestPipeline(run_settings, run_encoder, store, **options)
                     try:
                         if args.warm_workers and n:
                             waited = time.perf_counter()
@@ -280,10 +289,10 @@ def main() -> None:
                         first = pipeline.run([data])
                         first_groups = list(taken)
                         stages = dict(clock.seconds)
-                        encoded_before = encoder.texts_encoded
+                        encoded_before = run_encoder.texts_encoded
                         gc.collect()
                         second = pipeline.run([data])
-                        reencoded = encoder.texts_encoded - encoded_before
+                        reencoded = run_encoder.texts_encoded - encoded_before
                     finally:
                         getattr(pipeline, "close", lambda: None)()  # worker processes (ingest.workers), if any
                     if not texts:

@@ -164,7 +164,9 @@ class CachedEncoder(Encoder):
         self.hits += served
         if served and on_batch is not None:
             on_batch(served, 0)
-        todo = list(missing.items())
+        # Longest first, as the model's batches are planned: each slice is then a band of similar lengths that pads as
+        # little as one call with every text would, yet its results are stored before the next slice is encoded.
+        todo = sorted(missing.items(), key=lambda item: -len(item[1]))
         for start in range(0, len(todo), MISS_SLICE):
             part = todo[start : start + MISS_SLICE]
             out = self._run_model([t for _, t in part], colbert=False, on_batch=on_batch)

@@ -81,6 +81,26 @@ def test_only_unseen_and_distinct_texts_are_encoded(cached: CachedEncoder) -> No
     np.testing.assert_array_equal(out.dense[3], out.dense[-1])
 
 
+def test_texts_encoded_in_slices_longest_first_come_back_in_their_order(
+    cached: CachedEncoder, encoder: Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rag.encoder.cache.MISS_SLICE", 2)
+    calls: list[list[str]] = []
+    inner_encode = encoder.encode
+
+    def recorded(texts, **options):  # type: ignore[no-untyped-def]
+        calls.append(list(texts))
+        return inner_encode(texts, **options)
+
+    monkeypatch.setattr(encoder, "encode", recorded)
+    out = cached.encode(TEXTS)
+    assert [len(t) for call in calls for t in call] == sorted((len(t) for t in TEXTS), reverse=True)
+    assert [len(call) for call in calls] == [2, 2, 1]
+    monkeypatch.undo()
+    assert_same(out, encoder.encode(TEXTS))
+    assert_same(cached.encode(TEXTS), out)  # and stored under the right texts
+
+
 def test_another_model_fingerprint_misses(cached: CachedEncoder, tiny_model_dir: Path) -> None:
     cached.encode(TEXTS)
     int8 = load_encoder(EmbeddingSettings(model=str(tiny_model_dir), device="cpu", batch_size=8, max_length=512,
