@@ -164,8 +164,9 @@ class CachedEncoder(Encoder):
         self.hits += served
         if served and on_batch is not None:
             on_batch(served, 0)
-        # Longest first, as the model's batches are planned: each slice is then a band of similar lengths that pads as
-        # little as one call with every text would, yet its results are stored before the next slice is encoded.
+        # Longest first, as the model's batches are planned: each slice is then a band of similar lengths, and its
+        # results are stored before the next slice is encoded (benchmarks/ingest_speed.py --encoding-cache on off:
+        # a first ingest with a fresh cache took 1.005-1.022x the time without one; 1.055x with slices in text order).
         todo = sorted(missing.items(), key=lambda item: -len(item[1]))
         for start in range(0, len(todo), MISS_SLICE):
             part = todo[start : start + MISS_SLICE]
