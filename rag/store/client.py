@@ -201,8 +201,8 @@ class MilvusStore:
             )
         self._client.load_collection(name)
         engine = EmbeddedEngine.of(self.location, name, self.db_name) if self.embedded else None
-        return KnowledgeBase(self._client, name, recorded, ExactSearch.of(self.location, name), embedded=self.embedded,
-                             engine=engine)
+        exact = ExactSearch.of(self.location, name, embedded=self.embedded)
+        return KnowledgeBase(self._client, name, recorded, exact, embedded=self.embedded, engine=engine)
 
     def _create(self, name: str, model: ModelInfo) -> None:
         try:
@@ -230,7 +230,7 @@ class MilvusStore:
         """Delete a knowledge base and all its chunks."""
         self.open(name)
         self._client.drop_collection(name)
-        forget(self.location, name)
+        forget(self.location, name, embedded=self.embedded)
 
 
 def _short(exc: BaseException) -> str:

@@ -56,6 +56,39 @@ class ExactIndex:
         """Live chunks."""
         return len(self._position)
 
+    @classmethod
+    def of_rows(
+        cls, dim: int, ids: Sequence[str], attrs: Sequence[dict[str, Any]], dense: np.ndarray,
+        sparse_rows: Sequence[tuple[np.ndarray, np.ndarray]], norm_max: float | None = None,
+    ) -> ExactIndex:
+        """An index of live chunks given as :meth:`live` returns them (rag.store.exact_snapshot reads them back);
+        ``norm_max``: :attr:`norm_max` of the index they came from (else computed: a second at 100k x 1024-d)."""
+        index = cls(dim)
+        index.ids = list(ids)
+        index._attrs = list(attrs)
+        index._position = {chunk_id: i for i, chunk_id in enumerate(index.ids)}
+        for i, attr in enumerate(index._attrs):
+            index._by_doc.setdefault(attr["doc_id"], set()).add(i)
+        index._dense = np.asarray(dense, np.float32).reshape(len(index.ids), dim)
+        index._alive = np.ones(len(index.ids), bool)
+        index._sparse_rows = list(sparse_rows)
+        if norm_max is None:
+            norm_max = float(np.linalg.norm(index._dense, axis=1).max()) if len(index.ids) else 0.0
+        index._norm_max = norm_max
+        return index
+
+    @property
+    def norm_max(self) -> float:
+        """At least the largest norm of a dense row (it bounds float32's rounding in :meth:`dense_top`)."""
+        return self._norm_max
+
+    def live(self) -> tuple[list[str], list[dict[str, Any]], np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+        """The live chunks' ids, attributes (doc_id, source, metadata), dense matrix and sparse rows (token ids,
+        weights), in order: what :meth:`of_rows` takes."""
+        keep = np.flatnonzero(self._alive[: len(self.ids)]).tolist()
+        return ([self.ids[i] for i in keep], [self._attrs[i] for i in keep], self._dense[keep],
+                [self._sparse_rows[i] for i in keep])
+
     # -- writes ------------------------------------------------------------------------------------
 
     def add(self, rows: Iterable[Row]) -> None:

@@ -19,19 +19,26 @@ base of more than ``max_chunks`` chunks has no index (its memory is freed): Milv
 more than :data:`FOREGROUND_CHUNKS` is read in a background thread (milvus-lite reads about a thousand rows a
 second on a busy 2-core machine): Milvus' search serves the searches until the index is ready; a write meanwhile
 discards the read, and the next search starts another.
+
+An index read from Milvus is also written to disk (rag.store.exact_snapshot), tagged with the stamp and row count
+it was read at; a process that finds it still matching loads it instead of reading Milvus. Publishing a snapshot
+makes this process' next write replace the stamp again, so that a snapshot never outlives a write.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any, Protocol
 
+from rag.store import exact_snapshot
 from rag.store.exact_index import ExactIndex
 
 
@@ -66,18 +73,22 @@ def released(location: str) -> None:
         _RELEASES[location] += 1
 
 
-def forget(location: str, name: str) -> None:
-    """The collection was dropped: free its index."""
+def forget(location: str, name: str, *, embedded: bool = True) -> None:
+    """The collection was dropped: free its index and delete its snapshot."""
     with _REGISTRY_LOCK:
         _REGISTRY.pop((location, name), None)
+    if embedded:
+        with suppress(OSError):
+            exact_snapshot.snapshot_path(location, name).unlink(missing_ok=True)
 
 
 class ExactSearch:
     """One collection's index, what it was checked against, and the lock that makes writes and searches take turns."""
 
-    def __init__(self, location: str, name: str) -> None:
+    def __init__(self, location: str, name: str, *, embedded: bool = True) -> None:
         self.location = location
         self.name = name
+        self.snapshot = exact_snapshot.snapshot_path(location, name) if embedded else None
         self.lock = threading.RLock()
         self.index: ExactIndex | None = None
         self.stamp: str | None = None  # the collection's write stamp, as last read or written by this process
@@ -85,16 +96,17 @@ class ExactSearch:
         self.stamped_release = -1  # _RELEASES[location] when this process last replaced the stamp
         self.oversize: int | None = None  # chunks of the collection when found over a budget, unchanged since
         self.builds = 0  # times the index was read from Milvus (tests and benchmarks read it)
+        self.loads = 0  # times it was loaded from a snapshot instead
         self.writes = 0  # writes through this process (a background read that overlaps one is discarded)
         self.reading = False  # a background read is running
 
     @classmethod
-    def of(cls, location: str, name: str) -> ExactSearch:
+    def of(cls, location: str, name: str, *, embedded: bool = True) -> ExactSearch:
         """The shared exact search of collection ``name`` of the database at ``location``."""
         with _REGISTRY_LOCK:
             found = _REGISTRY.get((location, name))
             if found is None:
-                found = _REGISTRY[(location, name)] = cls(location, name)
+                found = _REGISTRY[(location, name)] = cls(location, name, embedded=embedded)
             return found
 
     def current(self, collection: StampedCollection, dim: int, max_chunks: int) -> ExactIndex | None:
@@ -110,11 +122,17 @@ class ExactSearch:
             if total > max_chunks:
                 self.oversize = total
                 return None
-            if total > FOREGROUND_CHUNKS:
+            loaded = self._load(dim, total)
+            if loaded is not None:
+                self.index, self.oversize = loaded, None
+                self.loads += 1
+            elif total > FOREGROUND_CHUNKS:
                 self._read_in_background(collection, dim)
                 return None
-            self.index, self.oversize = _read(collection, dim), None
-            self.builds += 1
+            else:
+                self.index, self.oversize = _read(collection, dim), None
+                self.builds += 1
+                self._publish(self._write_snapshot(self.index))
         if len(self.index) > max_chunks:  # grown past the budget: free the memory, Milvus searches
             self.index, self.oversize = None, len(self.index)
         return self.index
@@ -134,11 +152,15 @@ class ExactSearch:
                 except Exception:  # e.g. the store was closed meanwhile (a CLI run ends): Milvus' search serves
                     logging.getLogger(__name__).debug("reading the exact index of %s failed (attempt %d of %d)",
                                                         self.name, attempt, READ_ATTEMPTS, exc_info=True)
+            written = self._write_snapshot(index) if index is not None else None  # outside the lock: seconds
             with self.lock:
                 self.reading = False
                 if index is not None and self.index is None and (self.writes, _RELEASES[self.location]) == started:
                     self.index, self.oversize = index, None
                     self.builds += 1
+                    self._publish(written)
+                elif written is not None:
+                    written.unlink(missing_ok=True)
 
         threading.Thread(target=run, name=f"exact-index-{self.name}", daemon=True).start()
 
@@ -149,6 +171,44 @@ class ExactSearch:
             time.sleep(0.05)
         with self.lock:  # the read sets ``reading`` and the index in one locked step: wait for it to end
             return self.index is not None
+
+    def _load(self, dim: int, rows: int) -> ExactIndex | None:
+        """The snapshot's index when it matches the collection's stamp and row count (as :meth:`_check` read them)."""
+        if self.snapshot is None or self.stamp is None or not self.snapshot.is_file():
+            return None
+        try:
+            head = exact_snapshot.header(self.snapshot)
+            if (head.get("format"), head.get("stamp"), head.get("rows"), head.get("dim")) != (
+                exact_snapshot.FORMAT, self.stamp, rows, dim
+            ):
+                return None
+            return exact_snapshot.read(self.snapshot)
+        except Exception:  # damaged or foreign: read from Milvus (and a new snapshot is written)
+            logging.getLogger(__name__).warning("the exact index snapshot %s could not be read; reading the index "
+                                                "from Milvus", self.snapshot, exc_info=True)
+            return None
+
+    def _write_snapshot(self, index: ExactIndex) -> Path | None:
+        """``index`` written to a temporary file (None when there is nowhere to write, or it failed)."""
+        if self.snapshot is None or self.stamp is None:
+            return None
+        try:
+            return exact_snapshot.write(index, self.snapshot, self.stamp)
+        except (OSError, ValueError, TypeError):  # a read-only folder, a full disk, metadata JSON cannot hold
+            logging.getLogger(__name__).debug("the exact index snapshot of %s was not written", self.name,
+                                              exc_info=True)
+            return None
+
+    def _publish(self, written: Path | None) -> None:
+        """Make a written snapshot the collection's (call with ``lock`` held, the index it holds installed)."""
+        if written is None or self.snapshot is None:
+            return
+        try:
+            os.replace(written, self.snapshot)
+        except OSError:
+            written.unlink(missing_ok=True)
+            return
+        self.stamped_release = -1  # this process' next write replaces the stamp: the snapshot then no longer matches
 
     def _check(self, collection: StampedCollection) -> None:
         """After this process let the database go: drop what another process may have changed meanwhile."""
