@@ -158,8 +158,11 @@ class IngestPipeline:
             self._fail(report, progress, FileResult(failed.source, "failed", reason=failed.reason))
 
         collection = None
+        exact_budget = self.settings.retrieval.exact_max_chunks
         if not dry_run or self.store.exists(name):
             collection = self.store.open(name, self.model, create=not dry_run)
+            if not dry_run:  # writes then patch the exact index, and a snapshot of it is left (rag.store.exact_search)
+                collection.hold_exact(exact_budget)
         unreadable = [str(f.path) for f in discovery.failed if f.path is not None]
         sizer = self.group_sizer()
         window = sizer.first * max(1, LOOKUP_FILES // sizer.first) if sizer.fixed else LOOKUP_FILES
@@ -172,7 +175,7 @@ class IngestPipeline:
             known = collection if stored_chunks > 0 else None
             everything = None
             if known is not None and stored_chunks <= min(SCAN_MAX_CHUNKS, SCAN_CHUNKS_PER_FILE * len(discovery.files)):
-                everything = self._lookup(known, None)
+                everything = self._lookup(known, None, exact_budget)
             pending: GroupPlan | None = None  # planned in the workers while the group before it is encoded
             for window_start in range(0, len(discovery.files), window):
                 files = discovery.files[window_start : window_start + window]
@@ -208,10 +211,12 @@ class IngestPipeline:
             # Seal what was written: milvus-lite reads unflushed rows one by one in Python on every query (the
             # next run's look-ups, searches), sealed ones in bulk; a Milvus server indexes sealed segments.
             collection.flush()
+            collection.save_exact()
         if prune and collection is not None:
             self._prune(collection, report, progress, seen, unreadable, dry_run)
             if report.pruned and not dry_run:
                 collection.flush()
+                collection.save_exact()
         report.total_seconds = time.perf_counter() - started
         return report
 
@@ -284,11 +289,14 @@ class IngestPipeline:
         return unreadable
 
     @staticmethod
-    def _lookup(collection: KnowledgeBase | None, sources: list[str] | None) -> dict[str, list[StoredDocument]]:
-        """The stored documents from ``sources`` (all of them: None), by source, in a few batched queries."""
+    def _lookup(
+        collection: KnowledgeBase | None, sources: list[str] | None, exact_max_chunks: int = 0
+    ) -> dict[str, list[StoredDocument]]:
+        """The stored documents from ``sources`` (all of them: None, from the exact index when it is held), by
+        source, in a few batched queries."""
         stored_by_source: dict[str, list[StoredDocument]] = {}
         if collection is not None and (sources is None or sources):
-            for doc in collection.documents(sources=sources).values():
+            for doc in collection.documents(sources=sources, exact_max_chunks=exact_max_chunks).values():
                 stored_by_source.setdefault(doc.source, []).append(doc)
         return stored_by_source
 
@@ -394,7 +402,7 @@ class IngestPipeline:
     ) -> None:
         """Delete documents whose file is gone; never one under a file or folder that could not be read."""
         gone: dict[str, list[str]] = {}
-        for doc in collection.documents().values():
+        for doc in collection.documents(exact_max_chunks=self.settings.retrieval.exact_max_chunks).values():
             if doc.doc_id in seen:
                 continue
             path = _stored_path(doc)

@@ -20,7 +20,9 @@ import numpy as np
 from scipy import sparse as sp
 
 Row = Mapping[str, Any]
-ROW_FIELDS = ["id", "doc_id", "source", "metadata", "dense", "sparse"]  # what the index keeps of each chunk
+# What the index keeps of each chunk: all that a search scores and filters on, and a document listing needs.
+ROW_FIELDS = ["id", "doc_id", "source", "chunk_index", "title", "metadata", "dense", "sparse"]
+ATTRS = ("doc_id", "source", "chunk_index", "title", "metadata")  # kept per chunk besides id and vectors
 FLOAT32_EPS = 2.0**-24
 SCORE_BLOCK = 4096  # rows per float64 block when every chunk is scored (a 100k x 1024 copy would be 800 MB)
 
@@ -83,8 +85,8 @@ class ExactIndex:
         return self._norm_max
 
     def live(self) -> tuple[list[str], list[dict[str, Any]], np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-        """The live chunks' ids, attributes (doc_id, source, metadata), dense matrix and sparse rows (token ids,
-        weights), in order: what :meth:`of_rows` takes."""
+        """The live chunks' ids, attributes (:data:`ATTRS`), dense matrix and sparse rows (token ids, weights), in
+        order: what :meth:`of_rows` takes."""
         keep = np.flatnonzero(self._alive[: len(self.ids)]).tolist()
         return ([self.ids[i] for i in keep], [self._attrs[i] for i in keep], self._dense[keep],
                 [self._sparse_rows[i] for i in keep])
@@ -108,7 +110,9 @@ class ExactIndex:
             self.ids.append(chunk_id)
             self._position[chunk_id] = position
             self._by_doc.setdefault(doc_id, set()).add(position)
-            self._attrs.append({"doc_id": doc_id, "source": row.get("source", ""), "metadata": row.get("metadata")})
+            self._attrs.append({"doc_id": doc_id, "source": row.get("source", ""),
+                                "chunk_index": int(row.get("chunk_index", 0)), "title": row.get("title", ""),
+                                "metadata": row.get("metadata")})
             weights = row.get("sparse") or {}
             self._sparse_rows.append((np.fromiter((int(t) for t in weights), np.int64, len(weights)),
                                       np.fromiter((float(w) for w in weights.values()), np.float64, len(weights))))
@@ -205,6 +209,10 @@ class ExactIndex:
         live = np.flatnonzero(self._alive[:n])
         return ChunkScores([self.ids[i] for i in live], dense_all[live], self.sparse_scores(sparse)[live],
                            valid[live])
+
+    def live_ids(self) -> list[str]:
+        """The ids of every live chunk."""
+        return [self.ids[i] for i in np.flatnonzero(self._alive[: len(self.ids)]).tolist()]
 
     def document_ids(self, doc_id: str) -> list[str]:
         """The ids of the live chunks of ``doc_id``."""

@@ -73,6 +73,13 @@ def released(location: str) -> None:
         _RELEASES[location] += 1
 
 
+def unload(location: str, name: str) -> None:
+    """Free the collection's index in this process (its snapshot stays): the next search or ingest finds what a
+    process started now would (benchmarks and tests use it)."""
+    with _REGISTRY_LOCK:
+        _REGISTRY.pop((location, name), None)
+
+
 def forget(location: str, name: str, *, embedded: bool = True) -> None:
     """The collection was dropped: free its index and delete its snapshot."""
     with _REGISTRY_LOCK:
@@ -97,6 +104,8 @@ class ExactSearch:
         self.oversize: int | None = None  # chunks of the collection when found over a budget, unchanged since
         self.builds = 0  # times the index was read from Milvus (tests and benchmarks read it)
         self.loads = 0  # times it was loaded from a snapshot instead
+        self.saved_writes = 0  # ``writes`` when the index last equalled its snapshot (loaded or written)
+        self.budget = 0  # the max_chunks last asked for: an index patched past it is dropped (0: none known)
         self.writes = 0  # writes through this process (a background read that overlaps one is discarded)
         self.reading = False  # a background read is running
 
@@ -115,6 +124,7 @@ class ExactSearch:
         if max_chunks <= 0:
             return None
         self._check(collection)
+        self.budget = max_chunks
         if self.index is None:
             if self.reading or (self.oversize is not None and self.oversize > max_chunks):
                 return None  # being read in the background, or known to be too large and unchanged since
@@ -124,7 +134,7 @@ class ExactSearch:
                 return None
             loaded = self._load(dim, total)
             if loaded is not None:
-                self.index, self.oversize = loaded, None
+                self.index, self.oversize, self.saved_writes = loaded, None, self.writes
                 self.loads += 1
             elif total > FOREGROUND_CHUNKS:
                 self._read_in_background(collection, dim)
@@ -136,6 +146,31 @@ class ExactSearch:
         if len(self.index) > max_chunks:  # grown past the budget: free the memory, Milvus searches
             self.index, self.oversize = None, len(self.index)
         return self.index
+
+    def held(self, collection: StampedCollection, dim: int, max_chunks: int) -> ExactIndex | None:
+        """The index when it is had without reading Milvus: in memory, loaded from a matching snapshot, or empty
+        for an empty collection; else None. An ingest holds it so that its writes patch it, and then :meth:`save`
+        leaves a snapshot for the next process. Call with ``lock`` held."""
+        if max_chunks <= 0:
+            return None
+        self._check(collection)
+        self.budget = max_chunks
+        if self.index is None and not self.reading:
+            total = collection.count()
+            if total == 0:
+                self.index, self.oversize, self.saved_writes = ExactIndex(dim), None, self.writes
+            elif total <= max_chunks:
+                loaded = self._load(dim, total)
+                if loaded is not None:
+                    self.index, self.oversize, self.saved_writes = loaded, None, self.writes
+                    self.loads += 1
+        return self.index
+
+    def save(self) -> None:
+        """Write the snapshot, when writes through this process changed the index since it equalled one."""
+        with self.lock:
+            if self.index is not None and self.writes != self.saved_writes:
+                self._publish(self._write_snapshot(self.index))
 
     def _read_in_background(self, collection: StampedCollection, dim: int) -> None:
         if self.reading:
@@ -208,6 +243,7 @@ class ExactSearch:
         except OSError:
             written.unlink(missing_ok=True)
             return
+        self.saved_writes = self.writes
         self.stamped_release = -1  # this process' next write replaces the stamp: the snapshot then no longer matches
 
     def _check(self, collection: StampedCollection) -> None:
@@ -238,6 +274,8 @@ class ExactSearch:
             except BaseException:
                 self.index = None
                 raise
+            if self.index is not None and 0 < self.budget < len(self.index):  # grown past it: Milvus searches
+                self.index, self.oversize = None, len(self.index)
 
 
 def _read(collection: StampedCollection, dim: int) -> ExactIndex:

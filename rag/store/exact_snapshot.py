@@ -1,13 +1,13 @@
 """The exact index of an embedded collection on disk, so that a new process need not read it from Milvus again.
 
-Reading a collection's vectors back from milvus-lite is slow (100,000 chunks at 1024-d: 42 s on 2 cores), and a
-new process (the web app started again, every ``rag search``) would do it each time. So once this process has read
-an index from Milvus it writes it beside the database (``<milvus.uri>.exact/<collection>.npz``: numpy arrays, no
-pickle), tagged with the collection's write stamp and row count (rag.store.exact_search). A later process loads it
-only when both still match what the collection records: any write through rag.store replaces the stamp, a writer
-that records none (raw pymilvus inserts and deletes) changes the count. The file is written to a temporary name
-and renamed, so a reader sees a whole snapshot or none, and one that cannot be read is ignored: the index is then
-read from Milvus, as without snapshots.
+Reading a collection's vectors back from milvus-lite is slow (100,000 chunks at 1024-d: 42 s on 2 cores), and a new
+process (the web app started again, every ``rag search``) would do it each time. So once this process has read an
+index from Milvus, or kept one current through an ingest's writes, it writes it beside the database
+(``<milvus.uri>.exact/<collection>.npz``: numpy arrays, no pickle), tagged with the collection's write stamp and
+row count (rag.store.exact_search). A later process loads it only when both still match what the collection
+records: any write through rag.store replaces the stamp, a writer that records none (raw pymilvus inserts and
+deletes) changes the count. The file is written to a temporary name and renamed, so a reader sees a whole snapshot
+or none, and one that cannot be read is ignored: the index is then read from Milvus, as without snapshots.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from rag.store.exact_index import ExactIndex
+from rag.store.exact_index import ATTRS, ExactIndex
 
-FORMAT = 1
+FORMAT = 2  # 2: chunk_index and title kept too
 
 
 def snapshot_path(location: str, name: str) -> Path:
@@ -38,7 +38,7 @@ def write(index: ExactIndex, path: Path, stamp: str) -> Path:
     ids, attrs, dense, sparse_rows = index.live()
     lengths = np.fromiter((len(tokens) for tokens, _ in sparse_rows), np.int64, len(sparse_rows))
     header = {"format": FORMAT, "stamp": stamp, "rows": len(ids), "dim": index.dim, "norm_max": index.norm_max}
-    rows = [[chunk_id, a["doc_id"], a["source"], a["metadata"]] for chunk_id, a in zip(ids, attrs, strict=True)]
+    rows = [[chunk_id, *(a[name] for name in ATTRS)] for chunk_id, a in zip(ids, attrs, strict=True)]
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -73,6 +73,6 @@ def read(path: Path) -> ExactIndex:
     ends = np.cumsum(lengths)
     starts = ends - lengths
     sparse_rows = [(tokens[a:b], weights[a:b]) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
-    attrs = [{"doc_id": doc_id, "source": source, "metadata": metadata} for _, doc_id, source, metadata in rows]
+    attrs = [dict(zip(ATTRS, row[1:], strict=True)) for row in rows]
     return ExactIndex.of_rows(int(head["dim"]), [row[0] for row in rows], attrs, dense, sparse_rows,
                               float(head["norm_max"]))

@@ -13,7 +13,7 @@ from pymilvus.exceptions import MilvusException
 from rag.config import MILVUS_MAX_LIMIT
 from rag.errors import InvalidInputError, StoreUnavailableError
 from rag.store.embedded_engine import EmbeddedEngine
-from rag.store.exact_index import ROW_FIELDS, ChunkScores, ExactIndex
+from rag.store.exact_index import ATTRS, ROW_FIELDS, ChunkScores, ExactIndex
 from rag.store.exact_search import ExactSearch, new_stamp
 from rag.store.model_info import ModelInfo
 from rag.store.schema import PROP_WRITE_STAMP, ChunkRecord, decode_sparse
@@ -111,8 +111,8 @@ class KnowledgeBase:
                 else:
                     self._client.upsert(self.name, rows[start : start + WRITE_BATCH])
             if index is not None:
-                index.add({"id": r.id, "doc_id": r.doc_id, "source": r.source, "metadata": r.metadata,
-                           "dense": r.dense, "sparse": r.sparse} for r in records)
+                index.add({**{name: row[name] for name in ("id", *ATTRS)}, "dense": r.dense, "sparse": r.sparse}
+                          for r, row in zip(records, rows, strict=True))  # as stored (a title cut to its limit)
         return len(rows)
 
     def write_stamp(self) -> str:
@@ -132,6 +132,19 @@ class KnowledgeBase:
         with self.exact.writing(self) as index:
             yield index
 
+    def hold_exact(self, exact_max_chunks: int) -> bool:
+        """Keep the exact index current through this process' writes when it is had without reading Milvus (an
+        embedded collection that is empty, or has a matching snapshot); whether it is. :meth:`save_exact` after."""
+        if self.exact is None or not self.embedded:
+            return False
+        with self.exact.lock:
+            return self.exact.held(self, self.model.dim, exact_max_chunks) is not None
+
+    def save_exact(self) -> None:
+        """Leave a snapshot of the exact index for the next process, when this one's writes changed it."""
+        if self.exact is not None and self.embedded:
+            self.exact.save()
+
     def flush(self) -> None:
         """Seal what was written (a Milvus server indexes sealed segments; searches see unsealed ones too)."""
         self._client.flush(self.name)
@@ -148,7 +161,7 @@ class KnowledgeBase:
         An embedded collection of at most ``exact_max_chunks`` chunks is searched exactly in this process (ties
         by id; the filter then has to be a :class:`RowFilter`, or empty); otherwise Milvus searches, with the
         index's search ``params`` (an HNSW ``ef`` is raised to ``limit`` when smaller). ``lazy``: an exact search
-        leaves out the fields its index does not hold (text, title, chunk_index), for :meth:`fill` to read for
+        leaves out the fields its index does not hold (text), for :meth:`fill` to read for
         the rows the caller keeps; Milvus' search returns every field it is asked for either way."""
         expr = filter_expr if isinstance(filter_expr, str) else filter_expr.expression()
         matches = None if isinstance(filter_expr, str) or not expr else filter_expr.matches
@@ -329,11 +342,17 @@ class KnowledgeBase:
         return docs
 
     def documents(
-        self, doc_ids: Sequence[str] | None = None, *, sources: Sequence[str] | None = None
+        self, doc_ids: Sequence[str] | None = None, *, sources: Sequence[str] | None = None, exact_max_chunks: int = 0
     ) -> dict[str, StoredDocument]:
-        """Stored documents keyed by doc_id: all of them, or those among ``doc_ids`` or from ``sources``."""
+        """Stored documents keyed by doc_id: all of them, or those among ``doc_ids`` or from ``sources``. All of
+        them come from the exact index when it is had without reading Milvus (:meth:`hold_exact`)."""
         fields = ["id", "doc_id", "source", "title", "chunk_index", "metadata"]
         if doc_ids is None and sources is None:
+            if self.exact is not None and self.embedded and exact_max_chunks > 0:
+                with self.exact.lock:
+                    index = self.exact.held(self, self.model.dim, exact_max_chunks)
+                    if index is not None:
+                        return self._collect(index.rows(index.live_ids(), fields))
             if self.engine is not None:
                 return self._collect(self.engine.rows(fields))
             if self.embedded:  # one query: milvus-lite's query iterator re-reads the collection for every page

@@ -14,16 +14,14 @@ from pymilvus import MilvusClient
 
 from rag.config import MilvusSettings
 from rag.store import KnowledgeBase, MilvusStore
-from rag.store import exact_search as exact_search_module
+from rag.store.exact_search import unload
 from rag.store.exact_snapshot import header, snapshot_path
 from tests.rag.test_exact_search import EXACT, MODEL, assert_equals_brute_force, query, records
 
 
-def as_a_new_process(uri: str) -> None:
-    """Forget what this process knows of the database's exact indexes, as a process started now would."""
-    with exact_search_module._REGISTRY_LOCK:
-        for key in [k for k in exact_search_module._REGISTRY if k[0] == uri]:
-            del exact_search_module._REGISTRY[key]
+def as_a_new_process(uri: str, name: str = "kb") -> None:
+    """Forget what this process knows of the collection's exact index, as a process started now would."""
+    unload(uri, name)
 
 
 def search_ids(kb: KnowledgeBase, seed: int = 1) -> list[str]:
