@@ -77,43 +77,39 @@ def test_a_reingest_reads_no_file_whose_size_times_and_inode_are_as_recorded(
     assert f"{len(files)} unchanged files known by their size and times, not read" in summarize(second).totals
 
 
+def rewrite_keeping_size_and_times(path: Path, data: bytes, *, by_rename_from: Path | None = None) -> None:
+    """``path`` given ``data`` (as many bytes as it had) and its old modification time back, as ``cp -p`` or ``tar``
+    would leave it: written in place, or written to ``by_rename_from`` and renamed over it (another inode)."""
+    before = path.stat()
+    target = by_rename_from or path
+    target.write_bytes(data)
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    if by_rename_from is not None:
+        os.replace(by_rename_from, path)
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+@pytest.mark.parametrize(("name", "old", "new", "by_rename"), [
+    ("product-faq.md", "a", "o", False),  # rewritten in place
+    ("hr-policy-zh.txt", "年假", "病假", True),  # an editor's save: written beside it and renamed over it
+])
 def test_a_file_rewritten_with_its_old_size_and_modification_time_is_read_and_updated(
-    settings: Settings, encoder: Encoder, tmp_path: Path, reads: list[str]
+    settings: Settings, encoder: Encoder, tmp_path: Path, reads: list[str], name: str, old: str, new: str,
+    by_rename: bool,
 ) -> None:
     folder = settled_copy(tmp_path)
     ingest(settings, encoder, folder)
-    faq = folder / "product-faq.md"
-    before = faq.stat()
-    text = faq.read_text(encoding="utf-8")
-    faq.write_text(text.replace("a", "o"), encoding="utf-8")  # the same number of bytes
-    os.utime(faq, ns=(before.st_atime_ns, before.st_mtime_ns))  # what cp -p or tar would leave
-    assert (faq.stat().st_size, faq.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    changed = (folder / name).read_text(encoding="utf-8").replace(old, new)
+    rewrite_keeping_size_and_times(folder / name, changed.encode(),
+                                   by_rename_from=tmp_path / "replacement" if by_rename else None)
 
     reads.clear()
     report = ingest(settings, encoder, folder)
-    assert set(reads) == {"product-faq.md"}  # hashed, then parsed
+    assert set(reads) == {name}  # hashed, then parsed
     assert (report.updated, report.recognised_files) == (1, len(list(folder.iterdir())) - 1)
     with MilvusStore(settings.milvus) as store:
-        stored = " ".join(r["text"] for r in store.open(settings.kb.name).chunks("product-faq.md"))
-    assert stored.count("o") > text.count("o")
-
-
-def test_a_file_replaced_by_a_copy_of_other_bytes_is_read_again(
-    settings: Settings, encoder: Encoder, tmp_path: Path, reads: list[str]
-) -> None:
-    folder = settled_copy(tmp_path)
-    ingest(settings, encoder, folder)
-    policy = folder / "hr-policy-zh.txt"
-    before = policy.stat()
-    replacement = tmp_path / "replacement.txt"
-    replacement.write_bytes(policy.read_bytes().replace("年假".encode(), "病假".encode()))  # the same size
-    os.utime(replacement, ns=(before.st_atime_ns, before.st_mtime_ns))
-    os.replace(replacement, policy)  # an editor's save by rename: another inode
-    assert (policy.stat().st_size, policy.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
-
-    reads.clear()
-    report = ingest(settings, encoder, folder)
-    assert set(reads) == {"hr-policy-zh.txt"} and report.updated == 1
+        stored = "".join(r["text"] for r in store.open(settings.kb.name).chunks(name))
+    assert new in stored and old not in stored  # the new bytes' text, and none of the old
 
 
 def test_files_changed_within_a_tick_of_being_seen_are_never_trusted(
