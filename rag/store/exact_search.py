@@ -132,14 +132,10 @@ class ExactSearch:
             if total > max_chunks:
                 self.oversize = total
                 return None
-            loaded = self._load(dim, total)
-            if loaded is not None:
-                self.index, self.oversize, self.saved_writes = loaded, None, self.writes
-                self.loads += 1
-            elif total > FOREGROUND_CHUNKS:
-                self._read_in_background(collection, dim)
-                return None
-            else:
+            if not self._load(dim, total):
+                if total > FOREGROUND_CHUNKS:
+                    self._read_in_background(collection, dim)
+                    return None
                 self.index, self.oversize = _read(collection, dim), None
                 self.builds += 1
                 self._publish(self._write_snapshot(self.index))
@@ -160,10 +156,7 @@ class ExactSearch:
             if total == 0:
                 self.index, self.oversize, self.saved_writes = ExactIndex(dim), None, self.writes
             elif total <= max_chunks:
-                loaded = self._load(dim, total)
-                if loaded is not None:
-                    self.index, self.oversize, self.saved_writes = loaded, None, self.writes
-                    self.loads += 1
+                self._load(dim, total)
         return self.index
 
     def save(self) -> None:
@@ -207,21 +200,25 @@ class ExactSearch:
         with self.lock:  # the read sets ``reading`` and the index in one locked step: wait for it to end
             return self.index is not None
 
-    def _load(self, dim: int, rows: int) -> ExactIndex | None:
-        """The snapshot's index when it matches the collection's stamp and row count (as :meth:`_check` read them)."""
+    def _load(self, dim: int, rows: int) -> bool:
+        """Install the snapshot's index when it matches the collection's stamp and row count (as :meth:`_check`
+        read them); whether it did."""
         if self.snapshot is None or self.stamp is None or not self.snapshot.is_file():
-            return None
+            return False
         try:
             head = exact_snapshot.header(self.snapshot)
             if (head.get("format"), head.get("stamp"), head.get("rows"), head.get("dim")) != (
                 exact_snapshot.FORMAT, self.stamp, rows, dim
             ):
-                return None
-            return exact_snapshot.read(self.snapshot)
+                return False
+            index = exact_snapshot.read(self.snapshot)
         except Exception:  # damaged or foreign: read from Milvus (and a new snapshot is written)
             logging.getLogger(__name__).warning("the exact index snapshot %s could not be read; reading the index "
                                                 "from Milvus", self.snapshot, exc_info=True)
-            return None
+            return False
+        self.index, self.oversize, self.saved_writes = index, None, self.writes
+        self.loads += 1
+        return True
 
     def _write_snapshot(self, index: ExactIndex) -> Path | None:
         """``index`` written to a temporary file (None when there is nowhere to write, or it failed)."""
