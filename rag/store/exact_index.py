@@ -87,9 +87,12 @@ class ExactIndex:
     def live(self) -> tuple[list[str], list[dict[str, Any]], np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
         """The live chunks' ids, attributes (:data:`ATTRS`), dense matrix and sparse rows (token ids, weights), in
         order: what :meth:`of_rows` takes."""
-        keep = np.flatnonzero(self._alive[: len(self.ids)]).tolist()
-        return ([self.ids[i] for i in keep], [self._attrs[i] for i in keep], self._dense[keep],
-                [self._sparse_rows[i] for i in keep])
+        n = len(self.ids)
+        if self._alive[:n].all():  # nothing deleted since the last compaction: no 400 MB copy at 100k x 1024-d
+            return list(self.ids), list(self._attrs), self._dense[:n], list(self._sparse_rows)
+        keep = np.flatnonzero(self._alive[:n])
+        return ([self.ids[i] for i in keep.tolist()], [self._attrs[i] for i in keep.tolist()], self._dense[keep],
+                [self._sparse_rows[i] for i in keep.tolist()])
 
     # -- writes ------------------------------------------------------------------------------------
 
