@@ -92,7 +92,7 @@ def list_documents(kb: KbOption = None, config: ConfigOption = None) -> None:
     settings = _settings(config)
     name = kb or settings.kb.name
     with _open_store(settings) as store:
-        docs = store.open(name).documents(exact_max_chunks=settings.retrieval.exact_max_chunks)
+        docs = store.open(name).documents()
     table = Table(title=f"Knowledge base '{safe(name)}': {len(docs)} documents, "
                         f"{sum(d.chunks for d in docs.values())} chunks", header_style="bold")
     table.add_column("document", overflow="fold")
@@ -113,7 +113,7 @@ def kbs(config: ConfigOption = None) -> None:
             table.add_column(column, justify="right" if column in {"dim", "documents", "chunks"} else "left")
         for name in store.knowledge_bases():
             base = store.open(name)
-            docs = base.documents(exact_max_chunks=settings.retrieval.exact_max_chunks)
+            docs = base.documents()
             table.add_row(safe(name), safe(base.model.name), str(base.model.dim), str(len(docs)),
                           str(sum(d.chunks for d in docs.values())))
     console.print(table)

@@ -26,11 +26,10 @@ def _activate(name: str) -> None:
     st.session_state["opt_kb"] = name
 
 
-def overview(store: MilvusStore, names: list[str], exact_max_chunks: int) -> dict[str, dict[str, StoredDocument]]:
-    """The table of knowledge bases with document and chunk counts; returns each base's documents (from the exact
-    index when this process holds it, or its snapshot matches: a page shown again reads no row from Milvus)."""
+def overview(store: MilvusStore, names: list[str]) -> dict[str, dict[str, StoredDocument]]:
+    """The table of knowledge bases with document and chunk counts; returns each base's documents."""
     bases = {name: store.open(name) for name in names}
-    documents = {name: base.documents(exact_max_chunks=exact_max_chunks) for name, base in bases.items()}
+    documents = {name: base.documents() for name, base in bases.items()}
     st.dataframe(pd.DataFrame([
         {"name": name, t("kb_documents"): len({d.source for d in docs.values()}),
          t("kb_chunks"): sum(d.chunks for d in docs.values()), t("kb_model"): bases[name].model.name}
@@ -131,7 +130,7 @@ def page() -> None:
     if notice:
         (st.success if notice[0] == "success" else st.error)(notice[1])
     names = store.knowledge_bases()
-    documents = overview(store, names, settings.retrieval.exact_max_chunks) if names else {}
+    documents = overview(store, names) if names else {}
     if not names:
         st.info(t("kb_none"))
     else:
