@@ -31,6 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ingest.discovery import FileStat, FoundFile
+from rag.shared_sqlite import connect
 
 CACHE_FILENAME = "file-hashes.sqlite"
 FINE_TICK_NS = 100_000_000  # 0.1 s: Linux stamps files from a clock that is up to one scheduler tick (10 ms) behind
@@ -68,24 +69,15 @@ class FileHashCache:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), timeout=timeout_s, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            with conn:
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS file_hashes (path BLOB PRIMARY KEY, size INTEGER NOT NULL, "
-                    "mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, "
-                    "device INTEGER NOT NULL, seen_ns INTEGER NOT NULL, sha256 TEXT NOT NULL) WITHOUT ROWID"
-                )
-            self._conn = conn
+            self._conn = connect(
+                self.path,
+                "CREATE TABLE IF NOT EXISTS file_hashes (path BLOB PRIMARY KEY, size INTEGER NOT NULL, "
+                "mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, "
+                "device INTEGER NOT NULL, seen_ns INTEGER NOT NULL, sha256 TEXT NOT NULL) WITHOUT ROWID",
+                timeout_s=timeout_s,
+            )
         except (OSError, sqlite3.Error) as exc:
             self._give_up("cannot be opened", exc)
-
-    @property
-    def usable(self) -> bool:
-        return self._conn is not None
 
     def _give_up(self, what: str, exc: Exception) -> None:
         log.warning("the file hash cache %s %s (%s): every file is read and hashed; delete the file to start a new "

@@ -211,12 +211,12 @@ class IngestPipeline:
             # Seal what was written: milvus-lite reads unflushed rows one by one in Python on every query (the
             # next run's look-ups, searches), sealed ones in bulk; a Milvus server indexes sealed segments.
             collection.flush()
-            collection.save_exact()
         if prune and collection is not None:
             self._prune(collection, report, progress, seen, unreadable, dry_run)
             if report.pruned and not dry_run:
                 collection.flush()
-                collection.save_exact()
+        if collection is not None and not dry_run:
+            collection.save_exact()  # once, after every write of the run (a snapshot of 100k chunks takes seconds)
         report.total_seconds = time.perf_counter() - started
         return report
 

@@ -11,7 +11,6 @@ A small in-process LRU answers repeated queries without touching SQLite.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from rag.encoder.base import BatchCallback, EncodedBatch, Encoder, SparseVector
+from rag.shared_sqlite import connect
 
 CACHE_FILENAME = "encoding-cache.sqlite"
 LOOKUP_CHUNK = 500
@@ -63,18 +63,14 @@ class EncodingCache:
 
     def __init__(self, path: str | Path, *, timeout_s: float = 30.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(str(self.path), timeout=timeout_s, check_same_thread=False)
-        self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
-        with self._conn:
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS encodings (model TEXT NOT NULL, text_sha256 BLOB NOT NULL, "
-                "tokens INTEGER NOT NULL, dense BLOB NOT NULL, sparse BLOB NOT NULL, "
-                "PRIMARY KEY (model, text_sha256)) WITHOUT ROWID"
-            )
+        self._conn = connect(
+            self.path,
+            "CREATE TABLE IF NOT EXISTS encodings (model TEXT NOT NULL, text_sha256 BLOB NOT NULL, "
+            "tokens INTEGER NOT NULL, dense BLOB NOT NULL, sparse BLOB NOT NULL, "
+            "PRIMARY KEY (model, text_sha256)) WITHOUT ROWID",
+            timeout_s=timeout_s,
+        )
 
     def get_many(self, model: str, hashes: Sequence[bytes]) -> dict[bytes, Entry]:
         """Cached entries among ``hashes`` for ``model``."""

@@ -66,14 +66,8 @@ class ExactIndex:
         """An index of live chunks given as :meth:`live` returns them (rag.store.exact_snapshot reads them back);
         ``norm_max``: :attr:`norm_max` of the index they came from (else computed: a second at 100k x 1024-d)."""
         index = cls(dim)
-        index.ids = list(ids)
-        index._attrs = list(attrs)
-        index._position = {chunk_id: i for i, chunk_id in enumerate(index.ids)}
-        for i, attr in enumerate(index._attrs):
-            index._by_doc.setdefault(attr["doc_id"], set()).add(i)
-        index._dense = np.asarray(dense, np.float32).reshape(len(index.ids), dim)
-        index._alive = np.ones(len(index.ids), bool)
-        index._sparse_rows = list(sparse_rows)
+        index._install(list(ids), list(attrs), np.asarray(dense, np.float32).reshape(len(ids), dim),
+                       list(sparse_rows))
         if norm_max is None:
             norm_max = float(np.linalg.norm(index._dense, axis=1).max()) if len(index.ids) else 0.0
         index._norm_max = norm_max
@@ -91,8 +85,9 @@ class ExactIndex:
         if self._alive[:n].all():  # nothing deleted since the last compaction: no 400 MB copy at 100k x 1024-d
             return list(self.ids), list(self._attrs), self._dense[:n], list(self._sparse_rows)
         keep = np.flatnonzero(self._alive[:n])
-        return ([self.ids[i] for i in keep.tolist()], [self._attrs[i] for i in keep.tolist()], self._dense[keep],
-                [self._sparse_rows[i] for i in keep.tolist()])
+        positions = keep.tolist()
+        return ([self.ids[i] for i in positions], [self._attrs[i] for i in positions], self._dense[keep],
+                [self._sparse_rows[i] for i in positions])
 
     # -- writes ------------------------------------------------------------------------------------
 
@@ -144,16 +139,17 @@ class ExactIndex:
         self._changed()
 
     def _compact(self) -> None:
-        keep = np.flatnonzero(self._alive[: len(self.ids)])
-        self.ids = [self.ids[i] for i in keep]
-        self._attrs = [self._attrs[i] for i in keep]
-        self._sparse_rows = [self._sparse_rows[i] for i in keep]
-        self._dense = self._dense[keep]
-        self._alive = np.ones(len(keep), bool)
-        self._position = {chunk_id: i for i, chunk_id in enumerate(self.ids)}
+        self._install(*self.live())
+
+    def _install(self, ids: list[str], attrs: list[dict[str, Any]], dense: np.ndarray,
+                 sparse_rows: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """These live chunks as the whole index, and its look-ups (by id, by document) built from them."""
+        self.ids, self._attrs, self._dense, self._sparse_rows = ids, attrs, dense, sparse_rows
+        self._alive = np.ones(len(ids), bool)
+        self._position = {chunk_id: i for i, chunk_id in enumerate(ids)}
         self._by_doc = {}
-        for i, attrs in enumerate(self._attrs):
-            self._by_doc.setdefault(attrs["doc_id"], set()).add(i)
+        for i, attr in enumerate(attrs):
+            self._by_doc.setdefault(attr["doc_id"], set()).add(i)
 
     def _changed(self) -> None:
         self._csc = None
