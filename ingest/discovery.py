@@ -95,6 +95,7 @@ class Discovery:
     files: list[FoundFile] = field(default_factory=list)
     failed: list[FailedPath] = field(default_factory=list)
     ignored: int = 0  # files of unsupported types inside folders
+    folders: list[Path] = field(default_factory=list)  # the folders walked, resolved
 
 
 def gitignore_spec(patterns: Sequence[str], what: str) -> GitIgnoreSpec:
@@ -158,7 +159,8 @@ class FileFinder:
             if not os.path.lexists(path):
                 found.failed.append(FailedPath(display_path(str(raw)), "path does not exist"))
             elif path.is_dir():
-                self._walk(path.resolve(), found)
+                found.folders.append(path.resolve())
+                self._walk(found.folders[-1], found)
             else:
                 self._add(path, path.parent.resolve(), display_path(path.name), found, explicit=True)
         unique = {(str(f.root), f.source): f for f in found.files}  # a path given twice is one file

@@ -17,7 +17,8 @@ after it was written is hashed again next time, and recorded then. Without a cha
 
 The cache only ever answers "these bytes have this hash": whether a file is unchanged is still decided by that hash
 against the knowledge base's own record, so the cache serves every knowledge base. An unreadable or damaged cache
-file is left alone with a warning: ingest then hashes every file, as without it.
+file is left alone with a warning: ingest then hashes every file, as without it. An ingest with prune forgets the
+entries of files deleted under the folders it walked.
 """
 
 from __future__ import annotations
@@ -130,6 +131,28 @@ class FileHashCache:
                     )
             except sqlite3.Error as exc:
                 self._give_up("cannot be written", exc)
+
+    def forget_gone(self, folders: Iterable[Path], present: Iterable[FoundFile]) -> int:
+        """Drop the entries of files under ``folders`` that no longer exist (ingest's prune); returns how many.
+        Files in ``present`` (found by this walk) are not looked at; others under the folders are, one stat each."""
+        found = {_key(f) for f in present}
+        with self._lock:
+            if self._conn is None:
+                return 0
+            try:
+                gone = []
+                for folder in folders:
+                    prefix = os.fsencode(str(folder)).rstrip(b"/") + b"/"
+                    rows = self._conn.execute(  # the paths starting with prefix: "0" is the byte after "/"
+                        "SELECT path FROM file_hashes WHERE path >= ? AND path < ?", (prefix, prefix[:-1] + b"0"),
+                    ).fetchall()
+                    gone += [(path,) for (path,) in rows if path not in found and not os.path.lexists(path)]
+                with self._conn:
+                    self._conn.executemany("DELETE FROM file_hashes WHERE path = ?", gone)
+            except sqlite3.Error as exc:
+                self._give_up("cannot be written", exc)
+                return 0
+        return len(gone)
 
     def close(self) -> None:
         with self._lock:

@@ -215,6 +215,8 @@ class IngestPipeline:
             self._prune(collection, report, progress, seen, unreadable, dry_run)
             if report.pruned and not dry_run:
                 collection.flush()
+        if prune and not dry_run and self.file_hashes is not None:
+            self.file_hashes.forget_gone(discovery.folders, discovery.files)  # what was deleted is not asked again
         if collection is not None and not dry_run:
             collection.save_exact()  # once, after every write of the run (a snapshot of 100k chunks takes seconds)
         report.total_seconds = time.perf_counter() - started

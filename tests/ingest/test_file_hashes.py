@@ -6,6 +6,7 @@ import logging
 import os
 import pathlib
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -158,6 +159,32 @@ def test_with_the_cache_off_every_file_is_read(
     report = ingest(settings, encoder, folder)
     assert report.recognised_files == 0 and len(set(reads)) == len(list(folder.iterdir()))
     assert not (Path(settings.app.data_dir) / CACHE_FILENAME).exists()
+
+
+def cached_paths(settings: Settings) -> set[str]:
+    with sqlite3.connect(Path(settings.app.data_dir) / CACHE_FILENAME) as conn:
+        return {os.fsdecode(path) for (path,) in conn.execute("SELECT path FROM file_hashes")}
+
+
+def test_prune_forgets_the_entries_of_deleted_files_and_keeps_the_rest(
+    settings: Settings, encoder: Encoder, tmp_path: Path
+) -> None:
+    folder = settled_copy(tmp_path)
+    ingest(settings, encoder, folder)
+    every = {str(p) for p in folder.iterdir()}
+    assert cached_paths(settings) == every
+
+    deleted, excluded = sorted(folder.iterdir())[:2]
+    deleted.unlink()
+    with MilvusStore(settings.milvus) as store, IngestPipeline(
+        settings, encoder, store, data_dir=settings.app.data_dir
+    ) as pipeline:
+        pipeline.run([folder], exclude=[excluded.name])  # without prune: nothing is forgotten
+        assert cached_paths(settings) == every
+        report = pipeline.run([folder], prune=True, exclude=[excluded.name])
+    assert report.pruned >= 1
+    # the deleted file's entry is gone; the excluded file still exists, so its entry stays
+    assert cached_paths(settings) == every - {str(deleted)}
 
 
 def stat(**changes: Any) -> FileStat:
