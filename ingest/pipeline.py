@@ -107,7 +107,7 @@ class IngestPipeline:
         self.file_hashes = (
             FileHashCache(cache_path(data_dir)) if data_dir is not None and ing.file_hash_cache else None
         )
-        self.planner = GroupPlanner(self.planner_spec, ing.workers)  # its worker processes start now, if any
+        self.planner = GroupPlanner(self.planner_spec, ing.workers, ing.file_timeout_s)  # workers start now, if any
 
     def group_sizer(self) -> GroupSizer:
         """Files per group: ``ingest.documents_per_batch``, or sized by encoding time (ingest.grouping)."""

@@ -17,6 +17,12 @@ when a worker dies halfway through sending a result: seen in this project's test
 Until a worker has started (imports take 2-4 s), groups are planned here, so a small run never waits for the
 pool. A worker that dies before it has started is not started again: planning stays here, with a warning.
 Closing asks the workers to stop, waits a few seconds for busy ones, then terminates them.
+
+A file that hangs a reader library (a malformed PDF sending it into a loop) would hold up the ingest for ever.
+A worker says when it starts each file, and relays its progress (pages OCR'd, windows chunked); one silent on a
+file for ``ingest.file_timeout_s`` is killed while the ingest waits for it. That file fails with a reason, and
+the other files sent to that worker go to its replacement. In the ingest process itself (``workers`` 0) nothing
+can stop a reader safely, so there is no limit.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ Work = tuple[Item, str]  # a changed file and its hash, as sent to a worker
 WORKER_DIED = ("the process reading it stopped unexpectedly (a reader library crashed, or it was killed); "
                "run rag-ingest again to retry it, or set ingest.workers: 0 to read in the ingest process")
 CLOSE_GRACE_S = 5.0  # how long closing waits for busy workers before terminating them
+START_WAIT_S = 120.0  # how long files taken from a stopped worker wait for its replacement to start
 log = logging.getLogger(__name__)
 
 
@@ -59,6 +66,12 @@ class _RelayedProgress:
         self.connection.send(("ocr", source, done_pages, total_pages))
 
 
+def timed_out(limit_s: float) -> str:
+    """The reason of a file whose worker was stopped after ``limit_s`` without progress on it."""
+    return (f"reading and chunking it showed no progress for {limit_s:g} s (ingest.file_timeout_s), so it was "
+            "stopped; the file may be damaged. Raise the limit (0: none) to let it run longer")
+
+
 def _work(spec: PlannerSpec, connection: Connection) -> None:
     """A worker process: build the planner, then plan each task received until told to stop (None) or orphaned.
     Ctrl-C in a terminal reaches the whole process group: the ingest process handles it (and closes the workers)."""
@@ -69,8 +82,10 @@ def _work(spec: PlannerSpec, connection: Connection) -> None:
         connection.send(("ready",))
         while (message := connection.recv()) is not None:
             task, batch = message
-            outcomes = [planner.plan_changed(found, source, file_hash, stored, progress)
-                        for (found, source, stored), file_hash in batch]
+            outcomes = []
+            for index, ((found, source, stored), file_hash) in enumerate(batch):
+                connection.send(("file", task, index))
+                outcomes.append(planner.plan_changed(found, source, file_hash, stored, progress))
             connection.send(("result", task, outcomes))
     except (EOFError, OSError):  # the ingest process is gone: nobody to plan for
         return
@@ -78,12 +93,15 @@ def _work(spec: PlannerSpec, connection: Connection) -> None:
 
 @dataclass(eq=False)
 class _Worker:
-    """A worker process, this process' end of its pipe, and the tasks sent to it that have not come back."""
+    """A worker process, this process' end of its pipe, and the tasks sent to it that have not come back;
+    ``current``: the task and index of the file it is on; ``heard_at``: when it last sent anything (monotonic)."""
 
     process: Any
     connection: Connection
     ready: bool = False
     tasks: list[int] = field(default_factory=list)
+    current: tuple[int, int] | None = None
+    heard_at: float = 0.0
 
 
 def _listen(worker: _Worker, inbox: queue.Queue[tuple[_Worker, tuple[Any, ...]]]) -> None:
@@ -94,6 +112,7 @@ def _listen(worker: _Worker, inbox: queue.Queue[tuple[_Worker, tuple[Any, ...]]]
         except (EOFError, OSError):  # exited, or killed (even halfway through a message: nobody else holds its end)
             inbox.put((worker, ("died",)))
             return
+        worker.heard_at = time.monotonic()
         inbox.put((worker, message))
 
 
@@ -105,6 +124,7 @@ class GroupPlan:
     items: list[Item]
     decided: list[FileOutcome | None] | None = None
     tasks: list[tuple[int, list[int]]] = field(default_factory=list)
+    work: dict[int, Work] = field(default_factory=dict)  # by position: what was sent, to send again
 
 
 @contextmanager
@@ -130,14 +150,17 @@ def _main_script_not_rerun() -> Iterator[None]:
 class GroupPlanner:
     """Plans groups of files in this process (``workers`` 0) or in worker processes."""
 
-    def __init__(self, spec: PlannerSpec, workers: int) -> None:
+    def __init__(self, spec: PlannerSpec, workers: int, file_timeout_s: float = 0.0) -> None:
+        """``file_timeout_s``: a worker silent on a file for this long is killed (0: never)."""
         self.spec = spec
         self.workers = workers
+        self.file_timeout_s = file_timeout_s
         self._local: FilePlanner | None = None
         self._pool: list[_Worker] = []
         self._inbox: queue.Queue[tuple[_Worker, tuple[Any, ...]]] = queue.Queue()
         self._held: list[tuple[Any, ...]] = []  # progress events read while no listener was at hand
         self._results: dict[int, list[FileOutcome] | None] = {}  # None: its worker died first
+        self._stopped: dict[int, int | None] = {}  # tasks of workers killed for a silent file: its index, or None
         self._tasks_sent = 0
         self._start_workers()
 
@@ -185,41 +208,97 @@ class GroupPlanner:
     def outcomes(self, plan: GroupPlan, progress: PlanningProgress) -> list[tuple[Item, FileOutcome]]:
         """Each file of ``plan`` with its outcome, in order; the workers' progress goes to ``progress`` meanwhile."""
         if plan.decided is None:
-            if self._local is None:
-                self._local = FilePlanner(self.spec)
-            return [(item, self._local.plan(*item, progress)) for item in plan.items]
-        while any(task not in self._results for task, _positions in plan.tasks):
-            self._pump(progress, 0.1)
-        self._pump(progress, 0)
+            return [(item, self._planner_here().plan(*item, progress)) for item in plan.items]
         results = list(plan.decided)
-        for task, positions in plan.tasks:
-            outcomes = self._results.pop(task) or [FileOutcome("failed", WORKER_DIED)] * len(positions)
-            for position, outcome in zip(positions, outcomes, strict=True):
-                results[position] = outcome
+        tasks = plan.tasks
+        while tasks:
+            while any(task not in self._results for task, _positions in tasks):
+                self._pump(progress, 0.1)
+                self._stop_silent_workers()
+            self._pump(progress, 0)
+            again: list[int] = []  # positions taken from a worker stopped for a silent file: planned once more
+            for task, positions in tasks:
+                outcomes = self._results.pop(task)
+                stopped = task in self._stopped  # (its result may still have come before the worker was killed)
+                silent = self._stopped.pop(task, None)
+                if outcomes is None and stopped:
+                    for index, position in enumerate(positions):
+                        if index == silent:
+                            results[position] = FileOutcome("failed", timed_out(self.file_timeout_s))
+                        else:
+                            again.append(position)
+                    continue
+                outcomes = outcomes or [FileOutcome("failed", WORKER_DIED)] * len(positions)
+                for position, outcome in zip(positions, outcomes, strict=True):
+                    results[position] = outcome
+            tasks = self._send_again(plan, again, results, progress) if again else []
         planned = [outcome for outcome in results if outcome is not None]
         assert len(planned) == len(plan.items), "a file was neither decided here nor sent to a worker"
         return list(zip(plan.items, planned, strict=True))
 
+    def _planner_here(self) -> FilePlanner:
+        if self._local is None:
+            self._local = FilePlanner(self.spec)
+        return self._local
+
     def _send(self, plan: GroupPlan) -> None:
-        """Decide here what needs no parsing; send the changed files to the workers in a few batches (one task per
-        file cost more in pickling and queueing than the parsing of a small file)."""
+        """Decide here what needs no parsing; send the changed files to the workers."""
         plan.decided = []
-        changed: list[tuple[int, Work]] = []
         for position, item in enumerate(plan.items):
             outcome, file_hash = check_file(item[0], item[2], self.spec.pipeline_id)
             plan.decided.append(outcome)
             if outcome is None:
-                changed.append((position, (item, file_hash)))
-        batches = min(len(changed), 2 * self.workers)  # twice as many as workers: a slow file holds up less
+                plan.work[position] = (item, file_hash)
+        plan.tasks = self._dispatch(plan, list(plan.work))
+
+    def _dispatch(self, plan: GroupPlan, positions: list[int]) -> list[tuple[int, list[int]]]:
+        """Send the files at ``positions`` to the ready workers in a few batches (one task per file cost more in
+        pickling and queueing than the parsing of a small file); returns the tasks sent."""
+        tasks = []
+        batches = min(len(positions), 2 * self.workers)  # twice as many as workers: a slow file holds up less
         for b in range(batches):
-            part = changed[b * len(changed) // batches : (b + 1) * len(changed) // batches]
+            part = positions[b * len(positions) // batches : (b + 1) * len(positions) // batches]
             self._tasks_sent += 1
             task = self._tasks_sent
-            plan.tasks.append((task, [position for position, _work in part]))
+            tasks.append((task, part))
             worker = min(self._ready, key=lambda w: len(w.tasks))  # the least busy
             worker.tasks.append(task)
             with suppress(OSError):  # it died: its listener reports it; the task fails with its other tasks
-                worker.connection.send((task, [work for _position, work in part]))
+                worker.connection.send((task, [plan.work[position] for position in part]))
+        return tasks
+
+    def _send_again(
+        self, plan: GroupPlan, positions: list[int], results: list[FileOutcome | None], progress: PlanningProgress
+    ) -> list[tuple[int, list[int]]]:
+        """Send the files at ``positions`` to the workers once one is ready (a stopped worker's replacement is
+        starting); if none can start, plan them here (into ``results``). Returns the tasks sent."""
+        self._start_workers()
+        deadline = time.monotonic() + START_WAIT_S
+        while self.workers > 0 and not self._ready and time.monotonic() < deadline:
+            self._pump(progress, 0.05)
+        if self._ready:
+            return self._dispatch(plan, positions)
+        for position in positions:
+            (found, source, stored), file_hash = plan.work[position]
+            results[position] = self._planner_here().plan_changed(found, source, file_hash, stored, progress)
+        return []
+
+    def _stop_silent_workers(self) -> None:
+        """Kill each worker that has been on one file for ``file_timeout_s`` without a word; its listener then
+        reports it gone, and what it was sent is settled in :meth:`outcomes`."""
+        if self.file_timeout_s <= 0:
+            return
+        now = time.monotonic()
+        for worker in self._pool:
+            if worker.current is None or now - worker.heard_at < self.file_timeout_s:
+                continue
+            task, index = worker.current
+            log.warning("an ingest worker showed no progress on a file for %g s (ingest.file_timeout_s): stopping it",
+                        self.file_timeout_s)
+            for other in worker.tasks:
+                self._stopped[other] = index if other == task else None
+            worker.current = None
+            worker.process.kill()
 
     def _start_workers(self) -> None:
         """Start workers until there are ``workers`` of them."""
@@ -254,10 +333,13 @@ class GroupPlanner:
         kind = message[0]
         if kind == "ready":
             worker.ready = True
+        elif kind == "file":
+            worker.current = (message[1], message[2])
         elif kind == "result":
             _kind, task, outcomes = message
             self._results[task] = outcomes
             worker.tasks.remove(task)
+            worker.current = None
         elif kind == "died":
             for task in worker.tasks:
                 self._results[task] = None

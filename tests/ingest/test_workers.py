@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
+import os
 import shutil
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +19,7 @@ import pytest
 from ingest.chunker import TokenChunker
 from ingest.pipeline import IngestPipeline
 from ingest.report import FileResult, IngestReport
-from ingest.workers import WORKER_DIED, GroupPlanner
+from ingest.workers import WORKER_DIED, GroupPlanner, timed_out
 from rag.config import Settings
 from rag.encoder import Encoder
 from rag.store import MilvusStore
@@ -139,6 +143,57 @@ def test_a_worker_that_dies_fails_the_files_it_was_sent_and_the_next_run_ingests
     assert report.added + len(failed) == 6 and report.added >= 3  # a, and the groups planned here after the death
     again, _ = ingest(make_settings(tmp_path, ingest={"documents_per_batch": 2, "workers": 0}), encoder, data, 0)
     assert again.ok and again.added == len(failed) and again.unchanged == report.added
+
+
+def wake_up(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # killed meanwhile, as it should have been
+        os.kill(pid, signal.SIGCONT)
+
+
+class StopsWorkers(Recorded):
+    """Stops (SIGSTOP: hung, silent) the worker processes when the first chunking progress of a long text arrives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopped: list[int] = []
+
+    def chunking(self, source: str, done_chars: int, total_chars: int) -> None:
+        super().chunking(source, done_chars, total_chars)
+        if not self.stopped:
+            for child in multiprocessing.active_children():
+                os.kill(child.pid, signal.SIGSTOP)
+                self.stopped.append(child.pid)
+                # woken after a minute, so that an ingest that does not stop it fails the test instead of hanging
+                wake = threading.Timer(60, wake_up, args=(child.pid,))
+                wake.daemon = True
+                wake.start()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="stops a process with SIGSTOP")
+def test_a_worker_silent_on_a_file_past_the_limit_is_stopped_and_only_that_file_fails(
+    make_settings: Callable[..., Settings], encoder: Encoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a-note.txt").write_text("Remote work: three days a week.", encoding="utf-8")
+    (data / "b-long.txt").write_text("Leave policy. Employees get fifteen days. " * 30_000, encoding="utf-8")
+    for name in ("c-note.txt", "d-note.txt", "e-note.txt", "f-note.txt"):
+        (data / name).write_text(f"{name}: the office opens at nine.", encoding="utf-8")
+    # one group of six files, sent as two tasks of three (a, b, c and d, e, f) to the one worker
+    settings = make_settings(tmp_path, ingest={"documents_per_batch": 6, "workers": 1, "file_timeout_s": 3})
+    progress = StopsWorkers()
+    with MilvusStore(settings.milvus) as store, IngestPipeline(settings, encoder, store) as pipeline:
+        assert pipeline.planner.wait_ready(120)
+        with caplog.at_level(logging.WARNING, logger="ingest.workers"):
+            report = pipeline.run([data], progress=progress)
+        assert pipeline.planner.workers == 1  # a new worker took over: planning did not fall back to this process
+    assert progress.stopped
+    assert [(f.source, f.reason) for f in report.failed] == [("b-long.txt", timed_out(3))]
+    assert "no progress on a file for 3 s" in caplog.text
+    # the files sent with it, before and after it in its task and in the worker's next task, were planned again
+    with MilvusStore(settings.milvus) as store:
+        stored = set(store.open(settings.kb.name).documents())
+    assert report.added == 5 and stored == {f"{n}-note.txt" for n in "acdef"}
 
 
 def test_a_worker_that_cannot_start_leaves_planning_here_with_a_warning(
