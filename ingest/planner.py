@@ -37,6 +37,8 @@ class PlanningProgress(Protocol):
 
     def ocr(self, source: str, done_pages: int, total_pages: int) -> None: ...
 
+    def reading(self, source: str, done_pages: int, total_pages: int) -> None: ...
+
 
 @dataclass
 class PlannedDocument:
@@ -135,7 +137,8 @@ class FilePlanner:
     ) -> PlannedFile:
         spec = self.spec
         documents = read_file(found.path, spec.reader_options, spec.ocr_options,
-                              lambda done, total: progress.ocr(source, done, total))
+                              lambda done, total: progress.ocr(source, done, total),
+                              lambda done, total: progress.reading(source, done, total))
         stored_by_id = {d.doc_id: d for d in stored}
         to_write: list[PlannedDocument] = []
         to_refresh: list[tuple[StoredDocument, dict[str, Any]]] = []

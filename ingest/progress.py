@@ -34,6 +34,7 @@ class RichProgress:
         self.encode_seconds = 0.0  # time spent encoding, as the report counts it (not reading or writing)
         self.encode_mark: float | None = None  # when the batch now being encoded started
         self.chunking_decile: dict[str, int] = {}
+        self.reading_decile: dict[str, int] = {}
 
     def __enter__(self) -> RichProgress:
         self.progress.start()
@@ -83,6 +84,16 @@ class RichProgress:
         elif percent // 10 != self.chunking_decile.get(source):
             self.chunking_decile[source] = percent // 10
             self.console.print(f"chunking    {safe(source)}: {percent}%", highlight=False)
+
+    def reading(self, source: str, done_pages: int, total_pages: int) -> None:
+        """A long PDF being read: the bar says which and how far; logs get a line per tenth."""
+        percent = 100 * done_pages // total_pages if total_pages else 100
+        if self.console.is_terminal:
+            self.progress.update(self.task, description=f"reading {safe(source)} {percent}%"
+                                 if percent < 100 else "ingest")
+        elif percent // 10 != self.reading_decile.get(source):
+            self.reading_decile[source] = percent // 10
+            self.console.print(f"reading     {safe(source)}: {percent}%", highlight=False)
 
     def ocr(self, source: str, done_pages: int, total_pages: int) -> None:
         """Pages being OCR'd (seconds each): the bar says which file and page; logs get a line per page."""

@@ -73,6 +73,10 @@ class ProgressListener(Protocol):
         """Pages of ``source`` are being OCR'd (slow): ``done_pages`` of ``total_pages`` so far (0 at the start)."""
         ...
 
+    def reading(self, source: str, done_pages: int, total_pages: int) -> None:
+        """A long PDF is being read: ``done_pages`` of ``total_pages`` (its pages, then those searched for tables)."""
+        ...
+
 
 class SilentProgress:
     """A listener that ignores every event."""
@@ -93,4 +97,7 @@ class SilentProgress:
         pass
 
     def ocr(self, source: str, done_pages: int, total_pages: int) -> None:
+        pass
+
+    def reading(self, source: str, done_pages: int, total_pages: int) -> None:
         pass

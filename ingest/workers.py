@@ -19,10 +19,10 @@ pool. A worker that dies before it has started is not started again: planning st
 Closing asks the workers to stop, waits a few seconds for busy ones, then terminates them.
 
 A file that hangs a reader library (a malformed PDF sending it into a loop) would hold up the ingest for ever.
-A worker says when it starts each file, and relays its progress (pages OCR'd, windows chunked); one silent on a
-file for ``ingest.file_timeout_s`` is killed while the ingest waits for it. That file fails with a reason, and
-the other files sent to that worker go to its replacement. In the ingest process itself (``workers`` 0) nothing
-can stop a reader safely, so there is no limit.
+A worker says when it starts each file, and relays its progress (PDF pages read, pages OCR'd, windows chunked);
+one silent on a file for ``ingest.file_timeout_s`` is killed while the ingest waits for it. That file fails with a
+reason, and the other files sent to that worker go to its replacement. In the ingest process itself (``workers``
+0) nothing can stop a reader safely, so there is no limit.
 """
 
 from __future__ import annotations
@@ -64,6 +64,9 @@ class _RelayedProgress:
 
     def ocr(self, source: str, done_pages: int, total_pages: int) -> None:
         self.connection.send(("ocr", source, done_pages, total_pages))
+
+    def reading(self, source: str, done_pages: int, total_pages: int) -> None:
+        self.connection.send(("reading", source, done_pages, total_pages))
 
 
 def timed_out(limit_s: float) -> str:

@@ -80,7 +80,7 @@ class IngestSettings(BaseModel):
     documents_per_batch: int | None = Field(None, ge=1)
     # Processes that parse and chunk the next group's changed files while this one is encoded (0: in this process).
     workers: int = Field(0, ge=0)
-    # A worker process silent on one file this long (no page OCR'd, no window chunked) is stopped; the file fails.
+    # A worker silent on one file this long (no PDF page read or OCR'd, no window chunked) is stopped; it fails.
     # 0: no limit. In the ingest process itself (workers 0) a reader cannot be stopped safely: no limit there.
     file_timeout_s: float = Field(1800.0, ge=0)
     # Recognise a file unchanged by its size, times and inode as recorded with its hash (ingest.file_hashes).

@@ -122,6 +122,8 @@ STRINGS: dict[str, tuple[str, str]] = {
                  "文件 {done}/{files} · 片段 {chunks_done}/{chunks}"),
     "chunking": ("files {done}/{files} · splitting a large file into chunks: {percent}%",
                  "文件 {done}/{files} · 正在切分大文件：{percent}%"),
+    "reading": ("files {done}/{files} · reading a long PDF: {percent}%",
+                "文件 {done}/{files} · 正在读取长 PDF：{percent}%"),
     "ocr_progress": ("files {done}/{files} · OCR of a scanned file: page {page}/{pages}",
                      "文件 {done}/{files} · 正在识别扫描文件（OCR）：第 {page}/{pages} 页"),
     "ocr_done": ("Read by OCR (no usable text layer, or an image):", "通过 OCR 识别（无可用文本层或为图片）："),

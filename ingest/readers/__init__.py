@@ -52,12 +52,13 @@ _ERRNO_REASONS = {
 
 def read_file(
     path: Path, options: ReaderOptions | None = None, ocr: OcrOptions | None = None,
-    on_ocr_page: PageProgress | None = None,
+    on_ocr_page: PageProgress | None = None, on_read_page: PageProgress | None = None,
 ) -> list[SourceDocument]:
     """Documents in ``path``: one for ordinary files (key None), one per row for .csv/.json/.jsonl, one
     per sheet for .xlsx/.xls (key: the sheet name).
 
-    ``ocr`` None reads PDF text layers only (images then fail); ``on_ocr_page`` hears of each page OCR'd.
+    ``ocr`` None reads PDF text layers only (images then fail); ``on_ocr_page`` hears of each page OCR'd,
+    ``on_read_page`` of each page of a long PDF read (ingest.readers.pdf.read_pdf).
     """
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -69,6 +70,8 @@ def read_file(
         return read_records(data, path, options)
     if suffix in _SHEETS:
         return _SHEETS[suffix](data, path)
+    if suffix == ".pdf":
+        return [read_pdf(data, path, ocr, on_ocr_page, on_read_page)]
     if suffix in _PAGED:
         return [_PAGED[suffix](data, path, ocr, on_ocr_page)]
     return [_SINGLE[suffix](data, path)]

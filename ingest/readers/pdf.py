@@ -14,10 +14,11 @@ from pypdf.errors import DependencyError, FileNotDecryptedError
 
 from ingest.readers.base import ReadError, Section, SourceDocument
 from ingest.readers.ocr import OcrOptions, PageProgress, recognise, too_many_pages, usable_text
-from ingest.readers.pdf_tables import quiet_pdf_libraries, with_tables
+from ingest.readers.pdf_tables import pages_with_lines, quiet_pdf_libraries, with_tables
 from ingest.readers.sections import one_line
 
 ENCRYPTED = "encrypted PDF (password protected)"
+READ_PROGRESS_PAGES = 50  # a PDF of more pages reports each page read (on_read): it takes seconds to minutes
 NO_TEXT = "PDF has no text layer (scanned images?); OCR it first"
 RENDER_DPI = 200  # resolution of pages rendered for OCR, at most RENDER_MAX_SIDE pixels on the long side
 RENDER_MAX_SIDE = 2000  # RapidOCR shrinks larger images to this anyway
@@ -25,20 +26,31 @@ _PLACEHOLDER_TITLES = {"untitled", "untitled document"}  # reportlab writes "unt
 
 
 def read_pdf(
-    data: bytes, path: Path, ocr: OcrOptions | None = None, on_page: PageProgress | None = None
+    data: bytes, path: Path, ocr: OcrOptions | None = None, on_page: PageProgress | None = None,
+    on_read: PageProgress | None = None,
 ) -> SourceDocument:
     """The pages of a PDF that have text; title from the /Title metadata, else the file stem.
 
-    ``ocr`` None reads text layers only, as ``mode="never"`` does; ``on_page`` hears of each page OCR'd.
+    ``ocr`` None reads text layers only, as ``mode="never"`` does; ``on_page`` hears of each page OCR'd;
+    ``on_read``, for a PDF of more than READ_PROGRESS_PAGES pages, of each page read: (pages read, pages to read),
+    its text layer's pages, then those searched for tables (pdfplumber: about ten times slower per page).
     """
     ocr_on = ocr is not None and ocr.mode != "never"
     with quiet_pdf_libraries():
         try:
             reader = PdfReader(io.BytesIO(data), strict=False)
             _decrypt(reader)
-            texts = [_clean(page.extract_text() or "") for page in reader.pages]
-            title = _title(reader) or path.stem
             pages = len(reader.pages)
+            lined = pages_with_lines(reader)  # candidates for pdfplumber's table search
+            to_read = pages + len(lined)
+            if pages <= READ_PROGRESS_PAGES:
+                on_read = None
+            texts = []
+            for page in reader.pages:
+                texts.append(_clean(page.extract_text() or ""))
+                if on_read is not None:
+                    on_read(len(texts), to_read)
+            title = _title(reader) or path.stem
         except ReadError:
             raise
         except FileNotDecryptedError as exc:
@@ -65,7 +77,10 @@ def read_pdf(
     ]
     if not sections:
         raise ReadError(f"no text in PDF: OCR found none on its {pages} pages" if ocr_on else NO_TEXT)
-    sections = with_tables(data, sections)  # ruled tables as Markdown rows (ingest.readers.pdf_tables)
+    on_table_page = None if on_read is None else lambda done, total: on_read(pages + done, pages + total)
+    sections = with_tables(data, sections, lined, on_table_page)  # ruled tables as Markdown rows (pdf_tables)
+    if on_read is not None:
+        on_read(to_read, to_read)  # done (OCR'd pages and pages without text were not searched for tables)
     content = f"{title}\n\n" + "\n\n".join(s.text for s in sections)
     return SourceDocument(None, title, sections, content, {"file_type": "pdf", "pages": pages})
 

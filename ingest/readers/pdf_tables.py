@@ -13,7 +13,7 @@ import io
 import logging
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,22 +28,27 @@ _DRAWS_LINES = re.compile(rb"\s(?:re|l)\s")  # the path operators rectangle and 
 BBox = tuple[float, float, float, float]
 
 
-def with_tables(data: bytes, sections: list[Section]) -> list[Section]:
+def with_tables(
+    data: bytes, sections: list[Section], lined: set[int], on_page: Callable[[int, int], None] | None = None
+) -> list[Section]:
     """``sections`` (one per page, metadata ``page``) with each page that holds a ruled table split into its
-    text and its tables; pages read by OCR (metadata ``ocr``) are left as they are."""
+    text and its tables; only pages in ``lined`` (see :func:`pages_with_lines`) are searched, and pages read by
+    OCR (metadata ``ocr``) are left as they are. ``on_page`` hears of each page searched: (done, to search)."""
     try:
         with quiet_pdf_libraries():
-            pages = _pages_with_lines(data, {s.metadata.get("page") for s in sections if not s.metadata.get("ocr")})
+            pages = lined & {s.metadata.get("page") for s in sections if not s.metadata.get("ocr")}
             if not pages:
                 return sections
             replaced: dict[int, list[Section]] = {}
             with pdfplumber.open(io.BytesIO(data), password="") as pdf:
-                for number in sorted(pages):
+                for done, number in enumerate(sorted(pages), start=1):
                     meta = next(s.metadata for s in sections if s.metadata.get("page") == number)
                     page = pdf.pages[number - 1]
                     if found := _page_sections(page, meta):
                         replaced[number] = found
                     page.close()
+                    if on_page is not None:
+                        on_page(done, len(pages))
     except Exception:  # pdfplumber failing on a file pypdf read: keep pypdf's text
         return sections
     out: list[Section] = []
@@ -57,18 +62,17 @@ def with_tables(data: bytes, sections: list[Section]) -> list[Section]:
     return out
 
 
-def _pages_with_lines(data: bytes, numbers: set[Any]) -> set[int]:
-    """The 1-based numbers among ``numbers`` of pages whose content stream draws lines or rectangles."""
-    reader = PdfReader(io.BytesIO(data), strict=False)
-    if reader.is_encrypted:
-        reader.decrypt("")
+def pages_with_lines(reader: PdfReader) -> set[int]:
+    """The 1-based numbers of the pages whose content stream draws lines or rectangles (a ruled table needs them);
+    none when a page's contents cannot be read (tables are an improvement, never a reason to fail)."""
     found = set()
-    for number in numbers:
-        if not isinstance(number, int) or not 1 <= number <= len(reader.pages):
-            continue
-        contents = reader.pages[number - 1].get_contents()
-        if contents is not None and _DRAWS_LINES.search(contents.get_data()):
-            found.add(number)
+    try:
+        for number, page in enumerate(reader.pages, start=1):
+            contents = page.get_contents()
+            if contents is not None and _DRAWS_LINES.search(contents.get_data()):
+                found.add(number)
+    except Exception:  # pypdf raises many types on bad files; extracting the text reports them
+        return set()
     return found
 
 

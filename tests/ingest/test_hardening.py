@@ -8,6 +8,7 @@ from pathlib import Path
 from rag.config import Settings
 from rag.store import MilvusStore
 from tests.conftest import run_cli
+from tests.ingest.conftest import make_pdf
 
 ODD_NAMES = {  # name on disk -> the document id `rag-ingest list` shows
     'say "hi".txt': 'say "hi".txt',
@@ -53,6 +54,21 @@ def test_item8_odd_file_names_are_ingested_listed_pruned_and_deleted(settings: S
     assert by_shown_id.returncode == 0 and "deleted 1 documents" in by_shown_id.stdout
     assert set(stored_documents(settings)) == set(ODD_NAMES.values()) - {
         "new\nline.txt", "latin-\\xe9t\\xe9.txt", 'say "hi".txt', "back\\slash.txt"}
+
+
+def test_cli_shows_reading_progress_of_a_long_pdf_and_none_for_a_short_one(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "pdfs"
+    folder.mkdir()
+    (folder / "long.pdf").write_bytes(make_pdf([f"Page {n} of the handbook." for n in range(1, 121)]))
+    (folder / "short.pdf").write_bytes(make_pdf([f"Page {n} of a memo." for n in range(1, 11)]))
+    result = run_cli([str(folder), "--dry-run"], settings)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    reading = [ln for ln in lines if ln.startswith("reading     long.pdf: ")]
+    percents = [int(ln.rsplit(" ", 1)[1].rstrip("%")) for ln in reading]
+    assert percents == list(range(0, 101, 10)), result.stdout  # a line per tenth, in order
+    assert lines.index(reading[-1]) < next(i for i, ln in enumerate(lines) if ln.startswith("added       long.pdf"))
+    assert not any(ln.startswith("reading     short.pdf") for ln in lines)
 
 
 def test_item8_a_file_named_like_a_home_folder_is_ingested(settings: Settings, tmp_path: Path) -> None:

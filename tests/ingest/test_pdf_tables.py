@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -47,6 +48,38 @@ def test_a_ruled_table_comes_back_as_markdown_rows_between_the_text_of_its_page(
     table = doc.sections[2]
     assert isinstance(table, TableSection) and table.head == "| Region | Q1 sales | Owner |\n| --- | --- | --- |"
     assert "| Asia | 340 | Wei |" in doc.content
+
+
+def long_report_pdf(pages: int, every: int) -> bytes:
+    """``pages`` pages of text, a ruled table on every ``every``-th."""
+    styles = getSampleStyleSheet()
+    story: list[Any] = []
+    for number in range(1, pages + 1):
+        story.append(Paragraph(f"Chapter {number}: sales commentary.", styles["Normal"]))
+        if number % every == 0:
+            table = Table(SALES)
+            table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.black)]))
+            story.append(table)
+        story.append(PageBreak())
+    buf = io.BytesIO()
+    SimpleDocTemplate(buf, pagesize=A4, invariant=1).build(story[:-1])
+    return buf.getvalue()
+
+
+def test_a_long_pdf_reports_each_page_read_then_each_page_searched_for_tables(tmp_path: Path) -> None:
+    (tmp_path / "long.pdf").write_bytes(long_report_pdf(60, every=10))
+    events: list[tuple[int, int]] = []
+    [doc] = read_file(tmp_path / "long.pdf", on_read_page=lambda done, total: events.append((done, total)))
+    [quiet] = read_file(tmp_path / "long.pdf")
+    assert doc.sections == quiet.sections
+    assert sum(isinstance(s, TableSection) for s in doc.sections) == 6
+    # its 60 pages, then the 6 that draw lines (searched by pdfplumber), then done
+    assert events == [(n, 66) for n in range(1, 67)] + [(66, 66)]
+
+    (tmp_path / "short.pdf").write_bytes(long_report_pdf(50, every=10))
+    events.clear()
+    read_file(tmp_path / "short.pdf", on_read_page=lambda done, total: events.append((done, total)))
+    assert events == []  # a PDF of up to 50 pages is read in moments: no progress
 
 
 def test_a_framed_box_of_one_column_is_not_a_table(tmp_path: Path) -> None:

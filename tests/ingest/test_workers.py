@@ -24,6 +24,7 @@ from rag.config import Settings
 from rag.encoder import Encoder
 from rag.store import MilvusStore
 from tests.conftest import EXAMPLES
+from tests.ingest.conftest import make_pdf
 from tests.ingest.test_pipeline_writes import rows
 
 
@@ -32,6 +33,7 @@ class Recorded:
 
     def __init__(self) -> None:
         self.chunked: list[tuple[str, int, int]] = []
+        self.read: list[tuple[str, int, int]] = []
         self.files: list[FileResult] = []
 
     def started(self, files: int) -> None:
@@ -52,6 +54,9 @@ class Recorded:
     def ocr(self, source: str, done_pages: int, total_pages: int) -> None:
         pass
 
+    def reading(self, source: str, done_pages: int, total_pages: int) -> None:
+        self.read.append((source, done_pages, total_pages))
+
 
 def folder(tmp_path: Path) -> Path:
     """The examples, a text long enough to report its chunking, a PDF that is not one, and an empty file."""
@@ -60,6 +65,7 @@ def folder(tmp_path: Path) -> Path:
     (data / "long.txt").write_text("Leave policy. Employees get fifteen days. " * 2_600, encoding="utf-8")
     (data / "broken.pdf").write_bytes(b"%PDF-1.7 this is not really a PDF")
     (data / "empty.md").write_text("", encoding="utf-8")
+    (data / "long.pdf").write_bytes(make_pdf([f"Page {n}: the leave policy, continued." for n in range(1, 61)]))
     return data
 
 
@@ -97,6 +103,9 @@ def test_workers_store_what_the_ingest_process_stores_and_relay_progress(
     assert workers_progress.chunked == inline_progress.chunked
     long = [c for c in workers_progress.chunked if c[0] == "long.txt"]
     assert len(long) >= 2 and long[-1][1] == long[-1][2] > 100_000
+    # So does a long PDF its reading, page by page.
+    assert workers_progress.read == inline_progress.read
+    assert [done for source, done, _total in workers_progress.read if source == "long.pdf"][-3:] == [59, 60, 60]
     # Results come in the files' order, as without workers.
     assert [f.source for f in workers_progress.files] == [f.source for f in inline_progress.files]
 
