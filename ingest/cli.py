@@ -68,8 +68,12 @@ def add(
         if chunks:
             console.print(f"knowledge base '{name}' already holds {chunks} chunks; nothing ingested (--if-empty)")
             raise typer.Exit(0)
-    with console.status(f"Loading embedding model {safe(settings.embedding.model)} ..."):
-        encoder = load_encoder(settings.embedding, data_dir=settings.app.data_dir)
+    model = safe(settings.embedding.model)
+    with console.status(f"Reading embedding model {model} ..."):  # loaded when a text needs encoding (seconds)
+        encoder = load_encoder(
+            settings.embedding, data_dir=settings.app.data_dir, deferred=True,
+            on_load=lambda: console.print(f"Loading embedding model {model} ...", highlight=False),
+        )
     store = _open_store(settings)
     try:
         with (

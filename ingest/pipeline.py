@@ -260,6 +260,8 @@ class IngestPipeline:
 
         documents = [d for plan in planned for d in plan.to_write]
         texts = [t for d in documents for t in d.texts]
+        if texts and not state.dry_run:
+            self.encoder.prepare()  # a deferred model loads now, before its first group (rag.encoder.deferred)
         progress.chunks_planned(len(texts))
         if texts and not state.dry_run:
             encode_started, passed_before = time.perf_counter(), self.encoder.texts_encoded

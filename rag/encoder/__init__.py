@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,14 +55,26 @@ def create_encoder(settings: EmbeddingSettings) -> Encoder:
     return BGEM3Encoder(settings)
 
 
-def load_encoder(settings: EmbeddingSettings, *, data_dir: str | Path | None = None) -> Encoder:
+def load_encoder(
+    settings: EmbeddingSettings, *, data_dir: str | Path | None = None, deferred: bool = False,
+    on_load: Callable[[], None] | None = None,
+) -> Encoder:
     """Load the encoder once per process for these settings (the model takes seconds to load).
 
     With ``data_dir`` (pass ``settings.app.data_dir``) and ``settings.cache`` true, the result encodes through
-    the SQLite encoding cache under that folder; without ``data_dir`` it is the bare model.
+    the SQLite encoding cache under that folder; without ``data_dir`` it is the bare model. ``deferred`` (bge-m3,
+    not loaded yet): the model is loaded on the first ``encode``, ``on_load`` called just before (see
+    rag.encoder.deferred), so a run that encodes nothing (an unchanged folder) does not load it.
     """
     model_key = settings.model_dump_json(exclude=_NOT_MODEL_FIELDS)
     with _LOCK:
+        if deferred and settings.backend == "bge-m3" and model_key not in _LOADED:
+            from rag.encoder.deferred import DeferredEncoder
+
+            encoder: Encoder = DeferredEncoder(settings, lambda: load_encoder(settings), on_load)
+            if data_dir is None or not settings.cache:
+                return encoder
+            return CachedEncoder(encoder, EncodingCache(cache_path(data_dir).resolve()))
         if model_key not in _LOADED:
             _LOADED[model_key] = create_encoder(settings)
         encoder = _LOADED[model_key]

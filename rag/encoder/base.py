@@ -67,6 +67,11 @@ class Encoder(ABC):
     ) -> EncodedBatch:
         """Encode ``texts``; ``on_batch`` reports progress after each forward pass."""
 
+    def prepare(self) -> None:
+        """Make the model ready to encode: a deferred one (rag.encoder.deferred) loads here, so that the time of
+        the next ``encode`` is the model's."""
+        return None
+
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` without special tokens, as the chunker counts them."""
         return count_tokens(self.tokenizer, text)

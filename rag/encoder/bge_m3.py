@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,21 +13,13 @@ from transformers.utils import logging as transformers_logging
 
 from rag.config import EmbeddingSettings
 from rag.encoder.base import BatchCallback, EncodedBatch, Encoder, SparseVector, padded_inputs, plan_batches
-from rag.encoder.model_source import resolve_model_dir
+from rag.encoder.model_source import bge_m3_fingerprint, model_fingerprint, resolve_model_dir
 from rag.encoder.runtime import device_for, pick_device, quantize_int8
 from rag.errors import ModelNotAvailableError
 
 __all__ = ["BGEM3Encoder", "lexical_weights", "model_fingerprint", "pick_device"]
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # FlagEmbedding's own bars would tear the Rich progress display
-
-
-def model_fingerprint(model_dir: Path) -> str:
-    """A short hash identifying the weights (the sparse head and config), whatever path they are loaded from."""
-    digest = hashlib.sha256()
-    for name in ("config.json", "sparse_linear.pt"):
-        digest.update((model_dir / name).read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def lexical_weights(weights: np.ndarray, input_ids: np.ndarray, unused_ids: np.ndarray) -> list[SparseVector]:
@@ -78,7 +68,7 @@ class BGEM3Encoder(Encoder):
         self.max_length = settings.max_length
         self.model_name = settings.model
         self.quantize = settings.quantize
-        self.fingerprint = model_fingerprint(self.model_dir) + ("-int8" if self.quantize == "int8" else "")
+        self.fingerprint = bge_m3_fingerprint(self.model_dir, self.quantize)
         logging.getLogger("transformers").setLevel(logging.ERROR)
         transformers_logging.disable_progress_bar()
         try:
@@ -87,7 +77,7 @@ class BGEM3Encoder(Encoder):
                 passage_max_length=self.max_length, query_max_length=self.max_length,
                 batch_size=self.batch_size,
             )
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # OSError, ValueError, safetensors' and torch's errors on damaged files
             raise ModelNotAvailableError(
                 f"Embedding model at {self.model_dir} could not be loaded ({exc}). Check that the folder is a "
                 "complete bge-m3 download (config.json, weights, tokenizer, colbert_linear.pt, sparse_linear.pt)."

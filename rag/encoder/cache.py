@@ -146,6 +146,9 @@ class CachedEncoder(Encoder):
     supports_sparse = property(lambda self: self.inner.supports_sparse)  # type: ignore[assignment]
     supports_colbert = property(lambda self: self.inner.supports_colbert)  # type: ignore[assignment]
 
+    def prepare(self) -> None:
+        self.inner.prepare()
+
     def encode(
         self, texts: Sequence[str], *, colbert: bool = False, on_batch: BatchCallback | None = None
     ) -> EncodedBatch:

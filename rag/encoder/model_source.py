@@ -6,6 +6,7 @@ one-paragraph error; a :class:`ModelKind` says which setting, repository and fil
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,19 @@ EMBEDDING = ModelKind(
     " (a full bge-m3 download has the sparse and ColBERT heads too; without them scores would be random)",
 )
 RERANKER = ModelKind("Reranker model", "retrieval.reranker", "BAAI/bge-reranker-v2-m3")
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """A short hash identifying bge-m3 weights (the sparse head and config), whatever path they are loaded from."""
+    digest = hashlib.sha256()
+    for name in ("config.json", "sparse_linear.pt"):
+        digest.update((model_dir / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def bge_m3_fingerprint(model_dir: Path, quantize: str) -> str:
+    """The fingerprint of a bge-m3 encoder (``Encoder.fingerprint``): an int8 model has its own."""
+    return model_fingerprint(model_dir) + ("-int8" if quantize == "int8" else "")
 
 
 def how_to_get(model: str, kind: ModelKind = EMBEDDING) -> str:

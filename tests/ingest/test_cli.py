@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -102,6 +103,29 @@ def test_kill_9_mid_run_then_rerun_equals_clean_ingest(make_settings: Callable[.
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert run_cli([str(folder)], clean).returncode == 0
     assert stored_ids(killed) == stored_ids(clean)
+
+
+def test_an_unchanged_folder_is_reingested_without_loading_the_model(
+    settings: Settings, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    env = {"RAG_EMBEDDING__MODEL": str(model)}
+    folder = tmp_path / "docs"
+    shutil.copytree(EXAMPLES, folder)
+    first = run_cli([str(folder)], settings, extra_env=env)
+    assert first.returncode == 0 and "Loading embedding model" in first.stdout, first.stdout + first.stderr
+
+    (model / "model.safetensors").write_bytes(b"weights that cannot be loaded")
+    again = run_cli([str(folder)], settings, extra_env=env)  # nothing to encode: the weights are never read
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Loading embedding model" not in again.stdout and "no encoding needed" in again.stdout
+
+    (folder / "new-note.md").write_text("# New\n\nA note that needs encoding.\n", encoding="utf-8")
+    changed = run_cli([str(folder)], settings, extra_env=env)
+    message = " ".join(changed.stderr.split())
+    assert changed.returncode == 2 and "Traceback" not in changed.stderr, changed.stdout + changed.stderr
+    assert f"Embedding model at {model} could not be loaded" in message
 
 
 def test_other_model_dimension_is_a_clear_error(
