@@ -33,8 +33,7 @@ class RichProgress:
         self.tokens = 0
         self.encode_seconds = 0.0  # time spent encoding, as the report counts it (not reading or writing)
         self.encode_mark: float | None = None  # when the batch now being encoded started
-        self.chunking_decile: dict[str, int] = {}
-        self.reading_decile: dict[str, int] = {}
+        self.deciles: dict[tuple[str, str], int] = {}  # the last tenth logged per (stage, file)
 
     def __enter__(self) -> RichProgress:
         self.progress.start()
@@ -77,23 +76,20 @@ class RichProgress:
 
     def chunking(self, source: str, done_chars: int, total_chars: int) -> None:
         """A long document is being chunked: the bar says which and how far; logs get a line per tenth."""
-        percent = 100 * done_chars // total_chars if total_chars else 100
-        if self.console.is_terminal:
-            self.progress.update(self.task, description=f"chunking {safe(source)} {percent}%"
-                                 if percent < 100 else "ingest")
-        elif percent // 10 != self.chunking_decile.get(source):
-            self.chunking_decile[source] = percent // 10
-            self.console.print(f"chunking    {safe(source)}: {percent}%", highlight=False)
+        self._share("chunking", source, done_chars, total_chars)
 
     def reading(self, source: str, done_pages: int, total_pages: int) -> None:
         """A long PDF being read: the bar says which and how far; logs get a line per tenth."""
-        percent = 100 * done_pages // total_pages if total_pages else 100
+        self._share("reading", source, done_pages, total_pages)
+
+    def _share(self, stage: str, source: str, done: int, total: int) -> None:
+        percent = 100 * done // total if total else 100
         if self.console.is_terminal:
-            self.progress.update(self.task, description=f"reading {safe(source)} {percent}%"
+            self.progress.update(self.task, description=f"{stage} {safe(source)} {percent}%"
                                  if percent < 100 else "ingest")
-        elif percent // 10 != self.reading_decile.get(source):
-            self.reading_decile[source] = percent // 10
-            self.console.print(f"reading     {safe(source)}: {percent}%", highlight=False)
+        elif percent // 10 != self.deciles.get((stage, source)):
+            self.deciles[(stage, source)] = percent // 10
+            self.console.print(f"{stage:11} {safe(source)}: {percent}%", highlight=False)
 
     def ocr(self, source: str, done_pages: int, total_pages: int) -> None:
         """Pages being OCR'd (seconds each): the bar says which file and page; logs get a line per page."""

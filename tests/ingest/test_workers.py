@@ -116,6 +116,17 @@ def test_workers_store_what_the_ingest_process_stores_and_relay_progress(
     assert encoder.texts_encoded == encoded
 
 
+def six_files(tmp_path: Path) -> Path:
+    """a-note.txt, b-long.txt (long enough to report its chunking), then c- to f-note.txt."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a-note.txt").write_text("Remote work: three days a week.", encoding="utf-8")
+    (data / "b-long.txt").write_text("Leave policy. Employees get fifteen days. " * 30_000, encoding="utf-8")
+    for name in ("c-note.txt", "d-note.txt", "e-note.txt", "f-note.txt"):
+        (data / name).write_text(f"{name}: the office opens at nine.", encoding="utf-8")
+    return data
+
+
 class KillsWorkers(Recorded):
     """Kills the worker processes when the first chunking progress of a long text arrives from one of them."""
 
@@ -135,12 +146,7 @@ class KillsWorkers(Recorded):
 def test_a_worker_that_dies_fails_the_files_it_was_sent_and_the_next_run_ingests_them(
     make_settings: Callable[..., Settings], encoder: Encoder, tmp_path: Path
 ) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "a-note.txt").write_text("Remote work: three days a week.", encoding="utf-8")
-    (data / "b-long.txt").write_text("Leave policy. Employees get fifteen days. " * 30_000, encoding="utf-8")
-    for name in ("c-note.txt", "d-note.txt", "e-note.txt", "f-note.txt"):
-        (data / name).write_text(f"{name}: the office opens at nine.", encoding="utf-8")
+    data = six_files(tmp_path)
     settings = make_settings(tmp_path, ingest={"documents_per_batch": 2, "workers": 1})
     progress = KillsWorkers()
     with MilvusStore(settings.milvus) as store, IngestPipeline(settings, encoder, store) as pipeline:
@@ -182,12 +188,7 @@ class StopsWorkers(Recorded):
 def test_a_worker_silent_on_a_file_past_the_limit_is_stopped_and_only_that_file_fails(
     make_settings: Callable[..., Settings], encoder: Encoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "a-note.txt").write_text("Remote work: three days a week.", encoding="utf-8")
-    (data / "b-long.txt").write_text("Leave policy. Employees get fifteen days. " * 30_000, encoding="utf-8")
-    for name in ("c-note.txt", "d-note.txt", "e-note.txt", "f-note.txt"):
-        (data / name).write_text(f"{name}: the office opens at nine.", encoding="utf-8")
+    data = six_files(tmp_path)
     # one group of six files, sent as two tasks of three (a, b, c and d, e, f) to the one worker
     settings = make_settings(tmp_path, ingest={"documents_per_batch": 6, "workers": 1, "file_timeout_s": 3})
     progress = StopsWorkers()
