@@ -13,9 +13,8 @@ from transformers.utils import logging as transformers_logging
 
 from rag.config import EmbeddingSettings
 from rag.encoder.base import BatchCallback, EncodedBatch, Encoder, SparseVector, padded_inputs, plan_batches
-from rag.encoder.model_source import bge_m3_fingerprint, model_fingerprint, resolve_model_dir
+from rag.encoder.model_source import bge_m3_fingerprint, model_fingerprint, resolve_model_dir, unloadable
 from rag.encoder.runtime import device_for, pick_device, quantize_int8
-from rag.errors import ModelNotAvailableError
 
 __all__ = ["BGEM3Encoder", "lexical_weights", "model_fingerprint", "pick_device"]
 
@@ -78,10 +77,7 @@ class BGEM3Encoder(Encoder):
                 batch_size=self.batch_size,
             )
         except Exception as exc:  # OSError, ValueError, safetensors' and torch's errors on damaged files
-            raise ModelNotAvailableError(
-                f"Embedding model at {self.model_dir} could not be loaded ({exc}). Check that the folder is a "
-                "complete bge-m3 download (config.json, weights, tokenizer, colbert_linear.pt, sparse_linear.pt)."
-            ) from exc
+            raise unloadable(self.model_dir, exc) from exc
         self.tokenizer = self.flag_model.tokenizer
         self.module = self.flag_model.model
         if self.device == "cpu":

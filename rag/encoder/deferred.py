@@ -16,8 +16,7 @@ from typing import Any
 
 from rag.config import EmbeddingSettings
 from rag.encoder.base import BatchCallback, EncodedBatch, Encoder
-from rag.encoder.model_source import bge_m3_fingerprint, resolve_model_dir
-from rag.errors import ModelNotAvailableError
+from rag.encoder.model_source import bge_m3_fingerprint, resolve_model_dir, unloadable
 
 
 class DeferredEncoder(Encoder):
@@ -44,10 +43,7 @@ class DeferredEncoder(Encoder):
             self.dim = int(json.loads((self.model_dir / "config.json").read_text(encoding="utf-8"))["hidden_size"])
             self.tokenizer: Any = AutoTokenizer.from_pretrained(str(self.model_dir))
         except (OSError, ValueError, KeyError) as exc:
-            raise ModelNotAvailableError(
-                f"Embedding model at {self.model_dir} could not be read ({exc}). Check that the folder is a "
-                "complete bge-m3 download (config.json, weights, tokenizer, colbert_linear.pt, sparse_linear.pt)."
-            ) from exc
+            raise unloadable(self.model_dir, exc, done="read") from exc
         self._load = load
         self.on_load = on_load
         self._model: Encoder | None = None

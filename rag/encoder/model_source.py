@@ -82,6 +82,18 @@ def how_to_get(model: str, kind: ModelKind = EMBEDDING) -> str:
     )
 
 
+def unloadable(
+    model_dir: Path, exc: Exception, kind: ModelKind = EMBEDDING, done: str = "loaded"
+) -> ModelNotAvailableError:
+    """The error of a complete-looking model folder whose files could not be ``done`` (loaded, read): damaged or
+    partial files."""
+    files = ", ".join(("config.json", "weights", "tokenizer", *kind.extra_files))
+    return ModelNotAvailableError(
+        f"{kind.label} at {model_dir} could not be {done} ({exc}). Check that the folder is a complete "
+        f"{kind.repo.split('/')[-1]} download ({files})."
+    )
+
+
 def _looks_like_path(model: str) -> bool:
     return model.startswith(("/", ".", "~")) or model.count("/") > 1 or (os.sep != "/" and os.sep in model)
 

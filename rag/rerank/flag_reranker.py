@@ -11,9 +11,8 @@ from transformers.utils import logging as transformers_logging
 
 from rag.config import RerankerSettings
 from rag.encoder.base import BatchCallback, padded_inputs, plan_batches
-from rag.encoder.model_source import RERANKER, resolve_model_dir
+from rag.encoder.model_source import RERANKER, resolve_model_dir, unloadable
 from rag.encoder.runtime import device_for, quantize_int8
-from rag.errors import ModelNotAvailableError
 from rag.rerank.base import Reranker, RerankScore
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # FlagEmbedding's own bars would tear the Rich progress display
@@ -47,11 +46,8 @@ class FlagCrossEncoder(Reranker):
         try:
             self.flag_model = FlagReranker(str(self.model_dir), use_fp16=self.fp16, devices=self.device,
                                            batch_size=self.batch_size, max_length=self.max_length)
-        except (OSError, ValueError) as exc:
-            raise ModelNotAvailableError(
-                f"Reranker model at {self.model_dir} could not be loaded ({exc}). Check that the folder is a "
-                "complete bge-reranker-v2-m3 download (config.json, weights, tokenizer)."
-            ) from exc
+        except Exception as exc:  # OSError, ValueError, safetensors' and torch's errors on damaged files
+            raise unloadable(self.model_dir, exc, RERANKER) from exc
         self.tokenizer = self.flag_model.tokenizer
         self.module = self.flag_model.model
         if self.fp16:

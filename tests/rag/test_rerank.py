@@ -103,6 +103,15 @@ def test_missing_weights_are_one_clear_paragraph(tiny_reranker_dir: Path, tmp_pa
     assert "No reranker model at" in msg and "does not exist" in msg and "\n" not in msg
 
 
+def test_damaged_weights_are_a_clear_error_not_a_traceback(tiny_reranker_dir: Path, tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged"
+    shutil.copytree(tiny_reranker_dir, damaged)
+    (damaged / "model.safetensors").write_bytes(b"not weights")
+    msg = message(tiny(damaged))
+    assert f"Reranker model at {damaged} could not be loaded" in msg
+    assert "complete bge-reranker-v2-m3 download (config.json, weights, tokenizer)" in msg
+
+
 def test_a_hub_name_offline_is_an_immediate_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
