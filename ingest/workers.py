@@ -191,11 +191,12 @@ class GroupPlanner:
                 worker.process.join(grace_s)
         self._held.clear()
 
-    def wait_ready(self, timeout_s: float) -> bool:
-        """Wait until a worker has started (a benchmark or test that wants the workers used from the first group)."""
+    def wait_ready(self, timeout_s: float, progress: PlanningProgress | None = None) -> bool:
+        """Wait until a worker has started (a benchmark or test that wants the workers used from the first group;
+        files sent again after a worker was stopped); progress read meanwhile goes to ``progress``."""
         deadline = time.monotonic() + timeout_s
         while self.workers > 0 and not self._ready and time.monotonic() < deadline:
-            self._pump(None, 0.05)
+            self._pump(progress, 0.05)
         return bool(self._ready)
 
     def submit(self, items: Sequence[Item]) -> GroupPlan:
@@ -276,10 +277,7 @@ class GroupPlanner:
         """Send the files at ``positions`` to the workers once one is ready (a stopped worker's replacement is
         starting); if none can start, plan them here (into ``results``). Returns the tasks sent."""
         self._start_workers()
-        deadline = time.monotonic() + START_WAIT_S
-        while self.workers > 0 and not self._ready and time.monotonic() < deadline:
-            self._pump(progress, 0.05)
-        if self._ready:
+        if self.wait_ready(START_WAIT_S, progress):
             return self._dispatch(plan, positions)
         for position in positions:
             (found, source, stored), file_hash = plan.work[position]

@@ -99,15 +99,16 @@ class StreamlitProgress:
 
     def chunking(self, source: str, done_chars: int, total_chars: int) -> None:
         """A long file is being chunked; its name stays out of the (Markdown) bar text."""
-        files = self.done / self.files if self.files else 0.0
-        percent = round(100 * done_chars / total_chars) if total_chars else 100
-        self.bar.progress(min(1.0, files), text=t("chunking", done=self.done, files=self.files, percent=percent))
+        self._share("chunking", done_chars, total_chars)
 
     def reading(self, source: str, done_pages: int, total_pages: int) -> None:
         """A long PDF being read; the file's name stays out of the (Markdown) bar text."""
+        self._share("reading", done_pages, total_pages)
+
+    def _share(self, message: str, done: int, total: int) -> None:
         files = self.done / self.files if self.files else 0.0
-        percent = round(100 * done_pages / total_pages) if total_pages else 100
-        self.bar.progress(min(1.0, files), text=t("reading", done=self.done, files=self.files, percent=percent))
+        percent = round(100 * done / total) if total else 100
+        self.bar.progress(min(1.0, files), text=t(message, done=self.done, files=self.files, percent=percent))
 
     def ocr(self, source: str, done_pages: int, total_pages: int) -> None:
         """Pages being OCR'd (seconds each); the file's name stays out of the (Markdown) bar text."""

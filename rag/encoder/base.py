@@ -72,6 +72,17 @@ class Encoder(ABC):
         the next ``encode`` is the model's."""
         return None
 
+    def _encode_with(
+        self, inner: Encoder, texts: Sequence[str], *, colbert: bool, on_batch: BatchCallback | None
+    ) -> EncodedBatch:
+        """``inner.encode`` for an encoder that wraps ``inner``; the texts ``inner`` passes through its model count
+        as this one's (``texts_encoded``)."""
+        before = inner.texts_encoded
+        try:
+            return inner.encode(texts, colbert=colbert, on_batch=on_batch)
+        finally:
+            self.texts_encoded += inner.texts_encoded - before
+
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` without special tokens, as the chunker counts them."""
         return count_tokens(self.tokenizer, text)

@@ -180,11 +180,7 @@ class CachedEncoder(Encoder):
         )
 
     def _run_model(self, texts: list[str], *, colbert: bool, on_batch: BatchCallback | None) -> EncodedBatch:
-        before = self.inner.texts_encoded
-        try:
-            return self.inner.encode(texts, colbert=colbert, on_batch=on_batch)
-        finally:
-            self.texts_encoded += self.inner.texts_encoded - before
+        return self._encode_with(self.inner, texts, colbert=colbert, on_batch=on_batch)
 
     def _lookup(self, hashes: list[bytes]) -> dict[bytes, Entry]:
         found: dict[bytes, Entry] = {}

@@ -81,9 +81,4 @@ class DeferredEncoder(Encoder):
     def encode(
         self, texts: Sequence[str], *, colbert: bool = False, on_batch: BatchCallback | None = None
     ) -> EncodedBatch:
-        model = self.model()
-        before = model.texts_encoded
-        try:
-            return model.encode(texts, colbert=colbert, on_batch=on_batch)
-        finally:
-            self.texts_encoded += model.texts_encoded - before
+        return self._encode_with(self.model(), texts, colbert=colbert, on_batch=on_batch)

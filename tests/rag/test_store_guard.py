@@ -73,11 +73,11 @@ def test_item10_rag_ingest_stops_with_a_message_when_the_server_stops_and_the_re
     run = subprocess.Popen([str(exe), str(docs), "--kb", "notes"], env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     assert run.stdout is not None
-    first = run.stdout.readline()  # "Loading embedding model ..." once a file needs encoding (rag.encoder.deferred)
-    first = first if first.startswith("added") else run.stdout.readline()  # then a line per written file
+    loading = run.stdout.readline()  # once the first file needs encoding (rag.encoder.deferred)
+    first = run.stdout.readline()  # then one line per written file when not on a terminal
     server.stop()
     out, err = run.communicate(timeout=600)
-    assert first.startswith("added"), first + out + err
+    assert loading.startswith("Loading embedding model") and first.startswith("added"), loading + first + out + err
     assert run.returncode == 2, out + err
     assert "Traceback" not in out + err
     assert_names_the_server(" ".join(err.split()), server)
